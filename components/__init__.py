@@ -1,0 +1,1 @@
+"""The Pulumi components of etl-platform: the shared foundation and the seven architectures."""

@@ -1,0 +1,296 @@
+"""IAM and resource policy documents as plain functions returning dicts.
+
+Every function takes resolved strings (ARNs, account ids), so it is unit-tested without Pulumi; components call them
+inside `Output.all(...).apply(...)` and serialize with `json.dumps`. No Allow uses a wildcard action and every
+resource is an explicit ARN; the few actions AWS only authorises on `"*"` are listed in `ACTIONS_REQUIRING_STAR`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+PolicyDocument = dict[str, Any]
+Statement = dict[str, Any]
+
+# Actions that AWS does not let you scope to a resource ARN; each is allowed on "*" and only these are.
+ACTIONS_REQUIRING_STAR: dict[str, str] = {
+    "xray:PutTraceSegments": "X-Ray segments have no resource ARN",
+    "xray:PutTelemetryRecords": "X-Ray telemetry has no resource ARN",
+    "xray:GetSamplingRules": "Sampling rules are account-wide",
+    "xray:GetSamplingTargets": "Sampling targets are account-wide",
+    "cloudwatch:PutMetricData": "Custom metrics have no ARN; scoped by the cloudwatch:namespace condition instead",
+    "logs:CreateLogDelivery": "Vended log deliveries (Step Functions logging) have no resource ARN",
+    "logs:GetLogDelivery": "Vended log deliveries have no resource ARN",
+    "logs:UpdateLogDelivery": "Vended log deliveries have no resource ARN",
+    "logs:DeleteLogDelivery": "Vended log deliveries have no resource ARN",
+    "logs:ListLogDeliveries": "Vended log deliveries have no resource ARN",
+    "logs:PutResourcePolicy": "Needed by Step Functions vended logging; resource policies are account-wide",
+    "logs:DescribeResourcePolicies": "Resource policies are account-wide",
+    "logs:DescribeLogGroups": "Listing log groups is account-wide",
+    "ecr:GetAuthorizationToken": "The registry token is account-wide",
+    "ec2:CreateNetworkInterface": "Lambda/Fargate ENIs are created before their ARN exists",
+    "ec2:DescribeNetworkInterfaces": "Describe calls take no resource",
+    "ec2:DeleteNetworkInterface": "ENIs are managed by the service",
+    "ec2:AssignPrivateIpAddresses": "ENIs are managed by the service",
+    "ec2:UnassignPrivateIpAddresses": "ENIs are managed by the service",
+    "events:PutTargets": "Managed rules for .sync integrations (StepFunctionsGetEventsFor*) are created by the service",
+    "events:PutRule": "Managed rules for .sync integrations are created by the service",
+    "events:DescribeRule": "Managed rules for .sync integrations are created by the service",
+}
+
+
+def document(*statements: Statement) -> PolicyDocument:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def allow(actions: Iterable[str], resources: Sequence[str] | str, sid: str | None = None, **extra: Any) -> Statement:
+    """An Allow statement; refuses wildcard actions and `"*"` resources for actions that can be scoped."""
+    action_list = sorted(set(actions))
+    for action in action_list:
+        if "*" in action:
+            raise ValueError(f"wildcard action {action!r} is not allowed; list the actions the resource needs")
+    resource_list = [resources] if isinstance(resources, str) else list(resources)
+    if "*" in resource_list:
+        scoped = [action for action in action_list if action not in ACTIONS_REQUIRING_STAR]
+        if scoped:
+            raise ValueError(f"actions {scoped} can be scoped to an ARN; do not grant them on '*'")
+    statement: Statement = {"Effect": "Allow", "Action": action_list, "Resource": resource_list}
+    if sid:
+        statement["Sid"] = sid
+    statement.update(extra)
+    return statement
+
+
+def deny_insecure_transport(actions: str | list[str], resources: Sequence[str]) -> Statement:
+    """Deny any request that is not made over TLS (S3.5, SNS.4, SQS.3)."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": actions,
+        "Resource": list(resources),
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Trust policies
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def assume_role(service: str, account_id: str, source_arns: Sequence[str] = ()) -> PolicyDocument:
+    """Trust one service principal, only on behalf of this account (and these source ARNs when given)."""
+    condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source_arns:
+        condition["ArnLike"] = {"aws:SourceArn": list(source_arns)}
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": condition,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Resource policies of the foundation
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def key_policy(account_id: str, partition: str, region: str) -> PolicyDocument:
+    """The stack key: the account administers it; the services the platform uses may encrypt with it, each only
+    when called on behalf of this account (no unconditioned `*` principal, KMS.5)."""
+    root = f"arn:{partition}:iam::{account_id}:root"
+    key_use = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+               "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"]  # fmt: skip
+    return document(
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchLogsEncrypt",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": key_use,
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}
+            },
+        },
+        {
+            "Sid": "ServicesOfThisAccount",
+            "Effect": "Allow",
+            "Principal": {
+                "Service": sorted(
+                    [
+                        "cloudwatch.amazonaws.com",
+                        "events.amazonaws.com",
+                        "scheduler.amazonaws.com",
+                        "sns.amazonaws.com",
+                        "sqs.amazonaws.com",
+                        "s3.amazonaws.com",
+                        "states.amazonaws.com",
+                        "delivery.logs.amazonaws.com",
+                    ]
+                )
+            },
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+    )
+
+
+def bucket_policy(bucket_arn: str) -> PolicyDocument:
+    """Every data bucket: TLS only; no Allow at all (access is granted by IAM roles of this account)."""
+    return document(deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"]))
+
+
+def access_log_bucket_policy(
+    bucket_arn: str, account_id: str, source_bucket_arns: Sequence[str], partition: str = "aws"
+) -> PolicyDocument:
+    """The access-log bucket: TLS only, and the S3 logging service may write for our buckets only."""
+    return document(
+        deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"]),
+        {
+            "Sid": "S3ServerAccessLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": list(source_bucket_arns)},
+            },
+        },
+    )
+
+
+def topic_policy(topic_arn: str, account_id: str) -> PolicyDocument:
+    """The alerts topic: TLS only; CloudWatch alarms, EventBridge rules and this account may publish."""
+    return document(
+        deny_insecure_transport("sns:Publish", [topic_arn]),
+        {
+            "Sid": "AlarmsAndRulesOfThisAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+        {
+            "Sid": "OwnerAccount",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_id},
+            "Action": ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes"],
+            "Resource": topic_arn,
+        },
+    )
+
+
+def queue_policy(queue_arn: str, account_id: str, senders: Sequence[tuple[str, str]] = ()) -> PolicyDocument:
+    """A queue: TLS only; each (service, source ARN) pair may send, nobody else outside IAM."""
+    statements: list[Statement] = [deny_insecure_transport("sqs:*", [queue_arn])]
+    for index, (service, source_arn) in enumerate(senders):
+        statements.append(
+            {
+                "Sid": f"Send{index}",
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": source_arn},
+                },
+            }
+        )
+    return document(*statements)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Role policies
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def flow_log_policy(log_group_arn: str) -> PolicyDocument:
+    return document(
+        allow(
+            ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [log_group_arn, f"{log_group_arn}:*"],
+        )
+    )
+
+
+def key_use(key_arn: str, *, encrypt: bool = True) -> Statement:
+    actions = ["kms:Decrypt", "kms:DescribeKey"]
+    if encrypt:
+        actions += ["kms:Encrypt", "kms:GenerateDataKey"]
+    return allow(actions, [key_arn], sid="StackKey")
+
+
+def read_prefixes(bucket_arn: str, prefixes: Sequence[str] = ("",)) -> list[Statement]:
+    """List and read objects under the prefixes of one bucket."""
+    return [
+        allow(
+            ["s3:ListBucket"],
+            [bucket_arn],
+            Condition={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+        ),
+        allow(["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/{prefix}*" for prefix in prefixes]),
+    ]
+
+
+def write_prefixes(bucket_arn: str, prefixes: Sequence[str] = ("",), *, delete: bool = False) -> list[Statement]:
+    """Write (and, for partition replacement, delete) objects under the prefixes of one bucket."""
+    actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    if delete:
+        actions.append("s3:DeleteObject")
+    return [
+        allow(
+            ["s3:ListBucket"],
+            [bucket_arn],
+            Condition={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+        ),
+        allow(actions, [f"{bucket_arn}/{prefix}*" for prefix in prefixes]),
+    ]
+
+
+def log_writer(log_group_arn: str) -> Statement:
+    return allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
+
+
+def xray_writer() -> Statement:
+    return allow(
+        ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"],
+        "*",
+        sid="XRay",
+    )
+
+
+def metrics_writer(namespace: str) -> Statement:
+    return allow(
+        ["cloudwatch:PutMetricData"],
+        "*",
+        sid="Metrics",
+        Condition={"StringEquals": {"cloudwatch:namespace": namespace}},
+    )
+
+
+def wildcard_actions(policy: PolicyDocument) -> list[str]:
+    """Actions in Allow statements that use a wildcard: what the controls forbid (IAM.1/IAM.21)."""
+    found: list[str] = []
+    for statement in policy.get("Statement", []):
+        if statement.get("Effect") != "Allow" or "Principal" in statement:
+            continue
+        actions = statement.get("Action", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            if "*" in action:
+                found.append(action)
+    return found

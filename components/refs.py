@@ -1,0 +1,130 @@
+"""Small frozen records passed between components, so architectures depend on data, not on each other.
+
+The foundation fills `Platform`; every architecture receives it in its args. Orchestrators receive the `EngineRef`
+of each architecture that runs one of their stages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import pulumi
+
+from components.settings import Profile, Stage
+
+
+@dataclasses.dataclass(frozen=True)
+class StackRefs:
+    """Who and where: stack identity plus the account and partition the provider resolved."""
+
+    project: str
+    stack: str
+    environment: str
+    region: str
+    account_id: pulumi.Output[str]
+    partition: pulumi.Output[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyRefs:
+    """The stack's customer-managed KMS key."""
+
+    arn: pulumi.Output[str]
+    id: pulumi.Output[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class BucketRef:
+    name: pulumi.Output[str]
+    arn: pulumi.Output[str]
+
+    def uri(self, prefix: str = "") -> pulumi.Output[str]:
+        return pulumi.Output.concat("s3://", self.name, "/", prefix)
+
+
+@dataclasses.dataclass(frozen=True)
+class LakeRefs:
+    """The data lake zones, the artifacts bucket and the curated zone's Glue database."""
+
+    raw: BucketRef
+    staged: BucketRef
+    curated: BucketRef
+    quarantine: BucketRef
+    artifacts: BucketRef
+    access_logs: BucketRef
+    catalog_database: pulumi.Output[str]
+
+    def zone_environment(self) -> dict[str, pulumi.Output[str]]:
+        """The environment variables through which deployed jobs find their zones (see etl_jobs.zones)."""
+        return {
+            "ETL_RAW_URI": self.raw.uri(),
+            "ETL_STAGED_URI": self.staged.uri(),
+            "ETL_CURATED_URI": self.curated.uri(),
+            "ETL_QUARANTINE_URI": self.quarantine.uri(),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkRefs:
+    vpc_id: pulumi.Output[str]
+    cidr: str
+    private_subnet_ids: Sequence[pulumi.Output[str]]
+    has_nat: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertRefs:
+    topic_arn: pulumi.Output[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Platform:
+    """Everything the foundation shares with architectures."""
+
+    stack: StackRefs
+    profile: Profile
+    log_retention_days: int
+    audit_log_retention_days: int
+    key: KeyRefs
+    lake: LakeRefs
+    network: NetworkRefs
+    alerts: AlertRefs
+
+    def stateful(self, parent: pulumi.Resource, **options: object) -> pulumi.ResourceOptions:
+        """Options for a resource that holds data: protected and retained on delete where the profile says so."""
+        return pulumi.ResourceOptions(
+            parent=parent,
+            protect=self.profile.protect,
+            retain_on_delete=self.profile.retain_on_delete,
+            **options,  # type: ignore[arg-type]
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What an orchestrator needs to run a stage on another architecture's engine
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LambdaEngineRef:
+    """Stage -> function ARN; invoked with `lambda:invoke`."""
+
+    function_arns: Mapping[Stage, pulumi.Output[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class EcsEngineRef:
+    """Stage -> task definition on one cluster; run with `ecs:runTask.sync` in private subnets."""
+
+    cluster_arn: pulumi.Output[str]
+    task_definition_arns: Mapping[Stage, pulumi.Output[str]]
+    container_name: str
+    subnet_ids: Sequence[pulumi.Output[str]]
+    security_group_ids: Sequence[pulumi.Output[str]]
+    # Task and execution roles the state machine must be allowed to pass to ECS.
+    pass_role_arns: Sequence[pulumi.Output[str]]
+    capacity_provider: str
+
+
+EngineRef = LambdaEngineRef | EcsEngineRef
