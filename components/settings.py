@@ -223,11 +223,17 @@ class StageEngines(_Model):
 
     extract: ArchitectureName = ArchitectureName.STEPFUNCTIONS
     transform: ArchitectureName = ArchitectureName.STEPFUNCTIONS
-    validate: ArchitectureName = ArchitectureName.STEPFUNCTIONS
+    # `validate` would shadow BaseModel.validate; the config key is still `validate`.
+    validate_: ArchitectureName = Field(ArchitectureName.STEPFUNCTIONS, alias="validate")
     load: ArchitectureName = ArchitectureName.STEPFUNCTIONS
 
     def by_stage(self) -> dict[Stage, ArchitectureName]:
-        return {stage: getattr(self, stage.value) for stage in Stage}
+        return {
+            Stage.EXTRACT: self.extract,
+            Stage.TRANSFORM: self.transform,
+            Stage.VALIDATE: self.validate_,
+            Stage.LOAD: self.load,
+        }
 
 
 class StepFunctionsSettings(_Model):

@@ -33,6 +33,8 @@ class Architecture(pulumi.ComponentResource):
     type_token: ClassVar[str]
     orchestrates: ClassVar[bool] = False
     """True when it consumes other architectures' engines, so the program builds it last."""
+    interface_endpoints: ClassVar[tuple[str, ...]] = ()
+    """AWS services its workloads reach from private subnets; the VPC gets endpoints for them when it has no NAT."""
 
     widgets: list[Widget]
     engine: EngineRef | None
@@ -41,3 +43,7 @@ class Architecture(pulumi.ComponentResource):
         super().__init__(self.type_token, name, {}, opts)
         self.widgets = []
         self.engine = None
+
+    def outputs(self) -> dict[str, Any]:
+        """What the stack exports for this architecture (ARNs, URLs operators and tooling need)."""
+        return {}

@@ -1,0 +1,226 @@
+"""Data lake: the zone buckets, the access-log bucket and the Glue Data Catalog database of the curated zone.
+
+Every data bucket (raw, staged, curated, quarantine, artifacts) meets CONTROLS.md rows 1-7: public access blocked,
+SSE-KMS with the stack key and bucket keys, a TLS-only policy with no Allow, access logging to the log bucket under
+its own prefix, versioning, lifecycle (tiering, noncurrent expiry, abort multipart), BucketOwnerEnforced. The raw
+bucket sends its events to EventBridge, which drives file-drop pipelines without competing bucket notifications.
+The access-log bucket uses SSE-S3: S3 server access logging cannot deliver to an SSE-KMS bucket.
+
+Takes: `DataLakeArgs`. Exposes: `lake` (`LakeRefs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from components import policies
+from components.refs import BucketRef, LakeRefs
+
+ZONES = ("raw", "staged", "curated", "quarantine", "artifacts")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataLakeArgs:
+    key_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    catalog_database_name: str
+    """Glue database name (lower case, underscores)."""
+    force_destroy: bool
+    """Let `pulumi destroy` empty buckets (dev only)."""
+    noncurrent_version_days: int
+    access_log_days: int
+    """How long access logs are kept."""
+    stateful: pulumi.ResourceOptions
+    """Protection options from the profile (protect/retain in prod)."""
+
+
+class DataLake(pulumi.ComponentResource):
+    lake: LakeRefs
+
+    def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("etl:foundation:DataLake", name, {}, opts)
+        self._args = args
+        logs = self._access_log_bucket(name)
+        buckets = {zone: self._zone_bucket(f"{name}-{zone}", zone, logs) for zone in ZONES}
+
+        source_arns = pulumi.Output.all(*(bucket.arn for bucket in buckets.values()))
+        aws.s3.BucketPolicy(
+            f"{name}-access-logs-policy",
+            bucket=logs.bucket,
+            policy=pulumi.Output.all(logs.arn, args.account_id, source_arns).apply(
+                lambda values: json.dumps(policies.access_log_bucket_policy(values[0], values[1], values[2]))
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # File drops into the raw zone start pipelines through EventBridge rules (S3.11 / row 7).
+        aws.s3.BucketNotification(
+            f"{name}-raw-events",
+            bucket=buckets["raw"].bucket,
+            eventbridge=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        database = aws.glue.CatalogDatabase(
+            f"{name}-catalog",
+            name=args.catalog_database_name,
+            description="Curated zone of the orders pipeline",
+            location_uri=pulumi.Output.concat("s3://", buckets["curated"].bucket, "/"),
+            opts=pulumi.ResourceOptions.merge(args.stateful, pulumi.ResourceOptions(parent=self)),
+        )
+        # Catalog encryption is a per-account-and-region setting; this stack owns it for its region (CKV_AWS_94).
+        aws.glue.DataCatalogEncryptionSettings(
+            f"{name}-catalog-encryption",
+            data_catalog_encryption_settings=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsArgs(
+                encryption_at_rest=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsEncryptionAtRestArgs(
+                    catalog_encryption_mode="SSE-KMS",
+                    sse_aws_kms_key_id=args.key_arn,
+                ),
+                connection_password_encryption=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsConnectionPasswordEncryptionArgs(
+                    return_connection_password_encrypted=True,
+                    aws_kms_key_id=args.key_arn,
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        def ref(bucket: aws.s3.Bucket) -> BucketRef:
+            return BucketRef(name=bucket.bucket, arn=bucket.arn)
+
+        self.lake = LakeRefs(
+            raw=ref(buckets["raw"]),
+            staged=ref(buckets["staged"]),
+            curated=ref(buckets["curated"]),
+            quarantine=ref(buckets["quarantine"]),
+            artifacts=ref(buckets["artifacts"]),
+            access_logs=ref(logs),
+            catalog_database=database.name,
+        )
+        self.register_outputs(
+            {f"{zone}Bucket": bucket.bucket for zone, bucket in buckets.items()} | {"catalogDatabase": database.name}
+        )
+
+    # -----------------------------------------------------------------------------------------------------------------
+
+    def _bucket(self, name: str) -> aws.s3.Bucket:
+        bucket = aws.s3.Bucket(
+            name,
+            force_destroy=self._args.force_destroy,
+            opts=pulumi.ResourceOptions.merge(self._args.stateful, pulumi.ResourceOptions(parent=self)),
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child,
+        )
+        return bucket
+
+    def _access_log_bucket(self, name: str) -> aws.s3.Bucket:
+        logs = self._bucket(f"{name}-access-logs")
+        child = pulumi.ResourceOptions(parent=self)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-access-logs-encryption",
+            bucket=logs.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256",
+                    ),
+                )
+            ],
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-access-logs-lifecycle",
+            bucket=logs.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-access-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=self._args.access_log_days),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=self._args.noncurrent_version_days
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=1
+                    ),
+                )
+            ],
+            opts=child,
+        )
+        return logs
+
+    def _zone_bucket(self, name: str, zone: str, logs: aws.s3.Bucket) -> aws.s3.Bucket:
+        bucket = self._bucket(name)
+        child = pulumi.ResourceOptions(parent=self)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms",
+                        kms_master_key_id=self._args.key_arn,
+                    ),
+                    # Bucket keys cut KMS requests (and cost) by orders of magnitude for many small objects.
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(lambda arn: json.dumps(policies.bucket_policy(arn))),
+            opts=child,
+        )
+        aws.s3.BucketLogging(
+            f"{name}-logging",
+            bucket=bucket.id,
+            target_bucket=logs.id,
+            target_prefix=f"{zone}/",
+            opts=child,
+        )
+        rules = [
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="housekeeping",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=self._args.noncurrent_version_days
+                ),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=7
+                ),
+                # Intelligent-Tiering moves cold objects to cheaper tiers without retrieval fees.
+                transitions=[
+                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(days=0, storage_class="INTELLIGENT_TIERING")
+                ]
+                if zone in ("curated", "raw")
+                else None,
+            )
+        ]
+        aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=rules, opts=child)
+        return bucket

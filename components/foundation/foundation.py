@@ -1,0 +1,119 @@
+"""Foundation: the parts every architecture shares, built once per stack and handed on as frozen refs.
+
+Composes Encryption (the stack key), DataLake (zone buckets, access logs, Glue database), Network (VPC) and
+Monitoring (alerts topic, dashboard). Resolves the account and partition through the stack's provider.
+
+Takes: `FoundationArgs` (the validated settings and the interface endpoints architectures need). Exposes: `platform`
+(`Platform`, what architectures receive) and `monitoring` (to publish the dashboard once everything is built).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.foundation.data_lake import DataLake, DataLakeArgs
+from components.foundation.encryption import Encryption, EncryptionArgs
+from components.foundation.monitoring import Monitoring, MonitoringArgs
+from components.foundation.network import Network, NetworkArgs
+from components.refs import Platform, StackRefs
+from components.settings import StackSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class FoundationArgs:
+    settings: StackSettings
+    interface_endpoints: Sequence[str] = ()
+    """Interface endpoints the selected architectures need when the VPC has no NAT."""
+
+
+class Foundation(pulumi.ComponentResource):
+    platform: Platform
+    monitoring: Monitoring
+
+    def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("etl:foundation:Foundation", name, {}, opts)
+        settings = args.settings
+        profile = settings.profile
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        identity = aws.get_caller_identity_output(opts=invoke)
+        partition = aws.get_partition_output(opts=invoke).partition
+        account_id = identity.account_id
+        stateful = pulumi.ResourceOptions(protect=profile.protect, retain_on_delete=profile.retain_on_delete)
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"{settings.project}-{settings.stack}"
+
+        encryption = Encryption(
+            f"{name}-encryption",
+            EncryptionArgs(
+                alias=prefix, account_id=account_id, partition=partition, region=settings.region, stateful=stateful
+            ),
+            opts=child,
+        )
+        key = encryption.key
+
+        lake = DataLake(
+            f"{name}-lake",
+            DataLakeArgs(
+                key_arn=key.arn,
+                account_id=account_id,
+                catalog_database_name=prefix.replace("-", "_") + "_curated",
+                force_destroy=profile.force_destroy,
+                noncurrent_version_days=profile.noncurrent_version_days,
+                access_log_days=settings.audit_log_retention_days,
+                stateful=stateful,
+            ),
+            opts=child,
+        )
+
+        nat = settings.nat_gateways
+        network = Network(
+            f"{name}-network",
+            NetworkArgs(
+                cidr=settings.config.network.cidr,
+                az_count=settings.config.network.az_count,
+                nat_gateways=nat,
+                key_arn=key.arn,
+                account_id=account_id,
+                partition=partition,
+                region=settings.region,
+                flow_log_retention_days=settings.audit_log_retention_days,
+                interface_endpoints=tuple(args.interface_endpoints),
+                stateful=stateful,
+            ),
+            opts=child,
+        )
+
+        self.monitoring = Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(
+                key_arn=key.arn,
+                account_id=account_id,
+                region=settings.region,
+                alert_emails=tuple(settings.config.alert_emails),
+                stateful=stateful,
+            ),
+            opts=child,
+        )
+
+        self.platform = Platform(
+            stack=StackRefs(
+                project=settings.project,
+                stack=settings.stack,
+                environment=settings.environment.value,
+                region=settings.region,
+                account_id=account_id,
+                partition=partition,
+            ),
+            profile=profile,
+            log_retention_days=settings.log_retention_days,
+            audit_log_retention_days=settings.audit_log_retention_days,
+            key=key,
+            lake=lake.lake,
+            network=network.network,
+            alerts=self.monitoring.alerts,
+        )
+        self.register_outputs({"keyArn": key.arn, "alertsTopicArn": self.monitoring.alerts.topic_arn})

@@ -1,0 +1,233 @@
+"""Network: the VPC that private workloads (Fargate tasks, later Glue/EMR/Aurora) run in.
+
+Private subnets over `az_count` AZs (no public IPs, EC2.15), one route table each, S3 and DynamoDB gateway endpoints on
+every private route table (free, EC2.10), NAT per `nat_gateways` (`none`: no internet at all; `single`; `per-az`),
+interface endpoints for the services a NAT-less VPC still needs, VPC flow logs of ALL traffic to a KMS-encrypted log
+group (EC2.6), and the default security group adopted with no rules (EC2.2).
+
+Takes: `NetworkArgs`. Exposes: `network` (`NetworkRefs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components import policies
+from components.refs import NetworkRefs
+from components.settings import NatGateways
+
+
+def subnet_cidrs(cidr: str, az_count: int) -> tuple[list[str], list[str]]:
+    """Split the VPC into four equal blocks: private subnets take the first `az_count`, the last holds the small
+    public subnets that only NAT gateways use."""
+    blocks = list(ipaddress.IPv4Network(cidr).subnets(prefixlen_diff=2))
+    private = [str(block) for block in blocks[:az_count]]
+    public = [str(block) for block in list(blocks[3].subnets(prefixlen_diff=2))[:az_count]]
+    return private, public
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkArgs:
+    cidr: str
+    az_count: int
+    nat_gateways: NatGateways
+    key_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: str
+    flow_log_retention_days: int
+    interface_endpoints: Sequence[str] = ()
+    """Service names (e.g. `ecr.api`, `logs`) given private endpoints, for workloads in a VPC without NAT."""
+    stateful: pulumi.ResourceOptions = dataclasses.field(default_factory=pulumi.ResourceOptions)
+
+
+class Network(pulumi.ComponentResource):
+    network: NetworkRefs
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("etl:foundation:Network", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        zones = aws.get_availability_zones_output(state="available", opts=invoke)
+
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=args.cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags={"Name": f"{name}-vpc"},
+            opts=child,
+        )
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], opts=child)
+
+        private_cidrs, public_cidrs = subnet_cidrs(args.cidr, args.az_count)
+        private_subnets: list[aws.ec2.Subnet] = []
+        route_tables: list[aws.ec2.RouteTable] = []
+        for index, block in enumerate(private_cidrs):
+            subnet = aws.ec2.Subnet(
+                f"{name}-private-{index}",
+                vpc_id=vpc.id,
+                cidr_block=block,
+                availability_zone=zones.names[index],
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{name}-private-{index}", "Tier": "private"},
+                opts=child,
+            )
+            table = aws.ec2.RouteTable(
+                f"{name}-private-{index}-routes", vpc_id=vpc.id, tags={"Name": f"{name}-private-{index}"}, opts=child
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{index}-routes", subnet_id=subnet.id, route_table_id=table.id, opts=child
+            )
+            private_subnets.append(subnet)
+            route_tables.append(table)
+
+        for service in ("s3", "dynamodb"):
+            aws.ec2.VpcEndpoint(
+                f"{name}-{service}-endpoint",
+                vpc_id=vpc.id,
+                service_name=f"com.amazonaws.{args.region}.{service}",
+                vpc_endpoint_type="Gateway",
+                route_table_ids=[table.id for table in route_tables],
+                tags={"Name": f"{name}-{service}"},
+                opts=child,
+            )
+
+        if args.nat_gateways is not NatGateways.NONE:
+            self._nat(name, vpc, zones, public_cidrs, route_tables, args.nat_gateways)
+
+        if args.interface_endpoints:
+            endpoint_sg = aws.ec2.SecurityGroup(
+                f"{name}-endpoints-sg",
+                vpc_id=vpc.id,
+                description="Interface endpoints: HTTPS from inside the VPC only",
+                opts=child,
+            )
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-endpoints-https",
+                security_group_id=endpoint_sg.id,
+                description="HTTPS from workloads in this VPC",
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_ipv4=args.cidr,
+                opts=child,
+            )
+            for service in args.interface_endpoints:
+                aws.ec2.VpcEndpoint(
+                    f"{name}-{service.replace('.', '-')}-endpoint",
+                    vpc_id=vpc.id,
+                    service_name=f"com.amazonaws.{args.region}.{service}",
+                    vpc_endpoint_type="Interface",
+                    private_dns_enabled=True,
+                    subnet_ids=[subnet.id for subnet in private_subnets],
+                    security_group_ids=[endpoint_sg.id],
+                    tags={"Name": f"{name}-{service}"},
+                    opts=child,
+                )
+
+        self._flow_logs(name, vpc, args)
+
+        self.network = NetworkRefs(
+            vpc_id=vpc.id,
+            cidr=args.cidr,
+            private_subnet_ids=[subnet.id for subnet in private_subnets],
+            has_nat=args.nat_gateways is not NatGateways.NONE,
+        )
+        self.register_outputs({"vpcId": vpc.id, "privateSubnetIds": [subnet.id for subnet in private_subnets]})
+
+    def _nat(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        zones: pulumi.Output[aws.GetAvailabilityZonesResult],
+        public_cidrs: list[str],
+        route_tables: list[aws.ec2.RouteTable],
+        mode: NatGateways,
+    ) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
+        public_table = aws.ec2.RouteTable(f"{name}-public-routes", vpc_id=vpc.id, opts=child)
+        aws.ec2.Route(
+            f"{name}-public-default",
+            route_table_id=public_table.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=gateway.id,
+            opts=child,
+        )
+        count = len(route_tables) if mode is NatGateways.PER_AZ else 1
+        nats: list[aws.ec2.NatGateway] = []
+        for index in range(count):
+            # Only the NAT gateway lives here, so instances never get public IPs even in the public tier.
+            subnet = aws.ec2.Subnet(
+                f"{name}-public-{index}",
+                vpc_id=vpc.id,
+                cidr_block=public_cidrs[index],
+                availability_zone=zones.names[index],
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{name}-public-{index}", "Tier": "public"},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{index}-routes", subnet_id=subnet.id, route_table_id=public_table.id, opts=child
+            )
+            address = aws.ec2.Eip(f"{name}-nat-{index}", domain="vpc", opts=child)
+            nats.append(
+                aws.ec2.NatGateway(
+                    f"{name}-nat-{index}",
+                    subnet_id=subnet.id,
+                    allocation_id=address.id,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
+                )
+            )
+        for index, table in enumerate(route_tables):
+            aws.ec2.Route(
+                f"{name}-private-{index}-default",
+                route_table_id=table.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nats[index % count].id,
+                opts=child,
+            )
+
+    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, args: NetworkArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            retention_in_days=args.flow_log_retention_days,
+            kms_key_id=args.key_arn,
+            opts=pulumi.ResourceOptions.merge(args.stateful, child),
+        )
+        source = pulumi.Output.all(args.partition, args.account_id).apply(
+            lambda values: f"arn:{values[0]}:ec2:{args.region}:{values[1]}:vpc-flow-log/*"
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs-role",
+            assume_role_policy=pulumi.Output.all(args.account_id, source).apply(
+                lambda values: json.dumps(
+                    policies.assume_role("vpc-flow-logs.amazonaws.com", values[0], source_arns=[values[1]])
+                )
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs-policy",
+            role=role.id,
+            policy=group.arn.apply(lambda arn: json.dumps(policies.flow_log_policy(arn))),
+            opts=child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            opts=child,
+        )

@@ -1,0 +1,76 @@
+"""The program as an importable function: what `__main__.py`, the Automation API and the tests all run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.architectures.base import Architecture, ArchitectureArgs
+from components.foundation.foundation import Foundation, FoundationArgs
+from components.refs import EngineRef
+from components.registry import architecture_class
+from components.settings import ArchitectureName, StackSettings, load_settings
+
+
+def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
+    """Register every resource of the stack and return its outputs."""
+    settings = settings or load_settings()
+    provider = aws.Provider(
+        "aws",
+        region=settings.region,
+        default_tags=aws.ProviderDefaultTagsArgs(tags=settings.default_tags),
+    )
+    under_provider = pulumi.ResourceOptions(providers={"aws": provider})
+
+    classes = {name: architecture_class(name) for name in settings.architectures}
+    endpoints: set[str] = set()
+    if not settings.nat_gateways or settings.nat_gateways.value == "none":
+        for cls in classes.values():
+            endpoints.update(cls.interface_endpoints)
+
+    foundation = Foundation(
+        settings.project, FoundationArgs(settings=settings, interface_endpoints=sorted(endpoints)), opts=under_provider
+    )
+    platform = foundation.platform
+
+    built: dict[ArchitectureName, Architecture] = {}
+    engines: dict[ArchitectureName, EngineRef] = {}
+    # Orchestrators go last: they run stages on the engines the others expose.
+    for name in sorted(classes, key=lambda n: (classes[n].orchestrates, settings.architectures.index(n))):
+        architecture = classes[name](
+            f"{settings.project}-{name.value}",
+            ArchitectureArgs(settings=settings.architecture_settings(name), platform=platform, engines=dict(engines)),
+            opts=under_provider,
+        )
+        built[name] = architecture
+        if architecture.engine is not None:
+            engines[name] = architecture.engine
+
+    foundation.monitoring.publish_dashboard(
+        f"{settings.project}-{settings.stack}",
+        [widget for architecture in built.values() for widget in architecture.widgets],
+    )
+
+    lake = platform.lake
+    outputs: dict[str, Any] = {
+        "environment": settings.environment.value,
+        "architectures": [name.value for name in settings.architectures],
+        "keyArn": platform.key.arn,
+        "alertsTopicArn": platform.alerts.topic_arn,
+        "vpcId": platform.network.vpc_id,
+        "privateSubnetIds": list(platform.network.private_subnet_ids),
+        "buckets": {
+            "raw": lake.raw.name,
+            "staged": lake.staged.name,
+            "curated": lake.curated.name,
+            "quarantine": lake.quarantine.name,
+            "artifacts": lake.artifacts.name,
+            "accessLogs": lake.access_logs.name,
+        },
+        "catalogDatabase": lake.catalog_database,
+    }
+    for name, architecture in built.items():
+        outputs[name.value] = architecture.outputs()
+    return outputs

@@ -1,0 +1,257 @@
+"""Pulumi mocks that answer like AWS would: realistic ids, ARNs and URLs, and the lookups the program makes.
+
+Used by `etlctl preview --offline` and by the unit tests (set once in tests/conftest.py). In preview mode the mocks
+return only the inputs, so every computed value (ARNs, ids) stays unknown, as in a real `pulumi preview`.
+A `RecordingMonitor` keeps what a real engine would see of each registration: type, name, parent, options, inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any
+
+import pulumi
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+
+ACCOUNT_ID = "123456789012"
+
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc-",
+    "aws:ec2/subnet:Subnet": "subnet-",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg-",
+    "aws:ec2/routeTable:RouteTable": "rtb-",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc-",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
+    "aws:ec2/internetGateway:InternetGateway": "igw-",
+    "aws:ec2/natGateway:NatGateway": "nat-",
+    "aws:ec2/eip:Eip": "eipalloc-",
+    "aws:ec2/flowLog:FlowLog": "fl-",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr-",
+}
+
+
+def _hex(seed: str, length: int) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+def _uuid(seed: str) -> str:
+    h = _hex(seed, 32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str = "eu-west-1", account_id: str = ACCOUNT_ID, preview: bool = False) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.preview = preview
+
+    # ------------------------------------------------------------------------------------------------------------
+    def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        token, region, account = args.token, self.region, self.account_id
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": account,
+                "arn": f"arn:aws:iam::{account}:user/offline-preview",
+                "userId": "AIDAOFFLINEPREVIEW",
+                "id": account,
+            }
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws", "id": "aws"}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": region, "region": region, "endpoint": f"ec2.{region}.amazonaws.com", "id": region}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{region}{suffix}" for suffix in "abc"]
+            return {"names": names, "zoneIds": [f"euw1-az{i}" for i in (1, 2, 3)], "id": region}
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {
+                "authorizationToken": "QVdTOm9mZmxpbmUtcHJldmlldw==",
+                "userName": "AWS",
+                "password": "offline-preview-token",
+                "proxyEndpoint": f"https://{account}.dkr.ecr.{region}.amazonaws.com",
+                "expiresAt": "2099-01-01T00:00:00Z",
+                "id": region,
+            }
+        return {}
+
+    # ------------------------------------------------------------------------------------------------------------
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if not args.custom and not args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-component", inputs
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-provider-id", inputs
+        if self.preview:
+            # A real preview knows the inputs; everything the provider computes is unknown.
+            return "", inputs
+        return self._created(args.typ, args.name, inputs)
+
+    def _created(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        region, account = self.region, self.account_id
+        physical = f"{name}-{_hex(typ + name, 7)}"
+        service = typ.split(":")[1].split("/")[0]
+        kind = typ.split(":")[-1]
+        state = dict(inputs)
+        arn = f"arn:aws:{service}:{region}:{account}:{kind.lower()}/{physical}"
+        rid = physical
+
+        if typ in _ID_PREFIX:
+            rid = _ID_PREFIX[typ] + _hex(typ + name, 17)
+            arn = f"arn:aws:ec2:{region}:{account}:{kind.lower()}/{rid}"
+        elif typ == "aws:s3/bucket:Bucket":
+            bucket = inputs.get("bucket") or physical
+            rid, arn = bucket, f"arn:aws:s3:::{bucket}"
+            state.update(
+                bucket=bucket,
+                bucketDomainName=f"{bucket}.s3.amazonaws.com",
+                bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com",
+                region=region,
+            )
+        elif typ == "aws:kms/key:Key":
+            rid = _uuid(name)
+            arn = f"arn:aws:kms:{region}:{account}:key/{rid}"
+            state["keyId"] = rid
+        elif typ == "aws:kms/alias:Alias":
+            rid = inputs.get("name", f"alias/{physical}")
+            arn = f"arn:aws:kms:{region}:{account}:{rid}"
+        elif typ == "aws:sns/topic:Topic":
+            topic = inputs.get("name") or physical
+            arn = f"arn:aws:sns:{region}:{account}:{topic}"
+            rid = arn
+            state["name"] = topic
+        elif typ == "aws:sns/topicSubscription:TopicSubscription":
+            arn = f"{inputs.get('topic', f'arn:aws:sns:{region}:{account}:topic')}:{_uuid(name)}"
+            rid = arn
+        elif typ == "aws:sqs/queue:Queue":
+            queue = inputs.get("name") or (physical + (".fifo" if inputs.get("fifoQueue") else ""))
+            rid = f"https://sqs.{region}.amazonaws.com/{account}/{queue}"
+            arn = f"arn:aws:sqs:{region}:{account}:{queue}"
+            state.update(name=queue, url=rid)
+        elif typ in ("aws:iam/role:Role", "aws:iam/policy:Policy"):
+            role = inputs.get("name") or physical
+            arn = f"arn:aws:iam::{account}:{kind.lower()}/{role}"
+            rid = role if kind == "Role" else arn
+            state.update(name=role, uniqueId="AROA" + _hex(name, 17).upper())
+        elif typ == "aws:lambda/function:Function":
+            function = inputs.get("name") or physical
+            arn = f"arn:aws:lambda:{region}:{account}:function:{function}"
+            rid = function
+            state.update(
+                name=function,
+                invokeArn=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+                qualifiedArn=f"{arn}:1",
+                version="1",
+                sourceCodeHash=inputs.get("sourceCodeHash") or _hex(name, 44),
+            )
+        elif typ == "aws:lambda/layerVersion:LayerVersion":
+            layer = inputs.get("layerName") or physical
+            arn = f"arn:aws:lambda:{region}:{account}:layer:{layer}:1"
+            rid = arn
+            state.update(layerArn=f"arn:aws:lambda:{region}:{account}:layer:{layer}", version="1")
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            group = inputs.get("name") or physical
+            rid, arn = group, f"arn:aws:logs:{region}:{account}:log-group:{group}"
+            state["name"] = group
+        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            alarm = inputs.get("name") or physical
+            rid, arn = alarm, f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm}"
+            state["name"] = alarm
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            rule = inputs.get("name") or physical
+            rid, arn = rule, f"arn:aws:events:{region}:{account}:rule/{rule}"
+            state["name"] = rule
+        elif typ == "aws:cloudwatch/dashboard:Dashboard":
+            rid = inputs.get("dashboardName", physical)
+            arn = f"arn:aws:cloudwatch::{account}:dashboard/{rid}"
+        elif typ == "aws:ecr/repository:Repository":
+            repo = inputs.get("name") or physical
+            rid, arn = repo, f"arn:aws:ecr:{region}:{account}:repository/{repo}"
+            state.update(
+                name=repo, registryId=account, repositoryUrl=f"{account}.dkr.ecr.{region}.amazonaws.com/{repo}"
+            )
+        elif typ == "aws:ecs/cluster:Cluster":
+            cluster = inputs.get("name") or physical
+            arn = f"arn:aws:ecs:{region}:{account}:cluster/{cluster}"
+            rid = arn
+            state["name"] = cluster
+        elif typ == "aws:ecs/taskDefinition:TaskDefinition":
+            family = inputs.get("family") or physical
+            arn = f"arn:aws:ecs:{region}:{account}:task-definition/{family}:1"
+            rid = family
+            state.update(revision=1, arnWithoutRevision=f"arn:aws:ecs:{region}:{account}:task-definition/{family}")
+        elif typ == "aws:sfn/stateMachine:StateMachine":
+            machine = inputs.get("name") or physical
+            arn = f"arn:aws:states:{region}:{account}:stateMachine:{machine}"
+            rid = arn
+            state.update(name=machine, stateMachineVersionArn=f"{arn}:1")
+        elif typ == "aws:scheduler/schedule:Schedule":
+            schedule = inputs.get("name") or physical
+            group = inputs.get("groupName", "default")
+            arn = f"arn:aws:scheduler:{region}:{account}:schedule/{group}/{schedule}"
+            rid = f"{group}/{schedule}"
+            state["name"] = schedule
+        elif typ == "aws:glue/catalogDatabase:CatalogDatabase":
+            database = inputs.get("name") or physical
+            arn = f"arn:aws:glue:{region}:{account}:database/{database}"
+            rid = f"{account}:{database}"
+        elif typ.startswith("docker:") and kind == "Image":
+            image = inputs.get("imageName", f"{physical}:latest")
+            repository = image.rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image
+            digest = "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+            state.update(imageName=image, repoDigest=f"{repository}@{digest}")
+            return image, state
+        state.setdefault("arn", arn)
+        if "name" not in inputs and typ not in _ID_PREFIX and "name" not in state:
+            state["name"] = physical
+        return rid, state
+
+
+@dataclasses.dataclass
+class Registration:
+    """One resource as the engine would see it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    provider: str
+    dependencies: list[str]
+    inputs: dict[str, Any]
+
+
+class RecordingMonitor(MockMonitor):
+    """The stock mock monitor, keeping every registration in order with its options."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            from pulumi.runtime import rpc
+
+            self.registrations.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    custom=bool(request.custom),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    provider=request.provider,
+                    dependencies=list(request.dependencies),
+                    inputs=rpc.deserialize_properties(request.object),
+                )
+            )
+        return response
+
+    def clear(self) -> None:
+        self.resources.clear()
+        self.registrations.clear()
