@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
 
     preview = commands.add_parser("preview", help="show what a stack would contain")
     preview.add_argument("--stack", "-s", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    preview.add_argument("--cwd", "-C", type=Path, default=None, help="project directory (default: this repo)")
     preview.add_argument(
         "--offline", action="store_true", help="evaluate under Pulumi's mock monitor: no cloud, no Pulumi CLI"
     )
@@ -59,11 +60,11 @@ def _schema(check: bool, write: bool) -> int:
     return 0
 
 
-def _offline(stack: str, fmt: str, preview_mode: bool) -> int:
+def _offline(stack: str, fmt: str, preview_mode: bool, project_dir: Path | None) -> int:
     from etlctl import offline
 
     try:
-        evaluation = offline.evaluate(stack, preview=preview_mode)
+        evaluation = offline.evaluate(stack, preview=preview_mode, project_dir=project_dir or offline.PROJECT_DIR)
     except offline.ProgramError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             return _schema(args.check, args.write)
         if args.command == "preview" and args.offline:
-            return _offline(args.stack, args.format, args.preview_mode)
+            return _offline(args.stack, args.format, args.preview_mode, args.cwd)
         from etlctl import automation
 
         if args.command == "preview":
