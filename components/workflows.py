@@ -126,9 +126,12 @@ def _stage_task(
     with_source: bool,
     result_uri: str | None = None,
     payload: dict[str, Any] | None = None,
+    retry: tuple[asl.Retry, ...] | None = None,
     **options: Any,
 ) -> asl.Task:
-    """One stage as a Task, whatever its engine; the result goes where `options` say (result_path)."""
+    """One stage as a Task, whatever its engine; the result goes where `options` say (result_path). `retry` None keeps
+    the engine's default retriers."""
+    options["retry"] = retry
     arguments = [f"'{stage}'", "'--run-date'", "$.run_date"]
     if with_source:
         arguments += ["'--source'", "$.source"]
@@ -186,6 +189,7 @@ def _validate_states(
     *,
     with_source: bool,
     next_state: str,
+    stage_retry: tuple[asl.Retry, ...] | None,
 ) -> list[asl.Task]:
     """The validate stage, plus the S3 read of its result when its engine returns no payload."""
     if isinstance(stages.validate, LambdaInvoker):
@@ -193,6 +197,7 @@ def _validate_states(
             _stage_task(
                 "validate",
                 stages.validate,
+                retry=stage_retry,
                 name="Validate",
                 with_source=with_source,
                 result_path="$.validate",
@@ -208,6 +213,7 @@ def _validate_states(
         _stage_task(
             "validate",
             stages.validate,
+            retry=stage_retry,
             name="Validate",
             with_source=with_source,
             result_uri=validation_result.uri_expression(),
@@ -235,6 +241,7 @@ def _gate_and_tail(
     pipeline_name: str,
     *,
     with_source: bool,
+    stage_retry: tuple[asl.Retry, ...] | None,
 ) -> list[Any]:
     """QualityGate -> Load -> NotifySuccess -> Succeeded, and the failure path NotifyFailure -> Failed."""
     passed = "$.validate.Payload.passed"
@@ -254,7 +261,13 @@ def _gate_and_tail(
             default="Load",
         ),
         _stage_task(
-            "load", stages.load, name="Load", with_source=with_source, result_path="$.load", next="NotifySuccess"
+            "load",
+            stages.load,
+            retry=stage_retry,
+            name="Load",
+            with_source=with_source,
+            result_path="$.load",
+            next="NotifySuccess",
         ),
         asl.sns_publish(
             "NotifySuccess",
@@ -294,25 +307,38 @@ def sequential_pipeline(
     pipeline_name: str = "ETL pipeline",
     timeout_seconds: int = 6 * 3600,
     defaults: asl.TaskDefaults | None = None,
+    stage_retry: tuple[asl.Retry, ...] | None = None,
 ) -> asl.StateMachine:
     """Extract -> Transform -> Validate [-> ReadValidationResult] -> QualityGate -> Load -> NotifySuccess; any failure
     -> NotifyFailure -> Failed. `validation_result` is required when the validate stage is not a Lambda.
-    `defaults` overrides the Task defaults (its `catch_next` is always the alert path)."""
+    `defaults` overrides the Task defaults (its `catch_next` is always the alert path); `stage_retry` replaces the
+    engines' default retriers of the four stages."""
     _check_threshold(max_quarantine_rate)
     states: list[Any] = [
         _stage_task(
-            "extract", stages.extract, name="Extract", with_source=True, result_path="$.extract", next="Transform"
+            "extract",
+            stages.extract,
+            retry=stage_retry,
+            name="Extract",
+            with_source=True,
+            result_path="$.extract",
+            next="Transform",
         ),
         _stage_task(
             "transform",
             stages.transform,
+            retry=stage_retry,
             name="Transform",
             with_source=True,
             result_path="$.transform",
             next="Validate",
         ),
-        *_validate_states(stages, validation_result, with_source=True, next_state="QualityGate"),
-        *_gate_and_tail(stages, alerts_topic_arn, max_quarantine_rate, pipeline_name, with_source=True),
+        *_validate_states(
+            stages, validation_result, with_source=True, next_state="QualityGate", stage_retry=stage_retry
+        ),
+        *_gate_and_tail(
+            stages, alerts_topic_arn, max_quarantine_rate, pipeline_name, with_source=True, stage_retry=stage_retry
+        ),
     ]
     return asl.StateMachine(
         tuple(states),
@@ -333,6 +359,7 @@ def orchestrated_pipeline(
     pipeline_name: str = "ETL pipeline",
     timeout_seconds: int = 6 * 3600,
     defaults: asl.TaskDefaults | None = None,
+    stage_retry: tuple[asl.Retry, ...] | None = None,
 ) -> asl.StateMachine:
     """ExtractSources (Parallel, one branch per source) -> TransformPartitions (Map over the extract outputs, at most
     `max_concurrency` at once) -> Validate -> QualityGate -> Load -> NotifySuccess; any failure -> NotifyFailure ->
@@ -354,6 +381,7 @@ def orchestrated_pipeline(
                 _stage_task(
                     "extract",
                     stages.extract,
+                    retry=stage_retry,
                     name=f"Extract {source}",
                     with_source=True,
                     result_path="$.extract",
@@ -364,7 +392,13 @@ def orchestrated_pipeline(
         for source in sources
     )
     transform = _stage_task(
-        "transform", stages.transform, name="Transform partition", with_source=True, result_path="$.transform", end=True
+        "transform",
+        stages.transform,
+        retry=stage_retry,
+        name="Transform partition",
+        with_source=True,
+        result_path="$.transform",
+        end=True,
     )
     states: list[Any] = [
         asl.Parallel(
@@ -386,8 +420,12 @@ def orchestrated_pipeline(
             result_path="$.transform",
             next="Validate",
         ),
-        *_validate_states(stages, validation_result, with_source=False, next_state="QualityGate"),
-        *_gate_and_tail(stages, alerts_topic_arn, max_quarantine_rate, pipeline_name, with_source=False),
+        *_validate_states(
+            stages, validation_result, with_source=False, next_state="QualityGate", stage_retry=stage_retry
+        ),
+        *_gate_and_tail(
+            stages, alerts_topic_arn, max_quarantine_rate, pipeline_name, with_source=False, stage_retry=stage_retry
+        ),
     ]
     return asl.StateMachine(
         tuple(states),
