@@ -32,6 +32,18 @@ def stack_evaluation() -> Callable[..., Evaluation]:
     return evaluated
 
 
+def evaluate_config(tmp_path: Path, config: dict[str, object], *, stack: str = "dev", preview: bool = False) -> Evaluation:
+    """Evaluate the real program with a stack file written from `config` (keys as in Pulumi.<stack>.yaml)."""
+    import shutil
+
+    import yaml
+
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(ROOT / "__main__.py", tmp_path / "__main__.py")
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+    return evaluate(stack, preview=preview, project_dir=tmp_path)
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     """One moto server process for the session; tests reset it when they need a clean slate."""
