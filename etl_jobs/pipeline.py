@@ -1,0 +1,407 @@
+"""The orders pipeline as four stage functions plus `run`, with I/O at the edges.
+
+Each stage reads its input from the zones, does its work with the engine (`etl_jobs.engine`) and writes its output
+and a small JSON record of what it did to the zones, so the stages can run in one process (`run`), in separate Lambda
+invocations or containers, or as Step Functions tasks. Every function returns a small JSON-serialisable dict.
+
+A failed validation is a result (`passed: False`), not an exception, so an orchestrator can branch on it; `load`
+refuses to run when the run's validation did not pass. The manifest is written whenever a run ends: by `validate`
+when it fails, by `load` when it succeeds, by `run` when any stage fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import Any, TypeVar
+
+import polars as pl
+
+from etl_jobs import storage
+from etl_jobs.contract import CURATED_COLUMNS, ContractError, Reason
+from etl_jobs.engine import STAGED_SCHEMA, transform_files
+from etl_jobs.zones import Zones
+
+log = logging.getLogger("etl_jobs")
+
+DATASET = "orders"
+DEFAULT_MAX_QUARANTINE_RATE = 0.10
+# Parquet written by the jobs: zstd at a low level compresses text well and costs little CPU.
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
+
+QUARANTINE_COLUMNS = ("run_date", "source_file", "line", "reason", "raw_line")
+
+T = TypeVar("T")
+
+
+class LoadRefusedError(RuntimeError):
+    """`load` was asked to publish a run whose validation did not pass (or did not run)."""
+
+
+class StageInputError(RuntimeError):
+    """A stage's input from an earlier stage is missing."""
+
+
+# --- layout -------------------------------------------------------------------------------------------------------
+
+
+def _run_part(run_date: date) -> str:
+    return f"run_date={run_date.isoformat()}"
+
+
+def raw_prefix(zones: Zones, run_date: date) -> str:
+    return storage.join(zones.raw, _run_part(run_date))
+
+
+def staged_uri(zones: Zones, run_date: date) -> str:
+    return storage.join(zones.staged, _run_part(run_date), f"{DATASET}.parquet")
+
+
+def stage_record_uri(zones: Zones, run_date: date, stage: str) -> str:
+    return storage.join(zones.staged, _run_part(run_date), "_stages", f"{stage}.json")
+
+
+def quarantine_uri(zones: Zones, run_date: date) -> str:
+    return storage.join(zones.quarantine, _run_part(run_date), "quarantine.parquet")
+
+
+def manifest_uri(zones: Zones, run_date: date) -> str:
+    return storage.join(zones.quarantine, "_manifests", _run_part(run_date), "manifest.json")
+
+
+def load_record_uri(zones: Zones, run_date: date) -> str:
+    return storage.join(zones.curated, "_loads", f"{_run_part(run_date)}.json")
+
+
+def curated_file_uri(zones: Zones, order_date: date, run_date: date) -> str:
+    return storage.join(zones.curated, f"order_date={order_date.isoformat()}", f"part-{run_date.isoformat()}.parquet")
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _timed(fn: Callable[[], T]) -> tuple[T, float]:
+    start = time.perf_counter()
+    result = fn()
+    return result, round(time.perf_counter() - start, 4)
+
+
+def _write_json(uri: str, payload: dict[str, Any]) -> None:
+    storage.write_bytes(uri, json.dumps(payload, indent=2, sort_keys=True, default=str).encode() + b"\n")
+
+
+def _read_json(uri: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(storage.read_bytes(uri))
+    return result
+
+
+def _write_parquet(uri: str, frame: pl.DataFrame) -> None:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, **PARQUET_OPTIONS)
+    storage.write_bytes(uri, buffer.getvalue())
+
+
+def _read_parquet(uri: str) -> pl.DataFrame:
+    return pl.read_parquet(io.BytesIO(storage.read_bytes(uri)))
+
+
+def _basename(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+# --- extract ------------------------------------------------------------------------------------------------------
+
+
+def extract(source_uri: str, zones: Zones, run_date: date, source: str = DATASET) -> dict[str, Any]:
+    """Copy the source object/file unchanged to `raw/run_date=D/<source>/<file name>`."""
+    if not source or "/" in source or source.startswith("."):
+        raise ValueError(f"source name {source!r} must be a plain folder name such as 'orders'")
+    start = time.perf_counter()
+    data = storage.read_bytes(source_uri)
+    raw_uri = storage.join(raw_prefix(zones, run_date), source, _basename(source_uri))
+    storage.write_bytes(raw_uri, data)
+    result = {
+        "stage": "extract",
+        "run_date": run_date.isoformat(),
+        "source": source,
+        "source_uri": source_uri,
+        "raw_uri": raw_uri,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "duration_s": round(time.perf_counter() - start, 4),
+    }
+    log.info("extract: copied %s (%d bytes) to %s", source_uri, len(data), raw_uri)
+    return result
+
+
+# --- transform ----------------------------------------------------------------------------------------------------
+
+
+def _transform(zones: Zones, run_date: date) -> tuple[pl.DataFrame, dict[str, Any]]:
+    start = time.perf_counter()
+    prefix = raw_prefix(zones, run_date)
+    uris = storage.list_files(prefix)
+    if not uris:
+        raise StageInputError(f"no raw files for run date {run_date} under {prefix}; run extract first")
+    files = [(uri, storage.read_bytes(uri)) for uri in uris]
+    inputs = [{"uri": uri, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for uri, data in files]
+    staged, info = transform_files(files)
+    # A new transform invalidates any earlier validation of this run date.
+    storage.delete(stage_record_uri(zones, run_date, "validate"))
+    _write_parquet(staged_uri(zones, run_date), staged)
+    result: dict[str, Any] = {
+        "stage": "transform",
+        "run_date": run_date.isoformat(),
+        "transform_id": uuid.uuid4().hex,
+        "staged_uri": staged_uri(zones, run_date),
+        "inputs": inputs,
+        "input_sha256": inputs[0]["sha256"]
+        if len(inputs) == 1
+        else hashlib.sha256("".join(str(i["sha256"]) for i in inputs).encode()).hexdigest(),
+        "rows_in": info["rows_in"],
+        "blank_lines": info["blank_lines"],
+        "ignored_columns": info["ignored_columns"],
+        "duration_s": round(time.perf_counter() - start, 4),
+    }
+    _write_json(stage_record_uri(zones, run_date, "transform"), result)
+    log.info("transform: %d records (%d blank lines) from %d file(s)", info["rows_in"], info["blank_lines"], len(files))
+    return staged, result
+
+
+def transform(zones: Zones, run_date: date) -> dict[str, Any]:
+    """Parse, clean, normalise, enrich and dedupe every raw file of the run date into `staged/run_date=D/`.
+
+    Raises ContractError when a file's header lacks a required column; nothing is staged then.
+    """
+    return _transform(zones, run_date)[1]
+
+
+# --- validate -----------------------------------------------------------------------------------------------------
+
+
+def _quarantine_frame(staged: pl.DataFrame, run_date: date, passed: bool) -> pl.DataFrame:
+    rejected = staged if not passed else staged.filter(pl.col("_reason").is_not_null())
+    if not passed:
+        rejected = rejected.with_columns(_reason=pl.col("_reason").fill_null(Reason.BATCH_REJECTED.value))
+    return rejected.select(
+        pl.lit(run_date, pl.Date).alias("run_date"),
+        pl.col("_file").alias("source_file"),
+        pl.col("_line").alias("line"),
+        pl.col("_reason").alias("reason"),
+        pl.col("_raw").alias("raw_line"),
+        *[c for c in STAGED_SCHEMA if not c.startswith("_")],
+    )
+
+
+def _validate(
+    staged: pl.DataFrame, transform_result: dict[str, Any], zones: Zones, run_date: date, max_quarantine_rate: float
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    if not 0.0 <= max_quarantine_rate <= 1.0:
+        raise ValueError(f"max_quarantine_rate must be between 0 and 1, got {max_quarantine_rate}")
+    rows_in = staged.height
+    counts = staged.filter(pl.col("_reason").is_not_null())["_reason"].value_counts()
+    row_reasons = {str(r): int(n) for r, n in counts.iter_rows()}
+    row_failures = sum(row_reasons.values())
+    rows_valid = rows_in - row_failures
+    rate = row_failures / rows_in if rows_in else 0.0
+    failures: list[str] = []
+    if rows_in > 0 and rows_valid == 0:
+        failures.append(f"no row of {rows_in} passed the row rules: the curated output would be empty")
+    if rate > max_quarantine_rate:
+        failures.append(
+            f"quarantine rate {rate:.4f} ({row_failures} of {rows_in} rows) is above the maximum {max_quarantine_rate}"
+        )
+    passed = not failures
+    quarantine = _quarantine_frame(staged, run_date, passed)
+    _write_parquet(quarantine_uri(zones, run_date), quarantine)
+    reasons = dict(row_reasons)
+    if not passed and rows_valid:
+        reasons[Reason.BATCH_REJECTED.value] = rows_valid
+    result: dict[str, Any] = {
+        "stage": "validate",
+        "run_date": run_date.isoformat(),
+        "transform_id": transform_result["transform_id"],
+        "passed": passed,
+        "failures": failures,
+        "quarantine_rate": round(rate, 6),
+        "max_quarantine_rate": max_quarantine_rate,
+        "rows_in": rows_in,
+        "rows_valid": rows_valid if passed else 0,
+        "rows_quarantined": quarantine.height,
+        "reasons": dict(sorted(reasons.items())),
+        "quarantine_uri": quarantine_uri(zones, run_date),
+        "duration_s": round(time.perf_counter() - start, 4),
+    }
+    _write_json(stage_record_uri(zones, run_date, "validate"), result)
+    if passed:
+        log.info("validate: passed; %d of %d rows quarantined (rate %.4f)", row_failures, rows_in, rate)
+    else:
+        log.warning("validate: FAILED: %s", "; ".join(failures))
+        _write_json(manifest_uri(zones, run_date), _manifest(zones, run_date, transform_result, result, None))
+    return result
+
+
+def validate(zones: Zones, run_date: date, max_quarantine_rate: float = DEFAULT_MAX_QUARANTINE_RATE) -> dict[str, Any]:
+    """Quarantine rows that break a row rule and check the batch rules; `passed` says whether load may publish.
+
+    `quarantine_rate` is the share of rows breaking a row rule. When a batch rule fails, the rows that passed the row
+    rules are quarantined too (reason `batch_rejected`, normalised), so nothing is lost and nothing reaches curated.
+    """
+    transform_result = _stage_record(zones, run_date, "transform")
+    staged = _read_parquet(staged_uri(zones, run_date))
+    return _validate(staged, transform_result, zones, run_date, max_quarantine_rate)
+
+
+def _stage_record(zones: Zones, run_date: date, stage: str) -> dict[str, Any]:
+    uri = stage_record_uri(zones, run_date, stage)
+    try:
+        return _read_json(uri)
+    except storage.InputNotFoundError as error:
+        raise StageInputError(f"stage {stage!r} has not run for run date {run_date} ({uri} is missing)") from error
+
+
+# --- load ---------------------------------------------------------------------------------------------------------
+
+
+def _load(staged: pl.DataFrame, zones: Zones, run_date: date) -> dict[str, Any]:
+    start = time.perf_counter()
+    curated = staged.filter(pl.col("_reason").is_null()).select(CURATED_COLUMNS)
+    written: list[str] = []
+    for (order_date,), part in curated.partition_by("order_date", as_dict=True, maintain_order=False).items():
+        uri = curated_file_uri(zones, order_date, run_date)
+        _write_parquet(uri, part.drop("order_date").sort("order_id"))
+        written.append(uri)
+    written.sort()
+    # Replace the run's partitions: files an earlier attempt wrote that this one did not rewrite are removed.
+    record_uri = load_record_uri(zones, run_date)
+    previous: list[str] = _read_json(record_uri)["files"] if storage.exists(record_uri) else []
+    stale = sorted(set(previous) - set(written))
+    for uri in stale:
+        storage.delete(uri)
+    _write_json(record_uri, {"run_date": run_date.isoformat(), "files": written})
+    log.info("load: %d rows into %d partition(s) of %s", curated.height, len(written), zones.curated)
+    return {
+        "stage": "load",
+        "run_date": run_date.isoformat(),
+        "rows_curated": curated.height,
+        "partitions": [_basename(uri.rsplit("/", 1)[0]) for uri in written],
+        "curated_files": written,
+        "removed_files": stale,
+        "duration_s": round(time.perf_counter() - start, 4),
+    }
+
+
+def _check_validated(zones: Zones, run_date: date) -> tuple[dict[str, Any], dict[str, Any]]:
+    transform_result = _stage_record(zones, run_date, "transform")
+    try:
+        validation = _stage_record(zones, run_date, "validate")
+    except StageInputError as error:
+        raise LoadRefusedError(f"refusing to load run date {run_date}: it has not been validated") from error
+    if validation.get("transform_id") != transform_result["transform_id"]:
+        raise LoadRefusedError(f"refusing to load run date {run_date}: it was transformed again since validation")
+    if not validation.get("passed"):
+        raise LoadRefusedError(
+            f"refusing to load run date {run_date}: validation failed ({'; '.join(validation.get('failures', []))})"
+        )
+    return transform_result, validation
+
+
+def load(zones: Zones, run_date: date) -> dict[str, Any]:
+    """Publish the validated rows as curated Parquet partitioned by `order_date`, replacing this run's files.
+
+    Raises LoadRefusedError unless this run date's latest transform passed validation.
+    """
+    transform_result, validation = _check_validated(zones, run_date)
+    result = _load(_read_parquet(staged_uri(zones, run_date)), zones, run_date)
+    _write_json(manifest_uri(zones, run_date), _manifest(zones, run_date, transform_result, validation, result))
+    return result
+
+
+# --- manifest and run ---------------------------------------------------------------------------------------------
+
+
+def _manifest(
+    zones: Zones,
+    run_date: date,
+    transform_result: dict[str, Any] | None,
+    validation: dict[str, Any] | None,
+    load_result: dict[str, Any] | None,
+    *,
+    extract_result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    rows_in = int(transform_result["rows_in"]) if transform_result else 0
+    rows_curated = int(load_result["rows_curated"]) if load_result else 0
+    rows_quarantined = int(validation["rows_quarantined"]) if validation else 0
+    errors = list(validation.get("failures", [])) if validation else []
+    if error:
+        errors.append(error)
+    succeeded = load_result is not None and not errors
+    durations = {
+        name: part["duration_s"]
+        for name, part in (
+            ("extract", extract_result),
+            ("transform", transform_result),
+            ("validate", validation),
+            ("load", load_result),
+        )
+        if part
+    }
+    return {
+        "dataset": DATASET,
+        "run_date": run_date.isoformat(),
+        "status": "succeeded" if succeeded else "failed",
+        "errors": errors,
+        "input": {
+            "sha256": transform_result["input_sha256"] if transform_result else None,
+            "files": transform_result["inputs"] if transform_result else [],
+            "source_uri": extract_result["source_uri"] if extract_result else None,
+        },
+        "rows_in": rows_in,
+        "rows_curated": rows_curated,
+        "rows_quarantined": rows_quarantined,
+        "blank_lines": transform_result["blank_lines"] if transform_result else 0,
+        "quarantine_reasons": validation["reasons"] if validation else {},
+        "quarantine_rate": validation["quarantine_rate"] if validation else None,
+        "max_quarantine_rate": validation["max_quarantine_rate"] if validation else None,
+        "ignored_columns": transform_result["ignored_columns"] if transform_result else [],
+        "durations_s": durations,
+        "zones": {"raw": zones.raw, "staged": zones.staged, "curated": zones.curated, "quarantine": zones.quarantine},
+        "outputs": {
+            "quarantine": validation["quarantine_uri"] if validation else None,
+            "partitions": load_result["partitions"] if load_result else [],
+            "curated_files": load_result["curated_files"] if load_result else [],
+        },
+    }
+
+
+def run(
+    source_uri: str, zones: Zones, run_date: date, max_quarantine_rate: float = DEFAULT_MAX_QUARANTINE_RATE
+) -> dict[str, Any]:
+    """All four stages in one process (the staged data stays in memory between them); returns the manifest.
+
+    The manifest (also written to the quarantine zone) has `status` "failed" and the reason in `errors` when a batch
+    rule fails or the input breaks the contract; curated is untouched then.
+    """
+    if not 0.0 <= max_quarantine_rate <= 1.0:
+        raise ValueError(f"max_quarantine_rate must be between 0 and 1, got {max_quarantine_rate}")
+    extract_result = extract(source_uri, zones, run_date)
+    try:
+        staged, transform_result = _transform(zones, run_date)
+    except ContractError as error:
+        log.error("transform: %s", error)
+        manifest = _manifest(zones, run_date, None, None, None, extract_result=extract_result, error=str(error))
+        _write_json(manifest_uri(zones, run_date), manifest)
+        return manifest
+    validation = _validate(staged, transform_result, zones, run_date, max_quarantine_rate)
+    load_result = _load(staged, zones, run_date) if validation["passed"] else None
+    manifest = _manifest(zones, run_date, transform_result, validation, load_result, extract_result=extract_result)
+    _write_json(manifest_uri(zones, run_date), manifest)
+    return manifest
