@@ -196,13 +196,13 @@ def _parse_quoted(raw: list[str], width: int) -> tuple[list[list[str | None]], l
         try:
             rows = list(csv.reader([text], strict=True))
             if len(rows) != 1:
-                reason = Reason.MALFORMED_QUOTES
+                reason = Reason.MALFORMED_QUOTES.value
             else:
                 fields = rows[0]
         except csv.Error as error:
-            reason = Reason.UNTERMINATED_QUOTE if "end of data" in str(error) else Reason.MALFORMED_QUOTES
+            reason = (Reason.UNTERMINATED_QUOTE if "end of data" in str(error) else Reason.MALFORMED_QUOTES).value
         if reason is None and len(fields) != width:
-            reason = Reason.TOO_MANY_FIELDS if len(fields) > width else Reason.TOO_FEW_FIELDS
+            reason = (Reason.TOO_MANY_FIELDS if len(fields) > width else Reason.TOO_FEW_FIELDS).value
         reasons.append(reason)
         for j in range(width):
             columns[j].append(fields[j] if reason is None else None)
@@ -240,7 +240,7 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     missing = [c for c in INPUT_COLUMNS if c not in header]
     if missing:
         hint = ""
-        if any(re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ].*", value.strip()) for value in header):
+        if any(re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ].*", value.strip()) for value in header):
             hint = " (the first line looks like data: the header row may be missing)"
         raise ContractError(
             f"the header is missing required column(s) {missing}{hint}; expected a header row naming "
