@@ -236,6 +236,11 @@ class StageEngines(_Model):
         }
 
 
+# An EXPRESS execution's limit, and the engines the orchestrator runs with a `.sync` (wait-for-job) integration.
+EXPRESS_MAX_SECONDS = 300
+SYNC_ENGINES: frozenset[ArchitectureName] = frozenset({ArchitectureName.CONTAINERS})
+
+
 class StepFunctionsSettings(_Model):
     """Architecture 7: a state machine orchestrating the stages on the engines chosen per stage."""
 
@@ -250,6 +255,23 @@ class StepFunctionsSettings(_Model):
     timeout_seconds: int = Field(3600, ge=60, le=86400, description="Execution timeout in seconds")
     memory_mb: int = Field(1024, ge=128, le=10240, description="Memory of the orchestrator's own Lambdas")
     architecture: LambdaArchitecture = Field(LambdaArchitecture.ARM64, description="Architecture of its Lambdas")
+
+    @model_validator(mode="after")
+    def _express_limits(self) -> StepFunctionsSettings:
+        # EXPRESS executions last at most 5 minutes and cannot wait for a job (`.sync`), e.g. an ECS task.
+        if self.type is StateMachineType.EXPRESS:
+            if self.timeout_seconds > EXPRESS_MAX_SECONDS:
+                raise ValueError(
+                    f"timeoutSeconds {self.timeout_seconds} exceeds the {EXPRESS_MAX_SECONDS} seconds an EXPRESS "
+                    "execution may run; lower it or use type STANDARD"
+                )
+            waiting = [f"{s.value} on {e.value}" for s, e in self.engines.by_stage().items() if e in SYNC_ENGINES]
+            if waiting:
+                raise ValueError(
+                    f"type EXPRESS cannot wait for a job ({', '.join(waiting)}): `.sync` integrations need "
+                    "type STANDARD"
+                )
+        return self
 
 
 _FARGATE_SIZES: dict[int, range] = {
