@@ -1,0 +1,293 @@
+"""A Lambda function running one `etl_jobs.handlers` handler, with its operability contract built in.
+
+Provisions, per function: a KMS-encrypted log group with the platform's retention (CONTROLS row 53), an execution role
+trusting only lambda.amazonaws.com on behalf of this account (row 11), one inline role policy made of the caller's
+statements plus log writing to its own group, X-Ray, metrics in its namespace and use of the stack key (row 10: no
+wildcard actions, `*` only for the actions in `policies.ACTIONS_REQUIRING_STAR`), the function itself (python3.12+,
+Active tracing, explicit memory/timeout/concurrency, environment encrypted with the stack key, no secrets: rows 13-14),
+optionally an async invoke config whose failures go to an SQS/SNS destination (row 15), and Errors/Throttles alarms to
+the alerts topic (row 54).
+
+Takes: `EtlFunctionArgs`. Exposes: `function_arn`, `function_name`, `role_arn`, `log_group_name`, `widgets`.
+Reused by the serverless and stepfunctions architectures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components import packaging, policies
+from components.foundation.monitoring import Widget, metric_alarm, metric_widget
+from components.refs import Platform
+from components.settings import LambdaArchitecture
+
+SUPPORTED_RUNTIMES = ("python3.12", "python3.13")
+# Names that suggest a credential: those belong in Secrets Manager, read at run time, never in the environment.
+_SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|ACCESS_KEY|API_KEY", re.IGNORECASE)
+# Set by the Lambda runtime itself; overriding them breaks the runtime or the SDK.
+_RESERVED_PREFIXES = ("AWS_", "LAMBDA_", "_")
+
+
+@dataclasses.dataclass(frozen=True)
+class AsyncFailureDestination:
+    """Where an asynchronous invocation goes once its retries are spent (CONTROLS row 15)."""
+
+    arn: pulumi.Input[str]
+    """ARN of an SQS queue or SNS topic; the function's role is allowed to send/publish to it."""
+    maximum_retry_attempts: int = 2
+    """Retries Lambda makes after a failed async invocation (0-2)."""
+    maximum_event_age_in_seconds: int = 3600
+    """How long an event may wait for (re)delivery before it goes to the destination (60-21600)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EtlFunctionArgs:
+    """What one ETL Lambda is built from."""
+
+    platform: Platform
+    """The foundation's refs: stack key, lake zones, alerts topic, retention, stack identity."""
+    handler: str
+    """Dotted handler path inside the package, e.g. `etl_jobs.handlers.extract.handler`."""
+    service_name: str
+    """POWERTOOLS_SERVICE_NAME: the `service` of every log line, metric and trace segment."""
+    policy_statements: Sequence[pulumi.Input[Sequence[policies.Statement]]] = ()
+    """IAM statements (built with `policies.allow`, `read_prefixes`, ...) for what the handler touches; logs, X-Ray,
+    metrics and the stack key are added by the component."""
+    memory_mb: int = 1024
+    """Memory in MB (128-10240); CPU scales with it."""
+    timeout_seconds: int = 300
+    """Timeout in seconds (1-900). Queues feeding the function must hide messages for 6x this."""
+    reserved_concurrency: int | None = 2
+    """Reserved concurrent executions; None for the account's unreserved pool (recorded explicitly as -1)."""
+    architecture: LambdaArchitecture = LambdaArchitecture.ARM64
+    """Instruction set; the layer must be built for the same one."""
+    runtime: str = "python3.12"
+    """A current Python runtime (python3.12 or python3.13)."""
+    metrics_namespace: str = "EtlPlatform"
+    """POWERTOOLS_METRICS_NAMESPACE; the role may put metrics in this namespace only."""
+    environment: Mapping[str, pulumi.Input[str]] = dataclasses.field(default_factory=dict)
+    """Extra environment variables (no secrets; the lake zones and Powertools settings are always set)."""
+    code: packaging.CodePackage | None = None
+    """The function's code; default: the hash-stable `etl_jobs` archive from `packaging.function_package()`."""
+    layers: Sequence[pulumi.Input[str]] = ()
+    """Layer version ARNs (the dependency layer holding the single-node engine)."""
+    on_failure: AsyncFailureDestination | None = None
+    """Set for functions invoked asynchronously (schedules, EventBridge rules)."""
+    description: str = ""
+    """Shown in the Lambda console."""
+    log_level: str = "INFO"
+    """Application log level (Powertools and Lambda's JSON logging)."""
+
+    def __post_init__(self) -> None:
+        if not 128 <= self.memory_mb <= 10240:
+            raise ValueError(f"memory_mb must be between 128 and 10240, got {self.memory_mb}")
+        if not 1 <= self.timeout_seconds <= 900:
+            raise ValueError(f"timeout_seconds must be between 1 and 900, got {self.timeout_seconds}")
+        if self.reserved_concurrency is not None and self.reserved_concurrency < 0:
+            raise ValueError(f"reserved_concurrency must be >= 0 or None, got {self.reserved_concurrency}")
+        if self.runtime not in SUPPORTED_RUNTIMES:
+            raise ValueError(f"runtime {self.runtime!r} is not supported; use one of {', '.join(SUPPORTED_RUNTIMES)}")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+", self.handler):
+            raise ValueError(
+                f"handler {self.handler!r} is not a dotted path such as 'etl_jobs.handlers.extract.handler'"
+            )
+        for variable in self.environment:
+            if _SECRET_NAME.search(variable):
+                raise ValueError(f"environment variable {variable!r} looks like a secret; read it from Secrets Manager")
+            if variable.startswith(_RESERVED_PREFIXES):
+                raise ValueError(f"environment variable {variable!r} is reserved by the Lambda runtime")
+        if self.on_failure is not None:
+            if not 0 <= self.on_failure.maximum_retry_attempts <= 2:
+                raise ValueError(
+                    f"on_failure.maximum_retry_attempts must be 0-2, got {self.on_failure.maximum_retry_attempts}"
+                )
+            if not 60 <= self.on_failure.maximum_event_age_in_seconds <= 21600:
+                raise ValueError(
+                    "on_failure.maximum_event_age_in_seconds must be 60-21600, "
+                    f"got {self.on_failure.maximum_event_age_in_seconds}"
+                )
+
+
+def _destination_statement(arn: str) -> policies.Statement:
+    """Async failure destinations are written by the function's own role."""
+    service = arn.split(":")[2] if arn.count(":") >= 5 else ""
+    if service == "sqs":
+        return policies.allow(["sqs:SendMessage"], [arn], sid="OnFailureDestination")
+    if service == "sns":
+        return policies.allow(["sns:Publish"], [arn], sid="OnFailureDestination")
+    raise ValueError(f"on-failure destination {arn!r} is neither an SQS queue nor an SNS topic ARN")
+
+
+def function_policy(
+    *,
+    log_group_arn: str,
+    key_arn: str,
+    metrics_namespace: str,
+    statements: Sequence[Sequence[policies.Statement]] = (),
+    destination_arn: str | None = None,
+) -> policies.PolicyDocument:
+    """The execution role's inline policy (a plain function, unit-tested without Pulumi)."""
+    extra = [statement for group in statements for statement in group]
+    if destination_arn:
+        extra.append(_destination_statement(destination_arn))
+    return policies.document(
+        policies.log_writer(log_group_arn),
+        policies.xray_writer(),
+        policies.metrics_writer(metrics_namespace),
+        policies.key_use(key_arn),
+        *extra,
+    )
+
+
+class EtlFunction(pulumi.ComponentResource):
+    """One ETL Lambda with its log group, role, policy, optional async failure destination, alarms and widgets."""
+
+    function: aws.lambda_.Function
+    function_arn: pulumi.Output[str]
+    function_name: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+    widgets: list[Widget]
+
+    def __init__(self, name: str, args: EtlFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("etl:functions:EtlFunction", name, {}, opts)
+        platform = args.platform
+        stack = platform.stack
+        code = args.code or packaging.function_package()
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/etl/{stack.project}/{stack.stack}/lambda/{name}",
+            retention_in_days=platform.log_retention_days,
+            kms_key_id=platform.key.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.log_group_name = log_group.name
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            description=f"Execution role of the {name} Lambda",
+            assume_role_policy=stack.account_id.apply(
+                lambda account: json.dumps(policies.assume_role("lambda.amazonaws.com", account))
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        destination_arn: pulumi.Input[str | None] = args.on_failure.arn if args.on_failure else None
+        policy_document = pulumi.Output.all(
+            log_group.arn,
+            platform.key.arn,
+            destination_arn,
+            pulumi.Output.all(*args.policy_statements),
+        ).apply(
+            lambda values: json.dumps(
+                function_policy(
+                    log_group_arn=values[0],
+                    key_arn=values[1],
+                    destination_arn=values[2],
+                    metrics_namespace=args.metrics_namespace,
+                    statements=values[3],
+                )
+            )
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=policy_document,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        environment: dict[str, pulumi.Input[str]] = {
+            **platform.lake.zone_environment(),
+            "POWERTOOLS_SERVICE_NAME": args.service_name,
+            "POWERTOOLS_METRICS_NAMESPACE": args.metrics_namespace,
+            "POWERTOOLS_LOG_LEVEL": args.log_level,
+            "ETL_ENVIRONMENT": stack.environment,
+            **args.environment,
+        }
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            description=args.description or f"ETL handler {args.handler}",
+            role=role.arn,
+            runtime=args.runtime,
+            handler=args.handler,
+            code=code.archive,
+            source_code_hash=code.source_code_hash,
+            layers=list(args.layers),
+            architectures=[args.architecture.value],
+            memory_size=args.memory_mb,
+            timeout=args.timeout_seconds,
+            # -1 is Lambda's "unreserved"; recorded explicitly so a reviewer sees the choice.
+            reserved_concurrent_executions=(args.reserved_concurrency if args.reserved_concurrency is not None else -1),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            kms_key_arn=platform.key.arn,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON",
+                log_group=log_group.name,
+                application_log_level=args.log_level,
+                system_log_level="WARN",
+            ),
+            # The role must carry its policy before the first invocation can write logs or read data.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, log_group]),
+        )
+        self.function_arn = self.function.arn
+        self.function_name = self.function.name
+        self.role_arn = role.arn
+
+        if args.on_failure is not None:
+            aws.lambda_.FunctionEventInvokeConfig(
+                f"{name}-async",
+                function_name=self.function.name,
+                maximum_retry_attempts=args.on_failure.maximum_retry_attempts,
+                maximum_event_age_in_seconds=args.on_failure.maximum_event_age_in_seconds,
+                destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                    on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                        destination=args.on_failure.arn
+                    )
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        dimensions = {"FunctionName": self.function.name}
+        metric_alarm(
+            f"{name}-errors",
+            parent=self,
+            alerts=platform.alerts,
+            description=f"The {name} Lambda raised errors.",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            dimensions=dimensions,
+        )
+        metric_alarm(
+            f"{name}-throttles",
+            parent=self,
+            alerts=platform.alerts,
+            description=f"The {name} Lambda was throttled (reserved concurrency exhausted).",
+            namespace="AWS/Lambda",
+            metric_name="Throttles",
+            dimensions=dimensions,
+        )
+        lambda_metric: list[Any] = ["AWS/Lambda", "", "FunctionName", self.function.name]
+        self.widgets = [
+            metric_widget(
+                f"{name}: invocations, errors, throttles",
+                [[*lambda_metric[:1], metric, *lambda_metric[2:]] for metric in ("Invocations", "Errors", "Throttles")],
+                region=stack.region,
+            ),
+            metric_widget(
+                f"{name}: duration (p95)",
+                [[*lambda_metric[:1], "Duration", *lambda_metric[2:]]],
+                region=stack.region,
+                stat="p95",
+            ),
+        ]
+        self.register_outputs(
+            {"functionArn": self.function_arn, "functionName": self.function_name, "roleArn": self.role_arn}
+        )

@@ -1,0 +1,295 @@
+"""Lambda code packages: the `etl_jobs` function archive and the dependency layer, built reproducibly.
+
+Creates no resources: pure functions returning Pulumi assets and hashes.
+
+- `function_package()` zips `etl_jobs/` deterministically (sorted entries, fixed timestamps and modes, no
+  `__pycache__`/`*.pyc`), so unchanged code gives a byte-identical archive and the same `source_code_hash`: no diff.
+- `layer_package(architecture)` is the dependency layer (Polars, Powertools; see `LAYER_REQUIREMENTS`) for the Lambda
+  platform. It is built OUTSIDE the Pulumi program, by `python -m components.packaging build-layer --architecture
+  arm64` (pip downloads manylinux wheels for CPython 3.12 into a cache keyed by the hash of the pinned requirements
+  and the platform, installs them into `python/` and zips that deterministically). The program never downloads:
+  it refers to the layer by `layer_key()` (computed from the lock file alone, so offline previews and the mocks work
+  on a fresh clone), and `pulumi up` fails with a `LayerNotBuiltError` naming the command when the zip is missing.
+
+Build outputs live under `build/lambda/` in the repo (ignored by git), or `$ETL_BUILD_DIR` when set (CI caches it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pulumi
+
+from components.settings import LambdaArchitecture
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+JOBS_DIR = REPO_ROOT / "etl_jobs"
+LAYER_REQUIREMENTS = JOBS_DIR / "handlers" / "layer-requirements.txt"
+LAYER_PYTHON_VERSION = "3.12"
+LAYER_RUNTIMES = ("python3.12", "python3.13")
+# Lambda's python3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34): manylinux2014 and manylinux_2_28 wheels fit.
+_PLATFORM_TAGS = {
+    LambdaArchitecture.ARM64: ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+    LambdaArchitecture.X86_64: ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+}
+# 1980-01-01 is the earliest time a zip entry can hold; any fixed value makes archives reproducible.
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_EXCLUDED_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+_EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+BUILD_COMMAND = ".venv/bin/python -m components.packaging build-layer --architecture {architecture}"
+
+# Lambda's quotas: 250 MB unpacked for the function plus all its layers, 50 MB for a zip uploaded directly.
+MAX_UNPACKED_BYTES = 250 * 1024 * 1024
+MAX_DIRECT_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+class LayerNotBuiltError(pulumi.RunError):
+    """The dependency layer zip is missing; Pulumi prints the message (with the command) without a traceback."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CodePackage:
+    """A zip for Lambda: the Pulumi archive/asset, the hash the provider diffs on, and its sizes."""
+
+    archive: pulumi.Archive
+    """The zip as a Pulumi archive (for `Function.code`)."""
+    asset: pulumi.Asset
+    """The same zip as a file asset (for an S3 object when it is too big to upload directly)."""
+    source_code_hash: str
+    """Base64 SHA-256 of the zip (function) or of the lock file and platform (layer)."""
+    path: Path
+    """Where the zip is (or will be, for a layer not built yet)."""
+    key: str
+    """Short hex content key, usable in S3 keys and names."""
+    zipped_bytes: int
+    unpacked_bytes: int
+    built: bool = True
+    """False when a layer is referenced by its key only (offline preview on a fresh clone)."""
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("ETL_BUILD_DIR") or REPO_ROOT / "build" / "lambda")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Deterministic zips
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _included(relative: Path) -> bool:
+    return not (_EXCLUDED_PARTS.intersection(relative.parts) or relative.name.endswith(_EXCLUDED_SUFFIXES))
+
+
+def tree_entries(root: Path, prefix: str = "") -> list[tuple[str, Path]]:
+    """(archive name, file) for every file under `root`, sorted, without caches and bytecode."""
+    entries = []
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if path.is_file() and _included(relative):
+            entries.append((f"{prefix}{relative.as_posix()}", path))
+    return sorted(entries)
+
+
+def deterministic_zip(entries: Iterable[tuple[str, Path]]) -> bytes:
+    """A zip whose bytes depend only on the entries' names and contents (and their executable bit)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name, path in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            mode = 0o755 if os.access(path, os.X_OK) and path.suffix in ("", ".so") else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, so the mode bits are honoured whatever OS built the zip
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def _sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _unpacked_size(data: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return sum(info.file_size for info in archive.infolist())
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Write atomically unless an identical file is already there (keeps mtimes, avoids torn reads)."""
+    if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+        handle.write(data)
+    os.replace(handle.name, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The function archive
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def function_zip(source: Path = JOBS_DIR) -> bytes:
+    """`etl_jobs/` as the top-level package of a zip (handlers import `etl_jobs.*`)."""
+    return deterministic_zip(tree_entries(source, prefix=f"{source.name}/"))
+
+
+def function_package(source: Path = JOBS_DIR, out_dir: Path | None = None) -> CodePackage:
+    """The function code: built in milliseconds on every run, written to `build/lambda/function-<key>.zip`."""
+    data = function_zip(source)
+    digest = hashlib.sha256(data).hexdigest()
+    path = (out_dir or build_dir()) / f"function-{digest[:16]}.zip"
+    _write_once(path, data)
+    return CodePackage(
+        archive=pulumi.FileArchive(str(path)),
+        asset=pulumi.FileAsset(str(path)),
+        source_code_hash=_sha256_b64(data),
+        path=path,
+        key=digest[:16],
+        zipped_bytes=len(data),
+        unpacked_bytes=_unpacked_size(data),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The dependency layer
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def layer_key(architecture: LambdaArchitecture, requirements: Path = LAYER_REQUIREMENTS) -> str:
+    """Content key of the layer: the pinned requirements, the platform tags and the Python version."""
+    material = "\n".join(
+        [requirements.read_text(), *_PLATFORM_TAGS[architecture], LAYER_PYTHON_VERSION, "layer-format-1"]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def layer_paths(architecture: LambdaArchitecture, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """(cache directory holding wheels/ and python/, zip) of the layer for this architecture."""
+    base = (out_dir or build_dir()) / "layers"
+    key = layer_key(architecture)
+    return base / f"{architecture.value}-{key}", base / f"{architecture.value}-{key}.zip"
+
+
+def _running_under_mocks() -> bool:
+    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.settings import get_monitor
+
+    return isinstance(get_monitor(), MockMonitor)
+
+
+def layer_package(architecture: LambdaArchitecture, out_dir: Path | None = None) -> CodePackage:
+    """The dependency layer for the Lambda platform; never built here.
+
+    When the zip is missing: under the mocks (offline preview, tests) and in `pulumi preview`, the layer is referred
+    to by its key with a placeholder asset; in `pulumi up` a `LayerNotBuiltError` names the command to run.
+    """
+    key = layer_key(architecture)
+    _, path = layer_paths(architecture, out_dir)
+    source_code_hash = base64.b64encode(hashlib.sha256(key.encode()).digest()).decode()
+    if path.exists():
+        return CodePackage(
+            archive=pulumi.FileArchive(str(path)),
+            asset=pulumi.FileAsset(str(path)),
+            source_code_hash=source_code_hash,
+            path=path,
+            key=key,
+            zipped_bytes=path.stat().st_size,
+            unpacked_bytes=_unpacked_size(path.read_bytes()),
+        )
+    command = BUILD_COMMAND.format(architecture=architecture.value)
+    mocked = _running_under_mocks()
+    if not mocked and not pulumi.runtime.is_dry_run():
+        raise LayerNotBuiltError(
+            f"the Lambda dependency layer for {architecture.value} is not built ({path} is missing); "
+            f"run `{command}` first (it downloads wheels once into {path.parent})"
+        )
+    if not mocked:
+        pulumi.log.warn(f"Lambda layer {path.name} is not built; run `{command}` before `pulumi up`")
+    placeholder = f"layer {key} not built; run {command}\n"
+    return CodePackage(
+        archive=pulumi.AssetArchive({"python/LAYER_NOT_BUILT.txt": pulumi.StringAsset(placeholder)}),
+        asset=pulumi.StringAsset(placeholder),
+        source_code_hash=source_code_hash,
+        path=path,
+        key=key,
+        zipped_bytes=0,
+        unpacked_bytes=0,
+        built=False,
+    )
+
+
+def _pip(*arguments: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", *arguments], check=True)
+
+
+def build_layer(architecture: LambdaArchitecture, out_dir: Path | None = None, *, force: bool = False) -> Path:
+    """Download the pinned wheels for the Lambda platform (once per key), install them into `python/`, zip it."""
+    cache, path = layer_paths(architecture, out_dir)
+    if path.exists() and not force:
+        return path
+    wheels, target = cache / "wheels", cache / "python"
+    platform_args = [arg for tag in _PLATFORM_TAGS[architecture] for arg in ("--platform", tag)]
+    common = ["--only-binary=:all:", "--no-deps", *platform_args, "--python-version", LAYER_PYTHON_VERSION,
+              "--implementation", "cp", "-r", str(LAYER_REQUIREMENTS)]  # fmt: skip
+    if not any(wheels.glob("*.whl")):
+        _pip("download", "--dest", str(wheels), *common)
+    shutil.rmtree(target, ignore_errors=True)
+    # --no-index: the install reads only the cached wheels; --no-compile: bytecode of the build host's Python is
+    # useless on Lambda and would make the zip differ between hosts.
+    _pip("install", "--no-index", "--find-links", str(wheels), "--no-compile", "--target", str(target), *common)
+    entries = [(name, file) for name, file in tree_entries(target, prefix="python/") if "/bin/" not in name]
+    data = deterministic_zip(entries)
+    _write_once(path, data)
+    return path
+
+
+def describe(package: CodePackage) -> str:
+    zipped, unpacked = package.zipped_bytes / 1e6, package.unpacked_bytes / 1e6
+    return f"{package.path.name}: {zipped:.1f} MB zipped, {unpacked:.1f} MB unpacked"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.packaging", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build-layer", help="build the dependency layer zip (downloads wheels once)")
+    build.add_argument("--architecture", choices=[a.value for a in LambdaArchitecture], action="append")
+    build.add_argument("--force", action="store_true", help="rebuild the zip even when it exists")
+    commands.add_parser("sizes", help="print the function package and built layer sizes")
+    options = parser.parse_args(argv)
+
+    function = function_package()
+    if options.command == "build-layer":
+        for name in options.architecture or [LambdaArchitecture.ARM64.value]:
+            build_layer(LambdaArchitecture(name), force=options.force)
+    print(describe(function))
+    for architecture in LambdaArchitecture:
+        _, path = layer_paths(architecture)
+        if path.exists():
+            layer = CodePackage(
+                archive=pulumi.FileArchive(str(path)),
+                asset=pulumi.FileAsset(str(path)),
+                source_code_hash="",
+                path=path,
+                key=layer_key(architecture),
+                zipped_bytes=path.stat().st_size,
+                unpacked_bytes=_unpacked_size(path.read_bytes()),
+            )
+            total = layer.unpacked_bytes + function.unpacked_bytes
+            print(f"{describe(layer)}; with the function {total / 1e6:.1f} MB of {MAX_UNPACKED_BYTES / 1e6:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
