@@ -106,7 +106,11 @@ def test_blank_lines_are_counted_but_are_not_records(tmp_path: Path) -> None:
 def test_empty_file_succeeds_with_nothing_to_load(tmp_path: Path, data: bytes) -> None:
     result = run_bytes(tmp_path, data)
     assert result.manifest["status"] == "succeeded"
-    assert (result.manifest["rows_in"], result.manifest["rows_curated"], result.manifest["rows_quarantined"]) == (0, 0, 0)
+    assert (result.manifest["rows_in"], result.manifest["rows_curated"], result.manifest["rows_quarantined"]) == (
+        0,
+        0,
+        0,
+    )
     assert result.curated.height == 0
 
 

@@ -43,7 +43,9 @@ def test_manifest_has_counts_checksum_and_durations(tmp_path: Path) -> None:
     assert set(manifest["durations_s"]) == {"extract", "transform", "validate", "load"}
     assert (manifest["rows_in"], manifest["rows_curated"], manifest["rows_quarantined"]) == (2, 1, 1)
     assert manifest["quarantine_reasons"] == {"invalid_status": 1}
-    stored = json.loads((tmp_path / "out" / "quarantine" / "_manifests" / "run_date=2024-05-04" / "manifest.json").read_text())
+    stored = json.loads(
+        (tmp_path / "out" / "quarantine" / "_manifests" / "run_date=2024-05-04" / "manifest.json").read_text()
+    )
     assert stored == json.loads(json.dumps(manifest))
 
 
@@ -67,7 +69,9 @@ def test_duplicates_keep_the_latest_order_ts(tmp_path: Path) -> None:
 
 
 def test_amount_usd_uses_the_rates_table(tmp_path: Path) -> None:
-    result = run_bytes(tmp_path, csv_bytes(row("O1", currency="EUR", amount="100.00"), row("O2", currency="jpy", amount="1000")))
+    result = run_bytes(
+        tmp_path, csv_bytes(row("O1", currency="EUR", amount="100.00"), row("O2", currency="jpy", amount="1000"))
+    )
     from decimal import Decimal
 
     assert result.curated["amount_usd"].to_list() == [Decimal("108.50"), Decimal("6.60")]
