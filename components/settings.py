@@ -97,7 +97,9 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")  # noqa: E501
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _RATE = re.compile(r"^rate\((?P<value>\d+) (?P<unit>minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((?P<body>[^()]+)\)$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?,/\-#L W]+$")
@@ -607,7 +609,10 @@ def load_settings(
     stack: str | None = None,
     available: frozenset[ArchitectureName] | None = None,
 ) -> StackSettings:
-    """Validate the stack's config. `raw` defaults to what the engine passed; `available` to the registry's built set."""
+    """Validate the stack's config.
+
+    `raw` defaults to what the engine passed, `available` to the architectures the registry can build.
+    """
     raw = read_raw_config() if raw is None else raw
     project = project or pulumi.get_project()
     stack = stack or pulumi.get_stack()

@@ -1,8 +1,8 @@
 """etlctl command line.
 
-  etlctl preview --offline --stack dev [--format tree|json|mermaid] [--preview-mode]
-  etlctl schema [--check]          the JSON Schema of Pulumi.<stack>.yaml files (docs/stack-config.schema.json)
-  etlctl preview|up --stack dev    the real engine through the Automation API (needs the pulumi CLI and credentials)
+etlctl preview --offline --stack dev [--format tree|json|mermaid] [--preview-mode]
+etlctl schema [--check]          the JSON Schema of Pulumi.<stack>.yaml files (docs/stack-config.schema.json)
+etlctl preview|up --stack dev    the real engine through the Automation API (needs the pulumi CLI and credentials)
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def evaluate(stack: str, *, preview: bool = False, project_dir: Path = PROJECT_D
 
 def _short_type(token: str) -> str:
     """`aws:s3/bucketPolicy:BucketPolicy` -> `aws:s3:BucketPolicy`."""
-    package, module, kind = (token.split(":") + ["", ""])[:3]
+    package, module, kind = [*token.split(":"), "", ""][:3]
     return f"{package}:{module.split('/')[0]}:{kind}" if kind else token
 
 
@@ -181,9 +181,14 @@ def render_mermaid(evaluation: Evaluation) -> str:
         target = owner.get(registration.urn)
         for dependency in registration.dependencies:
             source = owner.get(dependency)
-            if source and target and source != target and ids.get(source) and ids.get(target):
-                if not _ancestor(source, target, evaluation) and not _ancestor(target, source, evaluation):
-                    links.add((ids[source], ids[target]))
+            related = source == target or _ancestor(source or "", target or "", evaluation)
+            if (
+                source in ids
+                and target in ids
+                and not related
+                and not _ancestor(target or "", source or "", evaluation)
+            ):
+                links.add((ids[source or ""], ids[target or ""]))
     for source, target in sorted(links):
         lines.append(f"  {source} -.-> {target}")
     return "\n".join(lines)

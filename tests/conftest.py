@@ -32,7 +32,9 @@ def stack_evaluation() -> Callable[..., Evaluation]:
     return evaluated
 
 
-def evaluate_config(tmp_path: Path, config: dict[str, object], *, stack: str = "dev", preview: bool = False) -> Evaluation:
+def evaluate_config(
+    tmp_path: Path, config: dict[str, object], *, stack: str = "dev", preview: bool = False
+) -> Evaluation:
     """Evaluate the real program with a stack file written from `config` (keys as in Pulumi.<stack>.yaml)."""
     import shutil
 

@@ -82,7 +82,10 @@ def _bucket_child(stack: Evaluation, token: str, zone: str) -> dict:  # type: ig
 @pytest.mark.parametrize("zone", [*DATA_ZONES, "access-logs"])
 def test_every_bucket_blocks_public_access_and_enforces_owner(stack: Evaluation, zone: str) -> None:
     block = _bucket_child(stack, "public-access", zone)
-    assert all(block[flag] is True for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert all(
+        block[flag] is True
+        for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     assert _bucket_child(stack, "ownership", zone)["rule"]["objectOwnership"] == "BucketOwnerEnforced"
     assert _bucket_child(stack, "versioning", zone)["versioningConfiguration"]["status"] == "Enabled"
 
@@ -171,7 +174,11 @@ def test_alerts_topic_is_encrypted_and_tls_only(stack: Evaluation) -> None:
 
 def test_alert_subscriptions_follow_the_config_and_redrive_to_an_encrypted_dlq(stack: Evaluation) -> None:
     subscriptions = of_type(stack, "aws:sns/topicSubscription:TopicSubscription")
-    expected = {"dev": [], "staging": ["data-platform-staging@example.com"], "prod": ["data-platform-oncall@example.com"]}
+    expected = {
+        "dev": [],
+        "staging": ["data-platform-staging@example.com"],
+        "prod": ["data-platform-oncall@example.com"],
+    }
     assert sorted(s.inputs["endpoint"] for s in subscriptions) == expected[stack.config.stack]
     for subscription in subscriptions:
         assert subscription.inputs["protocol"] == "email"
@@ -207,7 +214,11 @@ def test_vpc_has_private_subnets_endpoints_flow_logs_and_a_closed_default_sg(sta
     assert len({s.inputs["availabilityZone"] for s in private}) == azs
     for subnet in of_type(stack, "aws:ec2/subnet:Subnet"):
         assert subnet.inputs["mapPublicIpOnLaunch"] is False
-    gateways = {e.inputs["serviceName"] for e in of_type(stack, "aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["vpcEndpointType"] == "Gateway"}
+    gateways = {
+        e.inputs["serviceName"]
+        for e in of_type(stack, "aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e.inputs["vpcEndpointType"] == "Gateway"
+    }
     assert gateways == {"com.amazonaws.eu-west-1.s3", "com.amazonaws.eu-west-1.dynamodb"}
     (default_sg,) = of_type(stack, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
     assert default_sg.inputs.get("ingress", []) == [] and default_sg.inputs.get("egress", []) == []

@@ -131,7 +131,14 @@ def test_every_mistake_is_reported_at_once() -> None:
 
 @pytest.mark.parametrize(
     "expression",
-    ["rate(1 hour)", "rate(5 minutes)", "rate(2 days)", "cron(0 2 * * ? *)", "cron(15 10 ? * MON-FRI *)", "cron(0/15 * * * ? *)"],
+    [
+        "rate(1 hour)",
+        "rate(5 minutes)",
+        "rate(2 days)",
+        "cron(0 2 * * ? *)",
+        "cron(15 10 ? * MON-FRI *)",
+        "cron(0/15 * * * ? *)",
+    ],
 )
 def test_valid_schedules(expression: str) -> None:
     assert validate_schedule(expression) == expression
