@@ -1,0 +1,405 @@
+"""Architecture 1, serverless: schedule or file drop -> extract Lambda -> SQS -> process Lambda (the other stages).
+
+Provisions:
+- an EventBridge Scheduler schedule (flexible window off) invoking the extract Lambda through a role allowed to invoke
+  that one function, with a retry policy and a dead-letter queue (CONTROLS row 55);
+- an EventBridge rule on the raw bucket's "Object Created" events under `landing_prefix` targeting the same Lambda
+  (retry policy + DLQ; a `lambda.Permission` with source ARN and account: rows 12, 55). The raw bucket already sends
+  its events to EventBridge, so no BucketNotification competes with other consumers;
+- the extract `EtlFunction` (async: failed invocations go to the events DLQ after <= 2 retries, row 15), sending one
+  message per run/file to an SQS work queue (stack key, TLS-only policy, redrive to a DLQ after 4 receives, visibility
+  6x the process timeout: rows 17-20);
+- the process `EtlFunction`, fed by an event source mapping with ReportBatchItemFailures (a poisoned run is retried
+  alone, then dead-lettered);
+- four stage functions (`etl_jobs.handlers.stage_*`) exposed as `engine` (`LambdaEngineRef`), so the stepfunctions
+  orchestrator can run any stage here;
+- alarms (Lambda Errors/Throttles per function, each DLQ's depth > 0, age of the oldest work message) and widgets.
+
+Packaging (measured on this repo, Polars 2.1.0, Powertools 3.37.0; `python -m components.packaging sizes`):
+the function zip holds only `etl_jobs` (~30 kB zipped, ~0.1 MB unpacked), hash-stable so unchanged code is no diff.
+The heavy dependency is Polars: the dependency layer is 176.9 MB unpacked / 50.7 MB zipped for arm64 (187.6 / 54.9 MB
+for x86_64), so function + layer stay well under Lambda's 250 MB unpacked limit. pyarrow (another ~170 MB) is left out:
+etl_jobs does not import it (Polars reads and writes Parquet itself) and it would break the limit. A zip layer was
+chosen over container-image Lambdas because it keeps cold starts and deploys small (code changes upload ~30 kB, not an
+image) and needs no registry or Docker on the deploying machine; the layer is above the 50 MB direct-upload limit, so
+it is uploaded to the artifacts bucket and Lambda reads it from there.
+
+Networking: `interface_endpoints = ()` because the Lambdas run outside the VPC. They only call regional AWS APIs (S3,
+SQS, X-Ray, CloudWatch) over TLS with IAM auth, reach no private resource, and a VPC attachment would need NAT or four
+interface endpoints per AZ (cost) and ENI cold starts for no gain in isolation.
+
+Takes: `ArchitectureArgs[ServerlessSettings]`. Exposes: `engine`, `widgets`, `extract`, `process`, `stage_functions`,
+`work_queue`, `work_dead_letters`, `event_dead_letters`, `schedule`; `outputs()` for the stack exports.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import pulumi
+import pulumi_aws as aws
+
+from components import packaging, policies
+from components.architectures.base import Architecture, ArchitectureArgs
+from components.foundation.monitoring import metric_alarm, metric_widget
+from components.functions import AsyncFailureDestination, EtlFunction, EtlFunctionArgs
+from components.refs import LakeRefs, LambdaEngineRef, Platform
+from components.settings import ServerlessSettings, Stage
+
+# Within SQS's 3-5 band: enough for a transient S3/throttling error to clear, few enough to dead-letter a bad run fast.
+MAX_RECEIVE_COUNT = 4
+# AWS's advice for Lambda-fed queues: a message stays hidden for 6x the function timeout (batching and retries).
+VISIBILITY_FACTOR = 6
+DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, SQS's maximum: time to investigate and redrive
+# Scheduler/EventBridge redelivery of a failed invoke: an hour of retries, then the DLQ.
+DELIVERY_RETRY_ATTEMPTS = 3
+DELIVERY_MAX_AGE_SECONDS = 3600
+OLDEST_MESSAGE_ALARM_SECONDS = 3600
+_RUN = "run_date="
+
+
+def lake_statements(role: str, lake: LakeRefs, landing_prefix: str) -> pulumi.Output[list[policies.Statement]]:
+    """What each handler reads and writes in the lake (see etl_jobs.pipeline), by zone and prefix."""
+    arns = {
+        "raw": lake.raw.arn,
+        "staged": lake.staged.arn,
+        "curated": lake.curated.arn,
+        "quarantine": lake.quarantine.arn,
+    }
+
+    def build(zone: dict[str, str]) -> list[policies.Statement]:
+        extract = [
+            *policies.read_prefixes(zone["raw"], (landing_prefix,)),
+            *policies.write_prefixes(zone["raw"], (_RUN,)),
+        ]
+        transform = [
+            *policies.read_prefixes(zone["raw"], (_RUN,)),
+            *policies.read_prefixes(zone["staged"], (_RUN,)),
+            *policies.write_prefixes(zone["staged"], (_RUN,), delete=True),
+        ]
+        validate = [
+            *policies.read_prefixes(zone["staged"], (_RUN,)),
+            *policies.write_prefixes(zone["staged"], (_RUN,), delete=True),
+            *policies.write_prefixes(zone["quarantine"], (_RUN, "_manifests/"), delete=True),
+        ]
+        load = [
+            *policies.read_prefixes(zone["staged"], (_RUN,)),
+            *policies.read_prefixes(zone["curated"], ("order_date=", "_loads/")),
+            *policies.write_prefixes(zone["curated"], ("order_date=", "_loads/"), delete=True),
+            *policies.write_prefixes(zone["quarantine"], ("_manifests/",)),
+        ]
+        by_role = {"extract": extract, "transform": transform, "validate": validate, "load": load}
+        by_role["process"] = transform + validate + load
+        return by_role[role]
+
+    return pulumi.Output.all(**arns).apply(build)
+
+
+def dependency_layer(
+    name: str, settings: ServerlessSettings, platform: Platform, parent: pulumi.Resource
+) -> aws.lambda_.LayerVersion:
+    """The Polars/Powertools layer, built outside the program (packaging); via S3 when above the upload limit."""
+    package = packaging.layer_package(settings.architecture)
+    # Always through the artifacts bucket: the layer (~51 MB zipped) is at Lambda's 50 MB direct-upload limit, and one
+    # path means a fresh clone (layer not built, offline preview) registers the same resources as a deployment.
+    key = f"lambda/layers/{settings.architecture.value}-{package.key}.zip"
+    layer_zip = aws.s3.BucketObjectv2(
+        f"{name}-layer-zip",
+        bucket=platform.lake.artifacts.name,
+        key=key,
+        source=package.asset,
+        server_side_encryption="aws:kms",
+        kms_key_id=platform.key.arn,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return aws.lambda_.LayerVersion(
+        f"{name}-layer",
+        layer_name=f"{name}-{platform.stack.stack}-deps",
+        description=f"etl_jobs dependencies ({package.key})",
+        compatible_runtimes=list(packaging.LAYER_RUNTIMES),
+        compatible_architectures=[settings.architecture.value],
+        s3_bucket=layer_zip.bucket,
+        s3_key=layer_zip.key,
+        source_code_hash=package.source_code_hash,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+class Serverless(Architecture):
+    """Scheduled and file-drop ETL on Lambda and SQS, plus per-stage Lambdas for the orchestrator."""
+
+    type_token: ClassVar[str] = "etl:architectures:Serverless"
+    interface_endpoints: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self, name: str, args: ArchitectureArgs[ServerlessSettings], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(name, args, opts)
+        settings, platform = args.settings, args.platform
+        if not isinstance(settings, ServerlessSettings):
+            raise TypeError(f"serverless: settings must be ServerlessSettings, got {type(settings).__name__}")
+        stack, key_arn, account = platform.stack, platform.key.arn, platform.stack.account_id
+        child = pulumi.ResourceOptions(parent=self)
+
+        # --- queues --------------------------------------------------------------------------------------------
+        self.work_dead_letters = aws.sqs.Queue(
+            f"{name}-work-dlq",
+            kms_master_key_id=key_arn,
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
+            opts=platform.stateful(self),
+        )
+        self.event_dead_letters = aws.sqs.Queue(
+            f"{name}-events-dlq",
+            kms_master_key_id=key_arn,
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
+            opts=platform.stateful(self),
+        )
+        self.work_queue = aws.sqs.Queue(
+            f"{name}-work",
+            kms_master_key_id=key_arn,
+            visibility_timeout_seconds=VISIBILITY_FACTOR * settings.timeout_seconds,
+            redrive_policy=self.work_dead_letters.arn.apply(
+                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
+            ),
+            opts=child,
+        )
+
+        # --- functions -------------------------------------------------------------------------------------------
+        layer = dependency_layer(name, settings, platform, self)
+        code = packaging.function_package()
+
+        def function(role: str, handler: str, statements: list[Any], **extra: Any) -> EtlFunction:
+            return EtlFunction(
+                f"{name}-{role}",
+                EtlFunctionArgs(
+                    platform=platform,
+                    handler=handler,
+                    service_name=f"serverless-{role}",
+                    policy_statements=[lake_statements(role, platform.lake, settings.landing_prefix), *statements],
+                    memory_mb=settings.memory_mb,
+                    timeout_seconds=settings.timeout_seconds,
+                    reserved_concurrency=settings.reserved_concurrency,
+                    architecture=settings.architecture,
+                    code=code,
+                    layers=[layer.arn],
+                    environment={
+                        "ETL_LANDING_PREFIX": settings.landing_prefix,
+                        "ETL_MAX_QUARANTINE_RATE": str(settings.max_quarantine_rate),
+                        **extra.pop("environment", {}),
+                    },
+                    **extra,
+                ),
+                opts=child,
+            )
+
+        send_work = self.work_queue.arn.apply(
+            lambda arn: [policies.allow(["sqs:SendMessage", "sqs:GetQueueAttributes"], [arn], sid="WorkQueue")]
+        )
+        self.extract = function(
+            "extract",
+            "etl_jobs.handlers.extract.handler",
+            [send_work],
+            environment={"ETL_WORK_QUEUE_URL": self.work_queue.url},
+            on_failure=AsyncFailureDestination(arn=self.event_dead_letters.arn),
+            description="Extract on schedule or file drop, queue one run per message",
+        )
+        consume_work = self.work_queue.arn.apply(
+            lambda arn: [
+                policies.allow(
+                    [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes",
+                    ],
+                    [arn],
+                    sid="WorkQueue",
+                )
+            ]
+        )
+        self.process = function(
+            "process",
+            "etl_jobs.handlers.process.handler",
+            [consume_work],
+            description="Transform, validate and load each queued run",
+        )
+        self.stage_functions = {
+            stage: function(
+                stage.value,
+                f"etl_jobs.handlers.stage_{stage.value}.handler",
+                [],
+                description=f"{stage.value} stage for the orchestrator",
+            )
+            for stage in Stage
+        }
+        aws.lambda_.EventSourceMapping(
+            f"{name}-process-source",
+            event_source_arn=self.work_queue.arn,
+            function_name=self.process.function_arn,
+            batch_size=settings.batch_size,
+            maximum_batching_window_in_seconds=0 if settings.batch_size == 1 else 5,
+            function_response_types=["ReportBatchItemFailures"],
+            # Pollers never exceed the function's reservation, so a busy queue waits instead of throttling.
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
+                maximum_concurrency=max(2, settings.reserved_concurrency)
+            )
+            if settings.reserved_concurrency
+            else None,
+            opts=child,
+        )
+
+        # --- triggers ---------------------------------------------------------------------------------------------
+        scheduler_role = aws.iam.Role(
+            f"{name}-scheduler-role",
+            description=f"Lets the {name} schedule invoke the extract Lambda",
+            assume_role_policy=account.apply(
+                lambda account_id: json.dumps(policies.assume_role("scheduler.amazonaws.com", account_id))
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-scheduler-policy",
+            role=scheduler_role.id,
+            policy=pulumi.Output.all(self.extract.function_arn, self.event_dead_letters.arn, key_arn).apply(
+                lambda values: json.dumps(
+                    policies.document(
+                        policies.allow(["lambda:InvokeFunction"], [values[0], f"{values[0]}:*"], sid="InvokeExtract"),
+                        policies.allow(["sqs:SendMessage"], [values[1]], sid="DeadLetters"),
+                        policies.key_use(values[2]),
+                    )
+                )
+            ),
+            opts=child,
+        )
+        self.schedule = aws.scheduler.Schedule(
+            f"{name}-schedule",
+            description=f"Starts a {name} run",
+            schedule_expression=settings.schedule,
+            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            target=aws.scheduler.ScheduleTargetArgs(
+                arn=self.extract.function_arn,
+                role_arn=scheduler_role.arn,
+                # The scheduler fills in the scheduled time, so a late or retried invoke still extracts its own date.
+                input=json.dumps({"source": "orders", "scheduled_time": "<aws.scheduler.scheduled-time>"}),
+                retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
+                    maximum_retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                    maximum_event_age_in_seconds=DELIVERY_MAX_AGE_SECONDS,
+                ),
+                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(arn=self.event_dead_letters.arn),
+            ),
+            opts=child,
+        )
+        file_drops = aws.cloudwatch.EventRule(
+            f"{name}-file-drops",
+            description=f"Files created under {settings.landing_prefix} in the raw bucket start a {name} run",
+            event_pattern=platform.lake.raw.name.apply(
+                lambda bucket: json.dumps(
+                    {
+                        "source": ["aws.s3"],
+                        "detail-type": ["Object Created"],
+                        "detail": {
+                            "bucket": {"name": [bucket]},
+                            "object": {"key": [{"prefix": settings.landing_prefix}]},
+                        },
+                    }
+                )
+            ),
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-file-drops-target",
+            rule=file_drops.name,
+            arn=self.extract.function_arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                maximum_event_age_in_seconds=DELIVERY_MAX_AGE_SECONDS,
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.event_dead_letters.arn),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-file-drops-invoke",
+            action="lambda:InvokeFunction",
+            function=self.extract.function_name,
+            principal="events.amazonaws.com",
+            source_arn=file_drops.arn,
+            source_account=account,
+            opts=child,
+        )
+
+        # --- queue policies: TLS only; EventBridge may dead-letter into the events DLQ for this rule only -----------
+        for role, queue, senders in (
+            ("work", self.work_queue, None),
+            ("work-dlq", self.work_dead_letters, None),
+            ("events-dlq", self.event_dead_letters, file_drops.arn),
+        ):
+            aws.sqs.QueuePolicy(
+                f"{name}-{role}-policy",
+                queue_url=queue.url,
+                policy=pulumi.Output.all(queue.arn, account, senders).apply(
+                    lambda values: json.dumps(
+                        policies.queue_policy(
+                            values[0], values[1], senders=[("events.amazonaws.com", values[2])] if values[2] else []
+                        )
+                    )
+                ),
+                opts=child,
+            )
+
+        # --- alarms and widgets -------------------------------------------------------------------------------------
+        for role, queue in (("work-dlq", self.work_dead_letters), ("events-dlq", self.event_dead_letters)):
+            metric_alarm(
+                f"{name}-{role}-depth",
+                parent=self,
+                alerts=platform.alerts,
+                description=f"Messages wait in the {name} {role}: a run or an invocation failed for good.",
+                namespace="AWS/SQS",
+                metric_name="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": queue.name},
+                statistic="Maximum",
+            )
+        metric_alarm(
+            f"{name}-work-age",
+            parent=self,
+            alerts=platform.alerts,
+            description=f"The oldest {name} work message is over an hour old: processing is stuck or too slow.",
+            namespace="AWS/SQS",
+            metric_name="ApproximateAgeOfOldestMessage",
+            dimensions={"QueueName": self.work_queue.name},
+            statistic="Maximum",
+            threshold=OLDEST_MESSAGE_ALARM_SECONDS,
+        )
+        for etl_function in (self.extract, self.process, *self.stage_functions.values()):
+            self.widgets.extend(etl_function.widgets)
+        self.widgets.append(
+            metric_widget(
+                f"{name}: queues",
+                [
+                    ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.work_queue.name],
+                    ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", self.work_queue.name],
+                    ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.work_dead_letters.name],
+                    ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.event_dead_letters.name],
+                ],
+                region=stack.region,
+                stat="Maximum",
+            )
+        )
+
+        self.engine = LambdaEngineRef(
+            function_arns={stage: etl_function.function_arn for stage, etl_function in self.stage_functions.items()}
+        )
+        self.register_outputs(self.outputs())
+
+    def outputs(self) -> dict[str, Any]:
+        return {
+            "extractFunctionArn": self.extract.function_arn,
+            "processFunctionArn": self.process.function_arn,
+            "stageFunctionArns": {
+                stage.value: etl_function.function_arn for stage, etl_function in self.stage_functions.items()
+            },
+            "workQueueUrl": self.work_queue.url,
+            "workDeadLetterQueueUrl": self.work_dead_letters.url,
+            "eventDeadLetterQueueUrl": self.event_dead_letters.url,
+            "scheduleArn": self.schedule.arn,
+        }
