@@ -66,13 +66,17 @@ def base_image(engine: Engine) -> str:
     return ensure_base_image(engine)
 
 
-def build_image(engine: Engine, context_root: Path, build_args: dict[str, str], ref: str) -> float:
+def build_image(
+    engine: Engine, context_root: Path, build_args: dict[str, str], ref: str, *, no_cache: bool = False
+) -> float:
     """Build from a tar of exactly the hashed context; returns the build's wall time."""
     buffer = io.BytesIO()
     write_context_tar(context_root, DOCKERFILE, buffer)
     args = ["build", "--network", "host", "--platform", DEFAULT_PLATFORM, "-f", DOCKERFILE, "-t", ref]
     for name, value in sorted(build_args.items()):
         args += ["--build-arg", f"{name}={value}"]
+    if no_cache:
+        args.append("--no-cache")
     started = time.monotonic()
     result = engine.docker_bytes(*args, "-", stdin=buffer.getvalue(), timeout=1200)
     elapsed = time.monotonic() - started
