@@ -47,8 +47,9 @@ SCHEDULED_INPUT = {
     "scheduler_execution_id": "<aws.scheduler.execution-id>",
     "scheduler_attempt": "<aws.scheduler.attempt-number>",
 }
-# Where a validate stage that returns no payload (ECS) writes its result, in the staged zone.
-VALIDATION_PREFIX = "validation/"
+# Where a validate stage that returns no payload (an ECS task) writes its result: the artifacts bucket, under the
+# prefix the containers architecture's task role may write (containers.VALIDATION_PREFIX; a test keeps them equal).
+VALIDATION_PREFIX = "manifests/validation/"
 # Actions of Step Functions' vended logging (CloudWatch Logs delivery); AWS authorises them on "*" only.
 LOG_DELIVERY_ACTIONS = (
     "logs:CreateLogDelivery",
@@ -92,12 +93,12 @@ def stage_statements(stage: Stage, lake: LakeRefs) -> pulumi.Output[list[policie
         if stage is Stage.VALIDATE:
             return [
                 *policies.read_prefixes(staged, (_RUN,)),
-                *policies.write_prefixes(staged, (_RUN,)),
+                *policies.write_prefixes(staged, (_RUN,), delete=True),
                 *policies.write_prefixes(quarantine, (_RUN, "_manifests/"), delete=True),
             ]
         return [
             *policies.read_prefixes(staged, (_RUN,)),
-            *policies.read_prefixes(curated, ("order_date=",)),
+            *policies.read_prefixes(curated, ("order_date=", "_loads/")),
             *policies.write_prefixes(curated, ("order_date=", "_loads/"), delete=True),
             *policies.write_prefixes(quarantine, ("_manifests/",)),
         ]
@@ -333,29 +334,27 @@ class StepFunctions(Architecture):
     def _layer(self, name: str, settings: StepFunctionsSettings, platform: Platform) -> aws.lambda_.LayerVersion:
         """The dependency layer (Polars, Powertools) of the own Lambdas, built outside the program (see packaging)."""
         package = packaging.layer_package(settings.architecture)
-        code: dict[str, Any] = {"code": package.archive}
-        if package.zipped_bytes > packaging.MAX_DIRECT_UPLOAD_BYTES:
-            # Too big for a direct upload: Lambda reads it from the artifacts bucket instead.
-            key = f"lambda/layers/{package.key}.zip"
-            aws.s3.BucketObjectv2(
-                f"{name}-layer-zip",
-                bucket=platform.lake.artifacts.name,
-                key=key,
-                source=package.asset,
-                server_side_encryption="aws:kms",
-                kms_key_id=platform.key.arn,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            code = {"s3_bucket": platform.lake.artifacts.name, "s3_key": key}
+        # Always through the artifacts bucket: the layer is at Lambda's 50 MB direct-upload limit, and one path means
+        # a fresh clone (layer not built) registers the same resources as a deployment.
+        layer_zip = aws.s3.BucketObjectv2(
+            f"{name}-layer-zip",
+            bucket=platform.lake.artifacts.name,
+            key=f"lambda/layers/{settings.architecture.value}-{package.key}.zip",
+            source=package.asset,
+            server_side_encryption="aws:kms",
+            kms_key_id=platform.key.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         return aws.lambda_.LayerVersion(
             f"{name}-layer",
             layer_name=f"{name}-{platform.stack.stack}-deps",
             description=f"etl_jobs dependencies ({package.key})",
             compatible_runtimes=list(packaging.LAYER_RUNTIMES),
             compatible_architectures=[settings.architecture.value],
+            s3_bucket=layer_zip.bucket,
+            s3_key=layer_zip.key,
             source_code_hash=package.source_code_hash,
             opts=pulumi.ResourceOptions(parent=self),
-            **code,
         )
 
     def _definition(
@@ -370,7 +369,7 @@ class StepFunctions(Architecture):
         inputs: dict[str, Any] = {
             "topic": platform.alerts.topic_arn,
             "partition": platform.stack.partition,
-            "staged_bucket": platform.lake.staged.name,
+            "artifacts_bucket": platform.lake.artifacts.name,
             "key": platform.key.arn,
         }
         for stage, ref in refs.items():
@@ -407,7 +406,7 @@ class StepFunctions(Architecture):
                 invokers={stage: invoker(stage, ref, values) for stage, ref in refs.items()},
                 alerts_topic_arn=values["topic"],
                 validation_result=workflows.ValidationResultLocation(
-                    bucket=values["staged_bucket"],
+                    bucket=values["artifacts_bucket"],
                     prefix=VALIDATION_PREFIX,
                     partition=values["partition"],
                     kms_key_arn=values["key"],

@@ -18,6 +18,7 @@ from components.architectures.stepfunctions import (
     LOG_DELIVERY_ACTIONS,
     SCHEDULED_INPUT,
     STAGE_HANDLERS,
+    VALIDATION_PREFIX,
     build_definition,
     resolve_engines,
     role_policy,
@@ -253,6 +254,14 @@ def test_own_lambdas_run_the_stage_handlers_and_are_the_ones_invoked(alone: Eval
     assert all(f.inputs["timeout"] < 900 for f in functions), "below the Task timeout"
     (layer,) = ours(alone, "aws:lambda/layerVersion:LayerVersion")
     assert all(f.inputs["layers"] == [_arn_of(alone, layer)] for f in functions), "the dependency layer"
+    assert layer.inputs["s3Key"].startswith("lambda/layers/"), "above the direct-upload limit: through S3"
+    # Each stage's role reaches only its zones: extract never touches curated, load never raw.
+    (curated,) = [b for b in of_type(alone, "aws:s3/bucket:Bucket") if "curated" in b.name]
+    (raw,) = [b for b in of_type(alone, "aws:s3/bucket:Bucket") if "lake-raw" in b.name]
+    extract_policy = json.dumps(_role_policy(alone, "stepfunctions-extract-policy"))
+    load_policy = json.dumps(_role_policy(alone, "stepfunctions-load-policy"))
+    assert _arn_of(alone, curated) not in extract_policy and _arn_of(alone, raw) in extract_policy
+    assert _arn_of(alone, raw) not in load_policy and _arn_of(alone, curated) in load_policy
 
 
 def test_stage_handlers_exist_in_etl_jobs() -> None:
@@ -511,7 +520,9 @@ def _built(validate: workflows.Invoker) -> Any:
         StepFunctionsSettings(),
         invokers=invokers,
         alerts_topic_arn=TOPIC,
-        validation_result=workflows.ValidationResultLocation(bucket="staged", kms_key_arn=KEY),
+        validation_result=workflows.ValidationResultLocation(
+            bucket="artifacts", prefix=VALIDATION_PREFIX, kms_key_arn=KEY
+        ),
         pipeline_name="test",
     )
 
@@ -529,10 +540,21 @@ def test_every_engine_mix_renders_valid_asl_and_scoped_permissions(validate: wor
         assert states["Validate"]["Next"] == "ReadValidationResult"
         reads = [s for s in statements(document) if s["Action"] == ["s3:GetObject"]]
         assert reads == [
-            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::staged/validation/*"]}
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::artifacts/{VALIDATION_PREFIX}*"],
+            }
         ]
     else:
         assert "ReadValidationResult" not in states
+
+
+def test_validation_results_go_where_the_container_tasks_may_write() -> None:
+    _require("containers")
+    from components.architectures import containers, stepfunctions
+
+    assert stepfunctions.VALIDATION_PREFIX == containers.VALIDATION_PREFIX
 
 
 def test_fake_refs_satisfy_the_engine_contract() -> None:
