@@ -19,7 +19,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from etl_jobs import pipeline
 from etl_jobs.handlers._runtime import BadEventError, logger, max_quarantine_rate, metrics, run_date_of, tracer, zones
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report every failed message, even when all fail: the invocation then succeeds and SQS redelivers exactly those
+# messages, instead of an error that Lambda's Errors alarm would count once per retry of the whole batch.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class QualityGateFailedError(RuntimeError):
