@@ -535,7 +535,9 @@ class Containers(Architecture):
             ),
             build_on_preview=settings.build_on_preview,
             registry=docker.RegistryArgs(
-                server=repository.repository_url, username=token.user_name, password=token.password
+                server=repository.repository_url,
+                username=token.user_name,
+                password=pulumi.Output.secret(token.password),
             ),
             skip_push=False,
             opts=pulumi.ResourceOptions(parent=self),
