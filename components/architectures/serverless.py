@@ -169,13 +169,13 @@ class Serverless(Architecture):
         layer = dependency_layer(name, settings, platform, self)
         code = packaging.function_package()
 
-        def function(role: str, handler: str, statements: list[Any], **extra: Any) -> EtlFunction:
+        def function(role: str, handler: str, statements: list[Any], *, label: str = "", **extra: Any) -> EtlFunction:
             return EtlFunction(
-                f"{name}-{role}",
+                f"{name}-{label or role}",
                 EtlFunctionArgs(
                     platform=platform,
                     handler=handler,
-                    service_name=f"serverless-{role}",
+                    service_name=f"serverless-{label or role}",
                     policy_statements=[lake_statements(role, platform.lake, settings.landing_prefix), *statements],
                     memory_mb=settings.memory_mb,
                     timeout_seconds=settings.timeout_seconds,
@@ -229,6 +229,8 @@ class Serverless(Architecture):
                 stage.value,
                 f"etl_jobs.handlers.stage_{stage.value}.handler",
                 [],
+                # "stage-" keeps the stage extract apart from the event-driven extract above.
+                label=f"stage-{stage.value}",
                 description=f"{stage.value} stage for the orchestrator",
             )
             for stage in Stage
