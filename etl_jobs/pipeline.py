@@ -143,7 +143,7 @@ def extract(source_uri: str, zones: Zones, run_date: date, source: str = DATASET
 # --- transform ----------------------------------------------------------------------------------------------------
 
 
-def _transform(zones: Zones, run_date: date) -> tuple[pl.DataFrame, dict[str, Any]]:
+def _transform(zones: Zones, run_date: date, *, write_staged: bool = True) -> tuple[pl.DataFrame, dict[str, Any]]:
     start = time.perf_counter()
     prefix = raw_prefix(zones, run_date)
     uris = storage.list_files(prefix)
@@ -154,12 +154,15 @@ def _transform(zones: Zones, run_date: date) -> tuple[pl.DataFrame, dict[str, An
     staged, info = transform_files(files)
     # A new transform invalidates any earlier validation of this run date.
     storage.delete(stage_record_uri(zones, run_date, "validate"))
-    _write_parquet(staged_uri(zones, run_date), staged)
+    if write_staged:
+        _write_parquet(staged_uri(zones, run_date), staged)
+    else:
+        storage.delete(staged_uri(zones, run_date))
     result: dict[str, Any] = {
         "stage": "transform",
         "run_date": run_date.isoformat(),
         "transform_id": uuid.uuid4().hex,
-        "staged_uri": staged_uri(zones, run_date),
+        "staged_uri": staged_uri(zones, run_date) if write_staged else None,
         "inputs": inputs,
         "input_sha256": inputs[0]["sha256"]
         if len(inputs) == 1
@@ -187,13 +190,14 @@ def transform(zones: Zones, run_date: date) -> dict[str, Any]:
 
 def _quarantine_frame(staged: pl.DataFrame, run_date: date, passed: bool) -> pl.DataFrame:
     rejected = staged if not passed else staged.filter(pl.col("_reason").is_not_null())
+    reason = pl.col("_reason").cast(pl.String)
     if not passed:
-        rejected = rejected.with_columns(_reason=pl.col("_reason").fill_null(Reason.BATCH_REJECTED.value))
+        reason = reason.fill_null(Reason.BATCH_REJECTED.value)
     return rejected.select(
         pl.lit(run_date, pl.Date).alias("run_date"),
         pl.col("_file").alias("source_file"),
         pl.col("_line").alias("line"),
-        pl.col("_reason").alias("reason"),
+        reason.alias("reason"),
         pl.col("_raw").alias("raw_line"),
         *[c for c in STAGED_SCHEMA if not c.startswith("_")],
     )
@@ -276,7 +280,7 @@ def _load(staged: pl.DataFrame, zones: Zones, run_date: date) -> dict[str, Any]:
     written: list[str] = []
     for (order_date,), part in curated.partition_by("order_date", as_dict=True, maintain_order=False).items():
         uri = curated_file_uri(zones, order_date, run_date)
-        _write_parquet(uri, part.drop("order_date").sort("order_id"))
+        _write_parquet(uri, part.drop("order_date"))
         written.append(uri)
     written.sort()
     # Replace the run's partitions: files an earlier attempt wrote that this one did not rewrite are removed.
@@ -385,7 +389,10 @@ def _manifest(
 def run(
     source_uri: str, zones: Zones, run_date: date, max_quarantine_rate: float = DEFAULT_MAX_QUARANTINE_RATE
 ) -> dict[str, Any]:
-    """All four stages in one process (the staged data stays in memory between them); returns the manifest.
+    """All four stages in one process; returns the manifest.
+
+    The staged data stays in memory between the stages (only the small stage records are written to the staged zone),
+    which saves writing and reading it back; run the stages one by one to keep the staged Parquet.
 
     The manifest (also written to the quarantine zone) has `status` "failed" and the reason in `errors` when a batch
     rule fails or the input breaks the contract; curated is untouched then.
@@ -394,7 +401,7 @@ def run(
         raise ValueError(f"max_quarantine_rate must be between 0 and 1, got {max_quarantine_rate}")
     extract_result = extract(source_uri, zones, run_date)
     try:
-        staged, transform_result = _transform(zones, run_date)
+        staged, transform_result = _transform(zones, run_date, write_staged=False)
     except ContractError as error:
         log.error("transform: %s", error)
         manifest = _manifest(zones, run_date, None, None, None, extract_result=extract_result, error=str(error))
