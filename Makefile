@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup preview preview-all lint typecheck test schema bench clean
+.PHONY: setup preview preview-all lint typecheck test schema bench layers clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ typecheck: setup
 ## Lint, type-check, then every test (unit, jobs, integration, containers, tooling).
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+## The Lambda layer (the single-node engine for the Lambda platform); `pulumi up` needs it, previews do not.
+layers: setup
+	$(BIN)/python -m components.packaging build-layer --architecture arm64
+	$(BIN)/python -m components.packaging build-layer --architecture x86_64
 
 schema: setup
 	$(BIN)/python -m etlctl schema --write
