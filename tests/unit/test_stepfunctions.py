@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -577,3 +578,30 @@ def test_fake_refs_satisfy_the_engine_contract() -> None:
         by_stage, {ArchitectureName.SERVERLESS: lambda_ref, ArchitectureName.CONTAINERS: ecs_ref}
     )
     assert resolved == {Stage.EXTRACT: lambda_ref, Stage.TRANSFORM: ecs_ref, Stage.VALIDATE: None, Stage.LOAD: None}
+
+
+@pytest.mark.parametrize(
+    "execution_input", [{"run_date": "2024-03-05T02:00:00Z"}, {"run_date": "2024-03-05"}], ids=["scheduled", "manual"]
+)
+def test_run_date_states_execute_on_moto(execution_input: dict[str, str]) -> None:
+    # The start-time branch is not executed here: moto passes $$.Execution.StartTime as a datetime, not AWS's string.
+    import boto3
+    from moto import mock_aws
+
+    from components import asl
+    from components.architectures.stepfunctions import with_run_date
+
+    machine_definition = with_run_date(asl.StateMachine((asl.Pass(name="Work", end=True),))).to_json()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[arg-type]
+        client = boto3.client("stepfunctions", region_name="eu-west-1")
+        arn = client.create_state_machine(
+            name="run-date", definition=machine_definition, roleArn="arn:aws:iam::123456789012:role/states"
+        )["stateMachineArn"]
+        execution = client.start_execution(stateMachineArn=arn, input=json.dumps(execution_input))["executionArn"]
+        for _ in range(100):
+            described = client.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.05)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert json.loads(described["output"]) == {"run_date": "2024-03-05"}
