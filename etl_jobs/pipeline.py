@@ -17,9 +17,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 import polars as pl
 
@@ -35,9 +35,7 @@ DEFAULT_MAX_QUARANTINE_RATE = 0.10
 # Parquet written by the jobs: zstd at a low level compresses text well and costs little CPU.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
 
-QUARANTINE_COLUMNS = ("run_date", "source_file", "line", "reason", "raw_line")
-
-T = TypeVar("T")
+WRITE_THREADS = 4
 
 
 class LoadRefusedError(RuntimeError):
@@ -86,12 +84,6 @@ def curated_file_uri(zones: Zones, order_date: date, run_date: date) -> str:
 # --- helpers ------------------------------------------------------------------------------------------------------
 
 
-def _timed(fn: Callable[[], T]) -> tuple[T, float]:
-    start = time.perf_counter()
-    result = fn()
-    return result, round(time.perf_counter() - start, 4)
-
-
 def _write_json(uri: str, payload: dict[str, Any]) -> None:
     storage.write_bytes(uri, json.dumps(payload, indent=2, sort_keys=True, default=str).encode() + b"\n")
 
@@ -119,24 +111,25 @@ def _basename(uri: str) -> str:
 
 
 def extract(source_uri: str, zones: Zones, run_date: date, source: str = DATASET) -> dict[str, Any]:
-    """Copy the source object/file unchanged to `raw/run_date=D/<source>/<file name>`."""
+    """Copy the source object/file unchanged to `raw/run_date=D/<source>/<file name>`.
+
+    The checksum of what was copied is taken by transform, which reads the raw files anyway.
+    """
     if not source or "/" in source or source.startswith("."):
         raise ValueError(f"source name {source!r} must be a plain folder name such as 'orders'")
     start = time.perf_counter()
-    data = storage.read_bytes(source_uri)
     raw_uri = storage.join(raw_prefix(zones, run_date), source, _basename(source_uri))
-    storage.write_bytes(raw_uri, data)
+    size = storage.copy(source_uri, raw_uri)
     result = {
         "stage": "extract",
         "run_date": run_date.isoformat(),
         "source": source,
         "source_uri": source_uri,
         "raw_uri": raw_uri,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": size,
         "duration_s": round(time.perf_counter() - start, 4),
     }
-    log.info("extract: copied %s (%d bytes) to %s", source_uri, len(data), raw_uri)
+    log.info("extract: copied %s (%d bytes) to %s", source_uri, size, raw_uri)
     return result
 
 
@@ -277,12 +270,12 @@ def _stage_record(zones: Zones, run_date: date, stage: str) -> dict[str, Any]:
 def _load(staged: pl.DataFrame, zones: Zones, run_date: date) -> dict[str, Any]:
     start = time.perf_counter()
     curated = staged.filter(pl.col("_reason").is_null()).select(CURATED_COLUMNS)
-    written: list[str] = []
-    for (order_date,), part in curated.partition_by("order_date", as_dict=True, maintain_order=False).items():
-        uri = curated_file_uri(zones, order_date, run_date)
-        _write_parquet(uri, part.drop("order_date"))
-        written.append(uri)
-    written.sort()
+    parts = curated.partition_by("order_date", as_dict=True, maintain_order=False)
+    jobs = {curated_file_uri(zones, key[0], run_date): part.drop("order_date") for key, part in parts.items()}
+    # Polars encodes and S3 uploads outside the GIL: writing partitions concurrently uses both cores and the network.
+    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+        list(pool.map(lambda job: _write_parquet(*job), jobs.items()))
+    written = sorted(jobs)
     # Replace the run's partitions: files an earlier attempt wrote that this one did not rewrite are removed.
     record_uri = load_record_uri(zones, run_date)
     previous: list[str] = _read_json(record_uri)["files"] if storage.exists(record_uri) else []

@@ -8,6 +8,7 @@ container memory the architectures give it, and Polars parses from memory fastes
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -74,6 +75,39 @@ def write_bytes(uri: str, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def copy(source: str, target: str) -> int:
+    """Copy one object/file unchanged; returns its size in bytes. S3 to S3 is a server-side copy, local to local a
+    kernel copy, so extract never pulls the data through Python when it does not have to."""
+    if is_s3(source) and is_s3(target):
+        bucket, key = _split(source)
+        target_bucket, target_key = _split(target)
+        client = _client()
+        try:
+            size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        except client.exceptions.ClientError as error:
+            raise InputNotFoundError(f"{source} does not exist") from error
+        client.copy({"Bucket": bucket, "Key": key}, target_bucket, target_key)
+        return size
+    if not is_s3(source) and not is_s3(target):
+        path = Path(source)
+        if not path.is_file():
+            raise InputNotFoundError(f"{source} does not exist" + (" as a file" if path.exists() else ""))
+        destination = Path(target)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, destination)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return destination.stat().st_size
+    data = read_bytes(source)
+    write_bytes(target, data)
+    return len(data)
 
 
 def exists(uri: str) -> bool:
