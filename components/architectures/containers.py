@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -107,7 +108,19 @@ def stage_context(source: ImageSource, tag: str) -> Path:
     except OSError:
         # Another run staged the same tag first; its copy is identical.
         shutil.rmtree(work, ignore_errors=True)
+    _prune(source, keep=target)
     return target
+
+
+STALE_CONTEXT_SECONDS = 86_400
+
+
+def _prune(source: ImageSource, keep: Path) -> None:
+    """Drop contexts of older tags after a day, so edits do not pile up copies; a day-old one is no running build's."""
+    cutoff = time.time() - STALE_CONTEXT_SECONDS
+    for old in source.staging_dir.glob(f"{source.name}-*"):
+        if old != keep and old.is_dir() and old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def staged_dockerfile(source: ImageSource, staged: Path) -> Path:

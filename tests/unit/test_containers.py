@@ -5,8 +5,10 @@ Retry/Catch on every Task) and least-privilege roles."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -201,9 +203,11 @@ def test_image_is_tagged_by_content_and_pushed_with_a_fresh_token(dev: Evaluatio
     image = _one(dev, "docker:index/image:Image").inputs
     repository = _one(dev, "aws:ecr/repository:Repository")
     settings = ContainersSettings()
-    tag = image_tag(containers.ETL_IMAGE, settings)
     url = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{repository.inputs['name']}"
-    assert image["imageName"] == f"{url}:{tag}"
+    # The tag's value is checked against image_tag() on a private copy of the context (below): the checkout's
+    # etl_jobs/ may change while the suite runs, which would move the tag between evaluation and assertion.
+    tag = image["imageName"].removeprefix(f"{url}:")
+    assert len(tag) == images.TAG_LENGTH and int(tag, 16) >= 0
     assert image["skipPush"] is False
     assert image["build"]["args"] == {"BASE_IMAGE": settings.base_image}
     assert image["build"]["platform"] == "linux/arm64"
@@ -295,6 +299,17 @@ def test_staged_context_holds_exactly_what_the_tag_covers(context_copy: ImageSou
     assert sent == expected
     assert "containers/etl/requirements.txt" in sent and not any("__pycache__" in name for name in sent)
     assert stage_context(context_copy, tag) == staged, "a tag's context is staged once"
+
+
+def test_staging_prunes_day_old_contexts_of_other_tags(context_copy: ImageSource) -> None:
+    stale, recent = context_copy.staging_dir / "etl-0000000000000000", context_copy.staging_dir / "etl-1111111111111111"
+    for old in (stale, recent):
+        old.mkdir(parents=True)
+    day_and_a_bit = time.time() - containers.STALE_CONTEXT_SECONDS - 60
+    os.utime(stale, (day_and_a_bit, day_and_a_bit))
+    staged = stage_context(context_copy, image_tag(context_copy, ContainersSettings()))
+    assert staged.is_dir() and recent.is_dir()
+    assert not stale.exists()
 
 
 def test_component_tags_the_image_from_its_context(
