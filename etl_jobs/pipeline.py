@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -35,7 +36,7 @@ DEFAULT_MAX_QUARANTINE_RATE = 0.10
 # Parquet written by the jobs: zstd at a low level compresses text well and costs little CPU.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
 
-WRITE_THREADS = 4
+WRITE_THREADS = 2
 
 
 class LoadRefusedError(RuntimeError):
@@ -142,9 +143,16 @@ def _transform(zones: Zones, run_date: date, *, write_staged: bool = True) -> tu
     uris = storage.list_files(prefix)
     if not uris:
         raise StageInputError(f"no raw files for run date {run_date} under {prefix}; run extract first")
-    files = [(uri, storage.read_bytes(uri)) for uri in uris]
-    inputs = [{"uri": uri, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for uri, data in files]
-    staged, info = transform_files(files)
+    inputs: list[dict[str, Any]] = []
+
+    def read_each() -> Iterator[tuple[str, bytes]]:
+        for uri in uris:
+            data = storage.read_bytes(uri)
+            inputs.append({"uri": uri, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+            yield uri, data
+            del data  # before the next file is read
+
+    staged, info = transform_files(read_each())
     # A new transform invalidates any earlier validation of this run date.
     storage.delete(stage_record_uri(zones, run_date, "validate"))
     if write_staged:
@@ -166,7 +174,7 @@ def _transform(zones: Zones, run_date: date, *, write_staged: bool = True) -> tu
         "duration_s": round(time.perf_counter() - start, 4),
     }
     _write_json(stage_record_uri(zones, run_date, "transform"), result)
-    log.info("transform: %d records (%d blank lines) from %d file(s)", info["rows_in"], info["blank_lines"], len(files))
+    log.info("transform: %d records (%d blank lines) from %d file(s)", info["rows_in"], info["blank_lines"], len(uris))
     return staged, result
 
 
@@ -269,13 +277,20 @@ def _stage_record(zones: Zones, run_date: date, stage: str) -> dict[str, Any]:
 
 def _load(staged: pl.DataFrame, zones: Zones, run_date: date) -> dict[str, Any]:
     start = time.perf_counter()
-    curated = staged.filter(pl.col("_reason").is_null()).select(CURATED_COLUMNS)
-    parts = curated.partition_by("order_date", as_dict=True, maintain_order=False)
-    jobs = {curated_file_uri(zones, key[0], run_date): part.drop("order_date") for key, part in parts.items()}
+    valid = pl.col("_reason").is_null()
+    counts = staged.filter(valid).group_by("order_date").len()
+    rows_curated = int(counts["len"].sum())
+
+    def write_partition(order_date: date) -> str:
+        # Each partition is cut from the staged frame by its writer, so only the partitions being written are copied.
+        part = staged.filter(valid & (pl.col("order_date") == order_date)).select(CURATED_COLUMNS).drop("order_date")
+        uri = curated_file_uri(zones, order_date, run_date)
+        _write_parquet(uri, part)
+        return uri
+
     # Polars encodes and S3 uploads outside the GIL: writing partitions concurrently uses both cores and the network.
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-        list(pool.map(lambda job: _write_parquet(*job), jobs.items()))
-    written = sorted(jobs)
+        written = sorted(pool.map(write_partition, counts["order_date"].to_list()))
     # Replace the run's partitions: files an earlier attempt wrote that this one did not rewrite are removed.
     record_uri = load_record_uri(zones, run_date)
     previous: list[str] = _read_json(record_uri)["files"] if storage.exists(record_uri) else []
@@ -283,11 +298,11 @@ def _load(staged: pl.DataFrame, zones: Zones, run_date: date) -> dict[str, Any]:
     for uri in stale:
         storage.delete(uri)
     _write_json(record_uri, {"run_date": run_date.isoformat(), "files": written})
-    log.info("load: %d rows into %d partition(s) of %s", curated.height, len(written), zones.curated)
+    log.info("load: %d rows into %d partition(s) of %s", rows_curated, len(written), zones.curated)
     return {
         "stage": "load",
         "run_date": run_date.isoformat(),
-        "rows_curated": curated.height,
+        "rows_curated": rows_curated,
         "partitions": [_basename(uri.rsplit("/", 1)[0]) for uri in written],
         "curated_files": written,
         "removed_files": stale,
