@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -143,16 +143,19 @@ def _transform(zones: Zones, run_date: date, *, write_staged: bool = True) -> tu
     uris = storage.list_files(prefix)
     if not uris:
         raise StageInputError(f"no raw files for run date {run_date} under {prefix}; run extract first")
-    inputs: list[dict[str, Any]] = []
+    pending: list[tuple[str, int, Future[str]]] = []
 
-    def read_each() -> Iterator[tuple[str, bytes]]:
+    def read_each(hasher: ThreadPoolExecutor) -> Iterator[tuple[str, bytes]]:
         for uri in uris:
             data = storage.read_bytes(uri)
-            inputs.append({"uri": uri, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+            # hashlib releases the GIL: the checksum is computed while the file is parsed.
+            pending.append((uri, len(data), hasher.submit(lambda blob: hashlib.sha256(blob).hexdigest(), data)))
             yield uri, data
             del data  # before the next file is read
 
-    staged, info = transform_files(read_each())
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        staged, info = transform_files(read_each(hasher))
+        inputs = [{"uri": uri, "bytes": size, "sha256": digest.result()} for uri, size, digest in pending]
     # A new transform invalidates any earlier validation of this run date.
     storage.delete(stage_record_uri(zones, run_date, "validate"))
     if write_staged:
