@@ -143,6 +143,8 @@ def _transform(zones: Zones, run_date: date, *, write_staged: bool = True) -> tu
     uris = storage.list_files(prefix)
     if not uris:
         raise StageInputError(f"no raw files for run date {run_date} under {prefix}; run extract first")
+    # A new transform invalidates any earlier validation of this run date, even if it fails.
+    storage.delete(stage_record_uri(zones, run_date, "validate"))
     pending: list[tuple[str, int, Future[str]]] = []
 
     def read_each(hasher: ThreadPoolExecutor) -> Iterator[tuple[str, bytes]]:
@@ -156,8 +158,6 @@ def _transform(zones: Zones, run_date: date, *, write_staged: bool = True) -> tu
     with ThreadPoolExecutor(max_workers=1) as hasher:
         staged, info = transform_files(read_each(hasher))
         inputs = [{"uri": uri, "bytes": size, "sha256": digest.result()} for uri, size, digest in pending]
-    # A new transform invalidates any earlier validation of this run date.
-    storage.delete(stage_record_uri(zones, run_date, "validate"))
     if write_staged:
         _write_parquet(staged_uri(zones, run_date), staged)
     else:
@@ -184,9 +184,14 @@ def _transform(zones: Zones, run_date: date, *, write_staged: bool = True) -> tu
 def transform(zones: Zones, run_date: date) -> dict[str, Any]:
     """Parse, clean, normalise, enrich and dedupe every raw file of the run date into `staged/run_date=D/`.
 
-    Raises ContractError when a file's header lacks a required column; nothing is staged then.
+    Raises ContractError when a file's header lacks a required column; nothing is staged then, the run date's earlier
+    validation no longer counts, and a failed manifest says why.
     """
-    return _transform(zones, run_date)[1]
+    try:
+        return _transform(zones, run_date)[1]
+    except ContractError as error:
+        _write_json(manifest_uri(zones, run_date), _manifest(zones, run_date, None, None, None, error=str(error)))
+        raise
 
 
 # --- validate -----------------------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from etl_jobs.contract import ContractError
+from etl_jobs.engine import parse_csv
 from tests.jobs.conftest import assert_accounting, run_bytes
 
 HEADER = "order_id,customer_id,order_ts,country,currency,amount,quantity,status"
@@ -33,7 +35,7 @@ def csv_bytes(*lines: str, eol: str = "\n") -> bytes:
     return (eol.join([HEADER, *lines]) + eol).encode()
 
 
-def reasons_by_line(quarantine) -> dict[int, str]:  # type: ignore[no-untyped-def]
+def reasons_by_line(quarantine: pl.DataFrame) -> dict[int, str]:
     return dict(zip(quarantine["line"].to_list(), quarantine["reason"].to_list(), strict=True))
 
 
@@ -144,10 +146,8 @@ def test_missing_required_column_fails_the_run_and_writes_nothing_to_curated(tmp
     assert not (tmp_path / "out" / "curated").exists()
 
 
-def test_missing_header_is_reported_as_such(tmp_path: Path) -> None:
+def test_missing_header_is_reported_as_such() -> None:
     with pytest.raises(ContractError, match="the header row may be missing"):
-        from etl_jobs.engine import parse_csv
-
         parse_csv((row("O1") + "\n" + row("O2") + "\n").encode(), "f.csv")
 
 

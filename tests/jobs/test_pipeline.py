@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from etl_jobs import pipeline
+from etl_jobs.contract import ContractError
 from etl_jobs.sample import generate
 from etl_jobs.zones import Zones
 from tests.jobs.conftest import RUN_DATE, assert_accounting, read_curated, read_quarantine, run_bytes
@@ -37,8 +40,6 @@ def test_manifest_has_counts_checksum_and_durations(tmp_path: Path) -> None:
     data = csv_bytes(row("O1"), row("O2", status="lost"))
     result = run_bytes(tmp_path, data)
     manifest = result.manifest
-    import hashlib
-
     assert manifest["input"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert set(manifest["durations_s"]) == {"extract", "transform", "validate", "load"}
     assert (manifest["rows_in"], manifest["rows_curated"], manifest["rows_quarantined"]) == (2, 1, 1)
@@ -72,8 +73,6 @@ def test_amount_usd_uses_the_rates_table(tmp_path: Path) -> None:
     result = run_bytes(
         tmp_path, csv_bytes(row("O1", currency="EUR", amount="100.00"), row("O2", currency="jpy", amount="1000"))
     )
-    from decimal import Decimal
-
     assert result.curated["amount_usd"].to_list() == [Decimal("108.50"), Decimal("6.60")]
     assert result.curated["currency"].to_list() == ["EUR", "JPY"]
 
@@ -170,3 +169,21 @@ def test_run_writes_nothing_to_curated_when_validation_fails_after_a_good_run(tm
     bad = run_bytes(tmp_path, csv_bytes(row("O1", status="?"), row("O2", status="?")), name="orders.csv")
     assert bad.manifest["status"] == "failed"
     assert bad.curated.height == 2  # the earlier, validated publication stays as it was
+
+
+def test_a_transform_that_breaks_the_contract_invalidates_the_earlier_validation(tmp_path: Path) -> None:
+    zones = Zones.under(str(tmp_path / "lake"))
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_bytes(csv_bytes(row("O1")))
+    bad.write_bytes(b"order_id,amount\nO2,1\n")
+    pipeline.extract(str(good), zones, RUN_DATE)
+    pipeline.transform(zones, RUN_DATE)
+    assert pipeline.validate(zones, RUN_DATE)["passed"] is True
+    pipeline.extract(str(bad), zones, RUN_DATE)
+    with pytest.raises(ContractError, match=r"missing required column\(s\)"):
+        pipeline.transform(zones, RUN_DATE)
+    with pytest.raises(pipeline.LoadRefusedError, match="not been validated"):
+        pipeline.load(zones, RUN_DATE)
+    manifest = json.loads(Path(pipeline.manifest_uri(zones, RUN_DATE)).read_text())
+    assert manifest["status"] == "failed" and "missing required column(s)" in manifest["errors"][0]
+    assert read_curated(zones).height == 0
