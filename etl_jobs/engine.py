@@ -449,13 +449,12 @@ def _dedupe(frame: pl.DataFrame) -> pl.Series:
     64-bit hashes (cheap on a million rows); only the few candidate rows are compared on the real keys.
     """
     reason = frame["_reason"]
-    valid_idx = reason.is_null().arg_true()
-    hashes = frame["order_id"].gather(valid_idx).hash()
-    ordered = hashes.sort()
+    hashes = frame.select(pl.when(pl.col("_reason").is_null()).then(pl.col("order_id").hash())).to_series()
+    ordered = hashes.drop_nulls().sort()
     repeated = ordered.filter(ordered == ordered.shift(1)).unique()
     if repeated.is_empty():
         return reason
-    candidate_idx = valid_idx.filter(hashes.is_in(repeated.implode()))
+    candidate_idx = hashes.is_in(repeated.implode()).arg_true()
     candidates = (
         frame.select("order_id", "order_ts", "_file", "_line")
         .with_columns(_index=pl.int_range(pl.len(), dtype=pl.UInt32))
