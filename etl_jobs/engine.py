@@ -134,9 +134,9 @@ def _quote_state(line: str, in_quotes: bool) -> bool:
     return in_quotes
 
 
-def _open_after(lines: pl.Series) -> pl.Series | None:
+def _open_after(lines: pl.Series, has_quote: pl.Series) -> pl.Series | None:
     """Per line: is a quoted field still open at its end (the record goes on)? None when no record spans lines."""
-    quoted_idx = lines.str.contains('"', literal=True).arg_true().to_list()
+    quoted_idx = has_quote.arg_true().to_list()
     if not quoted_idx:
         return None
     quoted_lines = lines.gather(quoted_idx).to_list()
@@ -165,12 +165,16 @@ def _open_after(lines: pl.Series) -> pl.Series | None:
     return series.forward_fill().fill_null(False)
 
 
-def _records(data: bytes) -> pl.DataFrame:
-    """Records: `_line` (first physical line), `_raw` (lines joined with \\n), `_bad` (invalid bytes anywhere)."""
+def _records(data: bytes) -> tuple[pl.DataFrame, int]:
+    """Non-blank records: `_line` (first physical line), `_raw` (lines joined with \\n), `_bad` (invalid bytes
+    anywhere), `_quoted` (holds a double quote); and the number of blank lines (whitespace only, outside quotes)."""
     frame = _lines(data)
-    is_open = _open_after(frame["_raw"])
+    has_quote = frame["_raw"].str.contains('"', literal=True)
+    blank = ~frame["_raw"].str.contains(r"\S")
+    is_open = _open_after(frame["_raw"], has_quote)
+    frame = frame.with_columns(_quoted=has_quote)
     if is_open is None:
-        return frame
+        return frame.filter(~blank), int(blank.sum())
     # Few lines take part in multi-line records: join them in Python and keep only each record's first line.
     open_idx = is_open.arg_true().to_list()
     members = sorted({i for i in open_idx} | {i + 1 for i in open_idx if i + 1 < frame.height})
@@ -192,7 +196,8 @@ def _records(data: bytes) -> pl.DataFrame:
             any_bad.append(bool(is_bad))
     continuation = is_open.shift(1, fill_value=False)
     frame = frame.with_columns(_raw=raw.scatter(starts, joined), _bad=bad.scatter(starts, any_bad))
-    return frame.filter(~continuation)
+    # A blank line inside a quoted field is data, not a blank line.
+    return frame.filter(~continuation & ~blank), int((blank & ~continuation).sum())
 
 
 def _parse_quoted(raw: list[str], width: int) -> tuple[list[list[str | None]], list[str | None]]:
@@ -234,10 +239,7 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     """
     if data.startswith(BOM):
         data = data[len(BOM) :]
-    records = _records(data)
-    blank = ~records["_raw"].str.contains(r"\S")
-    n_blank = int(blank.sum())
-    records = records.filter(~blank)
+    records, n_blank = _records(data)
     empty_frame = pl.DataFrame(
         schema={"_file": pl.String, "_line": pl.Int64, "_raw": pl.String, "_reason": REASON_TYPE}
     )
@@ -290,7 +292,7 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
         .alias("_reason")
     )
     columns = {name: split[f"field_{pos}"].alias(name) for name, pos in positions.items()}
-    quoted_idx = records["_raw"].str.contains('"', literal=True).arg_true()
+    quoted_idx = records["_quoted"].arg_true()
     if len(quoted_idx):
         quoted_fields, quoted_reasons = _parse_quoted(records["_raw"].gather(quoted_idx).to_list(), width)
         reason = reason.scatter(quoted_idx, pl.Series(quoted_reasons, dtype=REASON_TYPE))
