@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from etl_jobs import storage
-from etl_jobs.contract import CURATED_COLUMNS, ContractError, Reason
+from etl_jobs.contract import CURATED_COLUMNS, STRUCTURAL_REASONS, ContractError, Reason
 from etl_jobs.engine import STAGED_SCHEMA, transform_files
 from etl_jobs.zones import Zones
 
@@ -202,14 +202,16 @@ def _quarantine_frame(staged: pl.DataFrame, run_date: date, passed: bool) -> pl.
     reason = pl.col("_reason").cast(pl.String)
     if not passed:
         reason = reason.fill_null(Reason.BATCH_REJECTED.value)
+    # A structurally broken row has no trustworthy fields: only its raw text is kept.
+    structural = pl.col("_reason").cast(pl.String).is_in([r.value for r in STRUCTURAL_REASONS]).fill_null(False)
     return rejected.select(
         pl.lit(run_date, pl.Date).alias("run_date"),
         pl.col("_file").alias("source_file"),
         pl.col("_line").alias("line"),
         reason.alias("reason"),
         pl.col("_raw").alias("raw_line"),
-        *[c for c in STAGED_SCHEMA if not c.startswith("_")],
-    )
+        *[pl.when(~structural).then(pl.col(c)).alias(c) for c in STAGED_SCHEMA if not c.startswith("_")],
+    ).sort("source_file", "line")
 
 
 def _validate(

@@ -11,6 +11,7 @@ from etl_jobs.contract.orders import (
     INPUT_COLUMNS,
     QUANTITY_MAX,
     STATUSES,
+    STRUCTURAL_REASONS,
     ContractError,
     Reason,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "INPUT_COLUMNS",
     "QUANTITY_MAX",
     "STATUSES",
+    "STRUCTURAL_REASONS",
     "ContractError",
     "Reason",
     "countries",

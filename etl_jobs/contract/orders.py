@@ -66,3 +66,15 @@ class Reason(StrEnum):
 
 class ContractError(ValueError):
     """The input as a whole cannot be read under the contract (e.g. a required column is missing)."""
+
+
+# Reasons that mean the row could not be read as fields at all (its values are not trustworthy, only its raw text).
+STRUCTURAL_REASONS: frozenset[Reason] = frozenset(
+    {
+        Reason.INVALID_UTF8,
+        Reason.UNTERMINATED_QUOTE,
+        Reason.MALFORMED_QUOTES,
+        Reason.TOO_MANY_FIELDS,
+        Reason.TOO_FEW_FIELDS,
+    }
+)
