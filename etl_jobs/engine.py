@@ -29,7 +29,6 @@ import csv
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import polars as pl
@@ -232,7 +231,8 @@ def _header(raw: str) -> list[str]:
 
 
 def parse_csv(data: bytes, source_file: str) -> ParsedFile:
-    """Split one orders CSV file into records; rows with structural faults carry a reason and no fields.
+    """Split one orders CSV file into records; rows with structural faults carry a reason (their fields are not
+    trustworthy: every rule checks the reason first).
 
     Raises ContractError when the header lacks a required column or repeats one (nothing can be read reliably).
     An empty or header-only file gives zero records.
@@ -497,7 +497,3 @@ def transform_files(files: Iterable[tuple[str, bytes]]) -> tuple[pl.DataFrame, d
         "files": names,
     }
     return staged, info
-
-
-def partition_dates(frame: pl.DataFrame) -> list[date]:
-    return sorted(frame["order_date"].unique().drop_nulls().to_list())
