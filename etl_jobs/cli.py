@@ -58,14 +58,24 @@ def _parser() -> argparse.ArgumentParser:
     stages = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = stages.add_parser("run", parents=[common], help="extract, transform, validate and load")
     run.add_argument("--input", required=True, metavar="URI", help="source CSV: local path or s3://bucket/key")
-    run.add_argument("--max-quarantine-rate", type=_rate, default=pipeline.DEFAULT_MAX_QUARANTINE_RATE, metavar="R")
+    run.add_argument(
+        "--max-quarantine-rate",
+        type=_rate,
+        default=pipeline.DEFAULT_MAX_QUARANTINE_RATE,
+        metavar="R",
+        help="fail the run above this share of quarantined rows (default: 0.10)",
+    )
     extract = stages.add_parser("extract", parents=[common], help="copy the source into the raw zone")
     extract.add_argument("--input", required=True, metavar="URI", help="source CSV: local path or s3://bucket/key")
     extract.add_argument("--source", default=pipeline.DATASET, help="source name, the raw sub-folder (default: orders)")
     stages.add_parser("transform", parents=[common], help="parse, clean, normalise, enrich and dedupe into staged")
     validate = stages.add_parser("validate", parents=[common], help="quarantine bad rows and check batch rules")
     validate.add_argument(
-        "--max-quarantine-rate", type=_rate, default=pipeline.DEFAULT_MAX_QUARANTINE_RATE, metavar="R"
+        "--max-quarantine-rate",
+        type=_rate,
+        default=pipeline.DEFAULT_MAX_QUARANTINE_RATE,
+        metavar="R",
+        help="fail validation above this share of quarantined rows (default: 0.10)",
     )
     stages.add_parser("load", parents=[common], help="publish validated rows to curated")
     return parser

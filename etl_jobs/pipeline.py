@@ -270,8 +270,19 @@ def validate(zones: Zones, run_date: date, max_quarantine_rate: float = DEFAULT_
     rules are quarantined too (reason `batch_rejected`, normalised), so nothing is lost and nothing reaches curated.
     """
     transform_result = _stage_record(zones, run_date, "transform")
-    staged = _read_parquet(staged_uri(zones, run_date))
+    staged = _read_staged(zones, run_date)
     return _validate(staged, transform_result, zones, run_date, max_quarantine_rate)
+
+
+def _read_staged(zones: Zones, run_date: date) -> pl.DataFrame:
+    uri = staged_uri(zones, run_date)
+    try:
+        return _read_parquet(uri)
+    except storage.InputNotFoundError as error:
+        raise StageInputError(
+            f"no staged data for run date {run_date} ({uri} is missing): run the transform stage first "
+            "(`run` keeps its staged data in memory and does not write it)"
+        ) from error
 
 
 def _stage_record(zones: Zones, run_date: date, stage: str) -> dict[str, Any]:
@@ -341,7 +352,7 @@ def load(zones: Zones, run_date: date) -> dict[str, Any]:
     Raises LoadRefusedError unless this run date's latest transform passed validation.
     """
     transform_result, validation = _check_validated(zones, run_date)
-    result = _load(_read_parquet(staged_uri(zones, run_date)), zones, run_date)
+    result = _load(_read_staged(zones, run_date), zones, run_date)
     _write_json(manifest_uri(zones, run_date), _manifest(zones, run_date, transform_result, validation, result))
     return result
 

@@ -109,3 +109,15 @@ def test_stage_commands_with_env_zones(
     assert json.loads(capsys.readouterr().out)["passed"] is True
     assert main(["load", *date, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows_curated"] == 1
+
+
+def test_load_after_run_explains_that_run_keeps_staged_data_in_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_bytes(csv_bytes(row("O1")))
+    out = ["--output", str(tmp_path / "out"), "--run-date", "2024-05-04"]
+    assert main(["run", "--input", str(source), *out]) == 0
+    capsys.readouterr()
+    assert main(["load", *out]) == 2
+    assert "run the transform stage first" in capsys.readouterr().err
