@@ -162,7 +162,8 @@ class Serverless(Architecture):
             redrive_policy=self.work_dead_letters.arn.apply(
                 lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
             ),
-            opts=child,
+            # Pending runs live here: deleting the queue in prod would drop them.
+            opts=platform.stateful(self),
         )
 
         # --- functions -------------------------------------------------------------------------------------------
