@@ -24,7 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import packaging, policies
-from components.foundation.monitoring import Widget, metric_alarm, metric_widget
+from components.foundation.alarms import Widget, metric_alarm, metric_widget
 from components.refs import Platform
 from components.settings import LambdaArchitecture
 
@@ -291,3 +291,33 @@ class EtlFunction(pulumi.ComponentResource):
         self.register_outputs(
             {"functionArn": self.function_arn, "functionName": self.function_name, "roleArn": self.role_arn}
         )
+
+
+def dependency_layer(
+    name: str, architecture: LambdaArchitecture, platform: Platform, parent: pulumi.Resource
+) -> aws.lambda_.LayerVersion:
+    """The Polars/Powertools layer of `etl_jobs` functions, built outside the program (`make layers`)."""
+    package = packaging.layer_package(architecture)
+    # Always through the artifacts bucket: the layer (~51 MB zipped) is at Lambda's 50 MB direct-upload limit, and one
+    # path means a fresh clone (layer not built, offline preview) registers the same resources as a deployment.
+    key = f"lambda/layers/{architecture.value}-{package.key}.zip"
+    layer_zip = aws.s3.BucketObjectv2(
+        f"{name}-layer-zip",
+        bucket=platform.lake.artifacts.name,
+        key=key,
+        source=package.asset,
+        server_side_encryption="aws:kms",
+        kms_key_id=platform.key.arn,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return aws.lambda_.LayerVersion(
+        f"{name}-layer",
+        layer_name=f"{name}-{platform.stack.stack}-deps",
+        description=f"etl_jobs dependencies ({package.key})",
+        compatible_runtimes=list(packaging.LAYER_RUNTIMES),
+        compatible_architectures=[architecture.value],
+        s3_bucket=layer_zip.bucket,
+        s3_key=layer_zip.key,
+        source_code_hash=package.source_code_hash,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import pulumi
 
-from components.foundation.monitoring import Widget
+from components.foundation.alarms import Widget
 from components.refs import EngineRef, Platform
 from components.settings import ArchitectureName
 

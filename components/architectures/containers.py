@@ -40,7 +40,8 @@ import pulumi_docker as docker
 
 from components import asl, images, policies, workflows
 from components.architectures.base import Architecture, ArchitectureArgs
-from components.foundation.monitoring import metric_alarm, metric_widget
+from components.foundation.alarms import metric_alarm, metric_widget
+from components.queues import dead_letter_queue
 from components.refs import EcsEngineRef
 from components.settings import ContainerPlatform, ContainersSettings, Stage
 
@@ -505,8 +506,9 @@ class Containers(Architecture):
             pass_role_arns=pass_roles,
             capacity_provider=capacity,
         )
-        self._orchestration(name, prefix, machine_logs, capacity)
-        self._failure_alerts(name)
+        failed_tasks = self._failed_task_rule(name)
+        self._orchestration(name, prefix, machine_logs, capacity, failed_tasks)
+        self._failure_alerts(name, failed_tasks)
         self._dashboard()
         self.register_outputs(self.outputs())
 
@@ -558,7 +560,14 @@ class Containers(Architecture):
         self.repositories[source.name] = repository
 
     # -----------------------------------------------------------------------------------------------------------------
-    def _orchestration(self, name: str, prefix: str, machine_logs: aws.cloudwatch.LogGroup, capacity: str) -> None:
+    def _orchestration(
+        self,
+        name: str,
+        prefix: str,
+        machine_logs: aws.cloudwatch.LogGroup,
+        capacity: str,
+        failed_tasks: aws.cloudwatch.EventRule,
+    ) -> None:
         platform, settings = self._platform, self._settings
         child = pulumi.ResourceOptions(parent=self)
         account = platform.stack.account_id
@@ -632,11 +641,16 @@ class Containers(Architecture):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
 
-        self.dead_letters = aws.sqs.Queue(
+        # Schedules the scheduler could not start and failure events EventBridge could not deliver wait here.
+        self.dead_letters = dead_letter_queue(
             f"{name}-dlq",
-            kms_master_key_id=platform.key.arn,
-            message_retention_seconds=1_209_600,
-            opts=platform.stateful(self),
+            parent=self,
+            key_arn=platform.key.arn,
+            account_id=account,
+            alerts=platform.alerts,
+            stateful=platform.stateful(self),
+            holds="a schedule or failure event of the containers pipeline could not be delivered.",
+            senders=[("events.amazonaws.com", failed_tasks.arn)],
         )
         scheduler_role = aws.iam.Role(
             f"{name}-scheduler-role",
@@ -680,23 +694,11 @@ class Containers(Architecture):
                 metric_name=metric,
                 dimensions={"StateMachineArn": self.state_machine.arn},
             )
-        metric_alarm(
-            f"{name}-dlq-depth",
-            parent=self,
-            alerts=alerts,
-            description="A schedule or failure event could not be delivered and waits in the containers DLQ.",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": self.dead_letters.name},
-            statistic="Maximum",
-        )
 
     # -----------------------------------------------------------------------------------------------------------------
-    def _failure_alerts(self, name: str) -> None:
-        """A task that stops with a non-zero exit code alerts at once; runTask.sync itself does not fail on it."""
-        platform = self._platform
-        child = pulumi.ResourceOptions(parent=self)
-        rule = aws.cloudwatch.EventRule(
+    def _failed_task_rule(self, name: str) -> aws.cloudwatch.EventRule:
+        """ECS tasks of this cluster that stop with a non-zero exit code (runTask.sync itself does not fail on it)."""
+        return aws.cloudwatch.EventRule(
             f"{name}-task-failed",
             description="An ETL task of this cluster stopped with a non-zero exit code",
             event_pattern=pulumi.Output.json_dumps(
@@ -710,8 +712,13 @@ class Containers(Architecture):
                     },
                 }
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _failure_alerts(self, name: str, rule: aws.cloudwatch.EventRule) -> None:
+        """Failed tasks alert at once, through the alerts topic."""
+        platform = self._platform
+        child = pulumi.ResourceOptions(parent=self)
         aws.cloudwatch.EventTarget(
             f"{name}-task-failed-alert",
             rule=rule.name,
@@ -720,17 +727,6 @@ class Containers(Architecture):
                 maximum_event_age_in_seconds=3600, maximum_retry_attempts=3
             ),
             dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.dead_letters.arn),
-            opts=child,
-        )
-        # TLS only; EventBridge may park undeliverable failure events from this rule only.
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy",
-            queue_url=self.dead_letters.url,
-            policy=pulumi.Output.all(self.dead_letters.arn, platform.stack.account_id, rule.arn).apply(
-                lambda values: json.dumps(
-                    policies.queue_policy(values[0], values[1], senders=[("events.amazonaws.com", values[2])])
-                )
-            ),
             opts=child,
         )
 

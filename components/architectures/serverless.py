@@ -42,16 +42,16 @@ import pulumi_aws as aws
 
 from components import packaging, policies
 from components.architectures.base import Architecture, ArchitectureArgs
-from components.foundation.monitoring import metric_alarm, metric_widget
-from components.functions import AsyncFailureDestination, EtlFunction, EtlFunctionArgs
-from components.refs import LakeRefs, LambdaEngineRef, Platform
+from components.foundation.alarms import metric_alarm, metric_widget
+from components.functions import AsyncFailureDestination, EtlFunction, EtlFunctionArgs, dependency_layer
+from components.queues import dead_letter_queue
+from components.refs import LakeRefs, LambdaEngineRef
 from components.settings import ServerlessSettings, Stage
 
 # Within SQS's 3-5 band: enough for a transient S3/throttling error to clear, few enough to dead-letter a bad run fast.
 MAX_RECEIVE_COUNT = 4
 # AWS's advice for Lambda-fed queues: a message stays hidden for 6x the function timeout (batching and retries).
 VISIBILITY_FACTOR = 6
-DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, SQS's maximum: time to investigate and redrive
 # Scheduler/EventBridge redelivery of a failed invoke: an hour of retries, then the DLQ.
 DELIVERY_RETRY_ATTEMPTS = 3
 DELIVERY_MAX_AGE_SECONDS = 3600
@@ -96,36 +96,6 @@ def lake_statements(role: str, lake: LakeRefs, landing_prefix: str) -> pulumi.Ou
     return pulumi.Output.all(**arns).apply(build)
 
 
-def dependency_layer(
-    name: str, settings: ServerlessSettings, platform: Platform, parent: pulumi.Resource
-) -> aws.lambda_.LayerVersion:
-    """The Polars/Powertools layer, built outside the program (packaging); via S3 when above the upload limit."""
-    package = packaging.layer_package(settings.architecture)
-    # Always through the artifacts bucket: the layer (~51 MB zipped) is at Lambda's 50 MB direct-upload limit, and one
-    # path means a fresh clone (layer not built, offline preview) registers the same resources as a deployment.
-    key = f"lambda/layers/{settings.architecture.value}-{package.key}.zip"
-    layer_zip = aws.s3.BucketObjectv2(
-        f"{name}-layer-zip",
-        bucket=platform.lake.artifacts.name,
-        key=key,
-        source=package.asset,
-        server_side_encryption="aws:kms",
-        kms_key_id=platform.key.arn,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    return aws.lambda_.LayerVersion(
-        f"{name}-layer",
-        layer_name=f"{name}-{platform.stack.stack}-deps",
-        description=f"etl_jobs dependencies ({package.key})",
-        compatible_runtimes=list(packaging.LAYER_RUNTIMES),
-        compatible_architectures=[settings.architecture.value],
-        s3_bucket=layer_zip.bucket,
-        s3_key=layer_zip.key,
-        source_code_hash=package.source_code_hash,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-
-
 class Serverless(Architecture):
     """Scheduled and file-drop ETL on Lambda and SQS, plus per-stage Lambdas for the orchestrator."""
 
@@ -143,17 +113,42 @@ class Serverless(Architecture):
         child = pulumi.ResourceOptions(parent=self)
 
         # --- queues --------------------------------------------------------------------------------------------
-        self.work_dead_letters = aws.sqs.Queue(
-            f"{name}-work-dlq",
-            kms_master_key_id=key_arn,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=platform.stateful(self),
+        # Created first: the events DLQ admits dead letters from this rule only.
+        file_drops = aws.cloudwatch.EventRule(
+            f"{name}-file-drops",
+            description=f"Files created under {settings.landing_prefix} in the raw bucket start a {name} run",
+            event_pattern=platform.lake.raw.name.apply(
+                lambda bucket: json.dumps(
+                    {
+                        "source": ["aws.s3"],
+                        "detail-type": ["Object Created"],
+                        "detail": {
+                            "bucket": {"name": [bucket]},
+                            "object": {"key": [{"prefix": settings.landing_prefix}]},
+                        },
+                    }
+                )
+            ),
+            opts=child,
         )
-        self.event_dead_letters = aws.sqs.Queue(
+        self.work_dead_letters = dead_letter_queue(
+            f"{name}-work-dlq",
+            parent=self,
+            key_arn=key_arn,
+            account_id=account,
+            alerts=platform.alerts,
+            stateful=platform.stateful(self),
+            holds="a run failed every delivery attempt of the process function.",
+        )
+        self.event_dead_letters = dead_letter_queue(
             f"{name}-events-dlq",
-            kms_master_key_id=key_arn,
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            opts=platform.stateful(self),
+            parent=self,
+            key_arn=key_arn,
+            account_id=account,
+            alerts=platform.alerts,
+            stateful=platform.stateful(self),
+            holds="a schedule, file drop or async extract invocation could not be delivered or failed for good.",
+            senders=[("events.amazonaws.com", file_drops.arn)],
         )
         self.work_queue = aws.sqs.Queue(
             f"{name}-work",
@@ -167,7 +162,7 @@ class Serverless(Architecture):
         )
 
         # --- functions -------------------------------------------------------------------------------------------
-        layer = dependency_layer(name, settings, platform, self)
+        layer = dependency_layer(name, settings.architecture, platform, self)
         code = packaging.function_package()
 
         def function(role: str, handler: str, statements: list[Any], *, label: str = "", **extra: Any) -> EtlFunction:
@@ -293,23 +288,6 @@ class Serverless(Architecture):
             ),
             opts=child,
         )
-        file_drops = aws.cloudwatch.EventRule(
-            f"{name}-file-drops",
-            description=f"Files created under {settings.landing_prefix} in the raw bucket start a {name} run",
-            event_pattern=platform.lake.raw.name.apply(
-                lambda bucket: json.dumps(
-                    {
-                        "source": ["aws.s3"],
-                        "detail-type": ["Object Created"],
-                        "detail": {
-                            "bucket": {"name": [bucket]},
-                            "object": {"key": [{"prefix": settings.landing_prefix}]},
-                        },
-                    }
-                )
-            ),
-            opts=child,
-        )
         aws.cloudwatch.EventTarget(
             f"{name}-file-drops-target",
             rule=file_drops.name,
@@ -331,37 +309,17 @@ class Serverless(Architecture):
             opts=child,
         )
 
-        # --- queue policies: TLS only; EventBridge may dead-letter into the events DLQ for this rule only -----------
-        for role, queue, senders in (
-            ("work", self.work_queue, None),
-            ("work-dlq", self.work_dead_letters, None),
-            ("events-dlq", self.event_dead_letters, file_drops.arn),
-        ):
-            aws.sqs.QueuePolicy(
-                f"{name}-{role}-policy",
-                queue_url=queue.url,
-                policy=pulumi.Output.all(queue.arn, account, senders).apply(
-                    lambda values: json.dumps(
-                        policies.queue_policy(
-                            values[0], values[1], senders=[("events.amazonaws.com", values[2])] if values[2] else []
-                        )
-                    )
-                ),
-                opts=child,
-            )
+        # --- the work queue: TLS only ----------------------------------------------------------------------------
+        aws.sqs.QueuePolicy(
+            f"{name}-work-policy",
+            queue_url=self.work_queue.url,
+            policy=pulumi.Output.all(self.work_queue.arn, account).apply(
+                lambda values: json.dumps(policies.queue_policy(values[0], values[1]))
+            ),
+            opts=child,
+        )
 
         # --- alarms and widgets -------------------------------------------------------------------------------------
-        for role, queue in (("work-dlq", self.work_dead_letters), ("events-dlq", self.event_dead_letters)):
-            metric_alarm(
-                f"{name}-{role}-depth",
-                parent=self,
-                alerts=platform.alerts,
-                description=f"Messages wait in the {name} {role}: a run or an invocation failed for good.",
-                namespace="AWS/SQS",
-                metric_name="ApproximateNumberOfMessagesVisible",
-                dimensions={"QueueName": queue.name},
-                statistic="Maximum",
-            )
         metric_alarm(
             f"{name}-work-age",
             parent=self,

@@ -33,10 +33,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import asl, packaging, policies, workflows
+from components import asl, policies, workflows
 from components.architectures.base import Architecture, ArchitectureArgs
-from components.foundation.monitoring import metric_alarm, metric_widget
-from components.functions import EtlFunction, EtlFunctionArgs
+from components.foundation.alarms import metric_alarm, metric_widget
+from components.functions import EtlFunction, EtlFunctionArgs, dependency_layer
+from components.queues import dead_letter_queue
 from components.refs import EcsEngineRef, EngineRef, LakeRefs, LambdaEngineRef, Platform
 from components.settings import ArchitectureName, Stage, StepFunctionsSettings
 
@@ -309,7 +310,7 @@ class StepFunctions(Architecture):
         functions: dict[Stage, EtlFunction] = {}
         if not stages:
             return functions
-        layer = self._layer(name, settings, platform)
+        layer = dependency_layer(name, settings.architecture, platform, self)
         for stage in stages:
             functions[stage] = EtlFunction(
                 f"{name}-{stage.value}",
@@ -330,32 +331,6 @@ class StepFunctions(Architecture):
             )
             self.widgets.extend(functions[stage].widgets)
         return functions
-
-    def _layer(self, name: str, settings: StepFunctionsSettings, platform: Platform) -> aws.lambda_.LayerVersion:
-        """The dependency layer (Polars, Powertools) of the own Lambdas, built outside the program (see packaging)."""
-        package = packaging.layer_package(settings.architecture)
-        # Always through the artifacts bucket: the layer is at Lambda's 50 MB direct-upload limit, and one path means
-        # a fresh clone (layer not built) registers the same resources as a deployment.
-        layer_zip = aws.s3.BucketObjectv2(
-            f"{name}-layer-zip",
-            bucket=platform.lake.artifacts.name,
-            key=f"lambda/layers/{settings.architecture.value}-{package.key}.zip",
-            source=package.asset,
-            server_side_encryption="aws:kms",
-            kms_key_id=platform.key.arn,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return aws.lambda_.LayerVersion(
-            f"{name}-layer",
-            layer_name=f"{name}-{platform.stack.stack}-deps",
-            description=f"etl_jobs dependencies ({package.key})",
-            compatible_runtimes=list(packaging.LAYER_RUNTIMES),
-            compatible_architectures=[settings.architecture.value],
-            s3_bucket=layer_zip.bucket,
-            s3_key=layer_zip.key,
-            source_code_hash=package.source_code_hash,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
 
     def _definition(
         self,
@@ -419,20 +394,15 @@ class StepFunctions(Architecture):
     def _schedule(self, name: str, settings: StepFunctionsSettings, platform: Platform) -> None:
         stack, key_arn = platform.stack, platform.key.arn
         child = pulumi.ResourceOptions(parent=self)
-        # Runs the scheduler could not start (after its retries) wait here; depth > 0 alarms.
-        self.dead_letters = aws.sqs.Queue(
+        # Runs the scheduler could not start (after its retries) wait here.
+        self.dead_letters = dead_letter_queue(
             f"{name}-schedule-dlq",
-            kms_master_key_id=key_arn,
-            message_retention_seconds=1_209_600,
-            opts=platform.stateful(self),
-        )
-        aws.sqs.QueuePolicy(
-            f"{name}-schedule-dlq-policy",
-            queue_url=self.dead_letters.url,
-            policy=pulumi.Output.all(self.dead_letters.arn, stack.account_id).apply(
-                lambda values: json.dumps(policies.queue_policy(values[0], values[1]))
-            ),
-            opts=child,
+            parent=self,
+            key_arn=key_arn,
+            account_id=stack.account_id,
+            alerts=platform.alerts,
+            stateful=platform.stateful(self),
+            holds="the scheduler could not start a run of the orchestrated pipeline.",
         )
         group_arn = pulumi.Output.all(stack.partition, stack.account_id).apply(
             lambda values: f"arn:{values[0]}:scheduler:{stack.region}:{values[1]}:schedule-group/default"
@@ -489,16 +459,6 @@ class StepFunctions(Architecture):
                 metric_name=metric,
                 dimensions={"StateMachineArn": self.state_machine.arn},
             )
-        metric_alarm(
-            f"{name}-schedule-dlq-depth",
-            parent=self,
-            alerts=platform.alerts,
-            description="The scheduler could not start a run; the scheduled event waits in the schedule DLQ.",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": self.dead_letters.name},
-            statistic="Maximum",
-        )
 
     def _widgets(self) -> None:
         arn = self.state_machine.arn
