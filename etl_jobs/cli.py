@@ -2,7 +2,18 @@
 
 Zones come from `--output PREFIX` (all zones under one prefix; `run` also writes PREFIX/manifest.json) or from the
 ETL_*_URI environment variables. Progress and a summary go to stderr; `--json` prints the stage's dict on stdout.
-Exit codes: 0 ok, 1 data or validation failure, 2 usage or configuration error.
+Exit codes: 0 ok, 1 data or validation failure, 2 usage or configuration error (including a stage's missing input).
+
+The stage commands are what the orchestrators run (`components/workflows.py`): `<stage> --run-date D --source S`,
+and for validate also `--result-uri URI`:
+- `extract --source S` without `--input` extracts every file landed for S (`<raw>/<landing prefix>S/`, prefix from
+  `--landing-prefix` or ETL_LANDING_PREFIX, default `landing/`), like the `stage_extract` Lambda handler;
+- `transform --source S` transforms only S's raw files into S's own staged part (parallel per-source transforms never
+  write the same object); without `--source`, every source of the date;
+- `validate` and `load` accept `--source` for a uniform command line but always cover every source of the date
+  (dedupe needs them all); `validate --result-uri URI` writes the validate result as JSON to URI (local path or
+  s3://) whether validation passed or not, before exiting 1 on a failure: `ecs:runTask.sync` ignores exit codes, so
+  the state machine gates on that document.
 """
 
 from __future__ import annotations
@@ -10,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import UTC, date, datetime
 from typing import Any
@@ -66,10 +78,31 @@ def _parser() -> argparse.ArgumentParser:
         help="fail the run above this share of quarantined rows (default: 0.10)",
     )
     extract = stages.add_parser("extract", parents=[common], help="copy the source into the raw zone")
-    extract.add_argument("--input", required=True, metavar="URI", help="source CSV: local path or s3://bucket/key")
+    extract.add_argument(
+        "--input",
+        metavar="URI",
+        help="source CSV: local path or s3://bucket/key (default: every file landed for --source)",
+    )
     extract.add_argument("--source", default=pipeline.DATASET, help="source name, the raw sub-folder (default: orders)")
-    stages.add_parser("transform", parents=[common], help="parse, clean, normalise, enrich and dedupe into staged")
-    validate = stages.add_parser("validate", parents=[common], help="quarantine bad rows and check batch rules")
+    extract.add_argument(
+        "--landing-prefix",
+        metavar="PREFIX",
+        help="where files land in the raw zone, used without --input "
+        f"(default: ETL_LANDING_PREFIX or {pipeline.DEFAULT_LANDING_PREFIX!r})",
+    )
+    transform = stages.add_parser(
+        "transform", parents=[common], help="parse, clean, normalise and enrich into staged (one part per source)"
+    )
+    transform.add_argument("--source", help="transform only this source (default: every source of the run date)")
+    validate = stages.add_parser(
+        "validate", parents=[common], help="dedupe across sources, quarantine bad rows and check batch rules"
+    )
+    validate.add_argument("--source", help="accepted for a uniform command line; validate covers every source")
+    validate.add_argument(
+        "--result-uri",
+        metavar="URI",
+        help="also write the result as JSON here (local path or s3://), whether validation passed or not",
+    )
     validate.add_argument(
         "--max-quarantine-rate",
         type=_rate,
@@ -77,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="R",
         help="fail validation above this share of quarantined rows (default: 0.10)",
     )
-    stages.add_parser("load", parents=[common], help="publish validated rows to curated")
+    load = stages.add_parser("load", parents=[common], help="publish validated rows to curated")
+    load.add_argument("--source", help="accepted for a uniform command line; load covers every source")
     return parser
 
 
@@ -122,15 +156,21 @@ def main(argv: list[str] | None = None) -> int:
                 storage.write_bytes(
                     storage.join(args.output, "manifest.json"), json.dumps(result, indent=2).encode() + b"\n"
                 )
-        elif command == "extract":
+        elif command == "extract" and args.input:
             result = pipeline.extract(args.input, zones, args.run_date, args.source)
+        elif command == "extract":
+            prefix = args.landing_prefix or os.environ.get("ETL_LANDING_PREFIX") or pipeline.DEFAULT_LANDING_PREFIX
+            result = pipeline.extract_landed(zones, args.run_date, args.source, landing_prefix=prefix)
         elif command == "transform":
-            result = pipeline.transform(zones, args.run_date)
+            result = pipeline.transform(zones, args.run_date, args.source)
         elif command == "validate":
             result = pipeline.validate(zones, args.run_date, args.max_quarantine_rate)
+            if args.result_uri:
+                # Before the exit code: the orchestrator reads this document, it never sees the exit code.
+                storage.write_bytes(args.result_uri, json.dumps(result, indent=2, sort_keys=True).encode() + b"\n")
         else:
             result = pipeline.load(zones, args.run_date)
-    except (storage.InputNotFoundError, pipeline.StageInputError) as error:
+    except (storage.InputNotFoundError, pipeline.StageInputError, pipeline.SourceNameError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except (ContractError, pipeline.LoadRefusedError) as error:

@@ -20,8 +20,9 @@ malformed row quarantined with its raw text. So records are split here, still wi
      the rest of the file);
   3. quote-free records (nearly all) are split on commas in a lazy Polars query; the few quoted ones go through the
      standard library `csv` module in strict mode. A field count that differs from the header is a ragged row.
-Cleaning, normalising, enrichment and dedupe are Polars expressions over the whole batch; values that are already
-clean (the vast majority) take a fast path and only the rest are trimmed, case-folded or parsed in other formats.
+Cleaning, normalising and enrichment are Polars expressions over the whole batch; values that are already clean (the
+vast majority) take a fast path and only the rest are trimmed, case-folded or parsed in other formats. Dedupe
+(`dedupe`) is separate: it must see every source of a run date, so the pipeline applies it where they meet (validate).
 """
 
 from __future__ import annotations
@@ -381,9 +382,10 @@ def _cleaners() -> list[_Cleaner]:
 
 
 def normalise(records: pl.DataFrame) -> pl.DataFrame:
-    """Clean, normalise, enrich and dedupe parsed records; `_reason` names the first rule each row breaks.
+    """Clean, normalise and enrich parsed records; `_reason` names the first rule each row breaks (dedupe is `dedupe`).
 
-    Output follows STAGED_SCHEMA. `_raw` is kept only for rows with a reason (it is what quarantine needs).
+    Output follows STAGED_SCHEMA. `_raw` is kept only for rows with a reason (it is what quarantine needs); rows
+    `dedupe` later marks superseded are valid rows, quarantined normalised like `batch_rejected` ones.
     Whole-column work runs as lazy queries, which Polars spreads over chunks on every core.
     """
     cleaners = _cleaners()
@@ -439,7 +441,6 @@ def normalise(records: pl.DataFrame) -> pl.DataFrame:
         )
         .collect()
     )
-    frame = frame.with_columns(_reason=_dedupe(frame))
     # Keep raw text only where quarantine needs it (`zip_with` keeps the buffers: measured far cheaper than a scatter).
     frame = frame.with_columns(
         frame["_raw"].zip_with(frame["_reason"].is_not_null(), pl.Series([None], dtype=pl.String)).alias("_raw")
@@ -447,10 +448,11 @@ def normalise(records: pl.DataFrame) -> pl.DataFrame:
     return frame.select(pl.col(name).cast(dtype) for name, dtype in STAGED_SCHEMA.items())
 
 
-def _dedupe(frame: pl.DataFrame) -> pl.Series:
-    """`_reason` with `superseded` for valid rows that lose to another valid row with the same order_id.
+def dedupe(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` (STAGED_SCHEMA) with `_reason` = `superseded` on valid rows that lose to another valid row with the same
+    order_id. Idempotent, and independent of row order: run it once over every staged row of a run date.
 
-    The latest order_ts wins; on a tie, the later record (file, then line) wins. Duplicates are found by sorting
+    The latest order_ts wins; on a tie, the later record (file URI, then line) wins. Duplicates are found by sorting
     64-bit hashes (cheap on a million rows); only the few candidate rows are compared on the real keys.
     """
     reason = frame["_reason"]
@@ -458,7 +460,7 @@ def _dedupe(frame: pl.DataFrame) -> pl.Series:
     ordered = hashes.drop_nulls().sort()
     repeated = ordered.filter(ordered == ordered.shift(1)).unique()
     if repeated.is_empty():
-        return reason
+        return frame
     candidate_idx = hashes.is_in(repeated.implode()).arg_true()
     candidates = (
         frame.select("order_id", "order_ts", "_file", "_line")
@@ -467,11 +469,13 @@ def _dedupe(frame: pl.DataFrame) -> pl.Series:
         .sort(["order_id", "order_ts", "_file", "_line"])
     )
     losers = candidates.filter(~pl.col("order_id").is_last_distinct())["_index"]
-    return reason.scatter(losers, Reason.SUPERSEDED.value) if len(losers) else reason
+    if not len(losers):
+        return frame
+    return frame.with_columns(reason.scatter(losers, Reason.SUPERSEDED.value))
 
 
 def transform_files(files: Iterable[tuple[str, bytes]]) -> tuple[pl.DataFrame, dict[str, object]]:
-    """Parse and normalise every raw file of a run: the staged frame and its accounting.
+    """Parse and normalise raw files (not deduped: see `dedupe`): the staged frame and its accounting.
 
     `files` is consumed one at a time and nothing keeps a file's bytes once it is parsed, so peak memory stays near
     one file's bytes plus the frames.

@@ -4,6 +4,9 @@ Each stage reads its input from the zones, does its work with the engine (`etl_j
 and a small JSON record of what it did to the zones, so the stages can run in one process (`run`), in separate Lambda
 invocations or containers, or as Step Functions tasks. Every function returns a small JSON-serialisable dict.
 
+Transform works per source (one staged part each, so per-source transforms can run in parallel); validate dedupes
+across every part of the run date and load publishes them all (see the layout in `etl_jobs`).
+
 A failed validation is a result (`passed: False`), not an exception, so an orchestrator can branch on it; `load`
 refuses to run when the run's validation did not pass. The manifest is written whenever a run ends: by `validate`
 when it fails, by `load` when it succeeds, by `run` when any stage fails.
@@ -15,6 +18,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,13 +30,14 @@ import polars as pl
 
 from etl_jobs import storage
 from etl_jobs.contract import CURATED_COLUMNS, STRUCTURAL_REASONS, ContractError, Reason
-from etl_jobs.engine import STAGED_SCHEMA, transform_files
+from etl_jobs.engine import STAGED_SCHEMA, dedupe, transform_files
 from etl_jobs.zones import Zones
 
 log = logging.getLogger("etl_jobs")
 
 DATASET = "orders"
 DEFAULT_MAX_QUARANTINE_RATE = 0.10
+DEFAULT_LANDING_PREFIX = "landing/"
 # Parquet written by the jobs: zstd at a low level compresses text well and costs little CPU.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
 
@@ -47,6 +52,10 @@ class StageInputError(RuntimeError):
     """A stage's input from an earlier stage is missing."""
 
 
+class SourceNameError(ValueError):
+    """A source name that cannot be a folder of the zones."""
+
+
 # --- layout -------------------------------------------------------------------------------------------------------
 
 
@@ -58,12 +67,25 @@ def raw_prefix(zones: Zones, run_date: date) -> str:
     return storage.join(zones.raw, _run_part(run_date))
 
 
-def staged_uri(zones: Zones, run_date: date) -> str:
-    return storage.join(zones.staged, _run_part(run_date), f"{DATASET}.parquet")
+def landing_uri(zones: Zones, source: str, landing_prefix: str = DEFAULT_LANDING_PREFIX) -> str:
+    """Where files of `source` land in the raw zone: `<raw>/<landing prefix><source>/`."""
+    return storage.join(zones.raw, landing_prefix, source) + "/"
+
+
+def staged_prefix(zones: Zones, run_date: date) -> str:
+    return storage.join(zones.staged, _run_part(run_date))
+
+
+def staged_part_uri(zones: Zones, run_date: date, source: str) -> str:
+    return storage.join(staged_prefix(zones, run_date), f"source={source}", "part.parquet")
+
+
+def transform_record_uri(zones: Zones, run_date: date, source: str) -> str:
+    return storage.join(staged_prefix(zones, run_date), "_stages", "transform", f"source={source}.json")
 
 
 def stage_record_uri(zones: Zones, run_date: date, stage: str) -> str:
-    return storage.join(zones.staged, _run_part(run_date), "_stages", f"{stage}.json")
+    return storage.join(staged_prefix(zones, run_date), "_stages", f"{stage}.json")
 
 
 def quarantine_uri(zones: Zones, run_date: date) -> str:
@@ -108,6 +130,11 @@ def _basename(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
+def _check_source(source: str) -> None:
+    if not source or "/" in source or source.startswith(".") or source.startswith("_") or "=" in source:
+        raise SourceNameError(f"source name {source!r} must be a plain folder name such as 'orders'")
+
+
 # --- extract ------------------------------------------------------------------------------------------------------
 
 
@@ -116,8 +143,7 @@ def extract(source_uri: str, zones: Zones, run_date: date, source: str = DATASET
 
     The checksum of what was copied is taken by transform, which reads the raw files anyway.
     """
-    if not source or "/" in source or source.startswith("."):
-        raise ValueError(f"source name {source!r} must be a plain folder name such as 'orders'")
+    _check_source(source)
     start = time.perf_counter()
     raw_uri = storage.join(raw_prefix(zones, run_date), source, _basename(source_uri))
     size = storage.copy(source_uri, raw_uri)
@@ -134,17 +160,56 @@ def extract(source_uri: str, zones: Zones, run_date: date, source: str = DATASET
     return result
 
 
+def extract_landed(
+    zones: Zones, run_date: date, source: str = DATASET, landing_prefix: str = DEFAULT_LANDING_PREFIX
+) -> dict[str, Any]:
+    """Extract every file landed for `source` (under `landing_uri`) into `raw/run_date=D/<source>/`.
+
+    What an orchestrator's extract does when it names no input: the CLI without `--input` and the `stage_extract`
+    Lambda handler both call this. Raises StageInputError when nothing has landed.
+    """
+    _check_source(source)
+    start = time.perf_counter()
+    where = landing_uri(zones, source, landing_prefix)
+    uris = storage.list_files(where)
+    if not uris:
+        raise StageInputError(f"nothing landed for source {source!r} under {where}: nothing to extract")
+    results = [extract(uri, zones, run_date, source) for uri in uris]
+    return {
+        "stage": "extract",
+        "run_date": run_date.isoformat(),
+        "source": source,
+        "landing_uri": where,
+        "source_uris": uris,
+        "files": [result["raw_uri"] for result in results],
+        "bytes": sum(int(result["bytes"]) for result in results),
+        "duration_s": round(time.perf_counter() - start, 4),
+    }
+
+
 # --- transform ----------------------------------------------------------------------------------------------------
 
 
-def _transform(zones: Zones, run_date: date, *, write_staged: bool = True) -> tuple[pl.DataFrame, dict[str, Any]]:
+def _raw_sources(zones: Zones, run_date: date) -> dict[str, list[str]]:
+    """The raw files of the run date by source (the folder under `raw/run_date=D/`)."""
+    prefix = raw_prefix(zones, run_date).rstrip("/") + "/"
+    by_source: dict[str, list[str]] = {}
+    for uri in storage.list_files(prefix):
+        relative = uri[len(prefix) :] if storage.is_s3(prefix) else os.path.relpath(uri, prefix).replace(os.sep, "/")
+        source, slash, _ = relative.partition("/")
+        if not slash:
+            raise StageInputError(f"{uri} is not in a source folder: extract writes raw/run_date=D/<source>/<file>")
+        by_source.setdefault(source, []).append(uri)
+    return by_source
+
+
+def _transform_source(
+    zones: Zones, run_date: date, source: str, uris: list[str], *, write_staged: bool = True
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Transform one source's raw files into its own staged part and stage record (nothing else is written)."""
     start = time.perf_counter()
-    prefix = raw_prefix(zones, run_date)
-    uris = storage.list_files(prefix)
-    if not uris:
-        raise StageInputError(f"no raw files for run date {run_date} under {prefix}; run extract first")
-    # A new transform invalidates any earlier validation of this run date, even if it fails.
-    storage.delete(stage_record_uri(zones, run_date, "validate"))
+    part_uri = staged_part_uri(zones, run_date, source)
+    record_uri = transform_record_uri(zones, run_date, source)
     pending: list[tuple[str, int, Future[str]]] = []
 
     def read_each(hasher: ThreadPoolExecutor) -> Iterator[tuple[str, bytes]]:
@@ -155,43 +220,169 @@ def _transform(zones: Zones, run_date: date, *, write_staged: bool = True) -> tu
             yield uri, data
             del data  # before the next file is read
 
-    with ThreadPoolExecutor(max_workers=1) as hasher:
-        staged, info = transform_files(read_each(hasher))
-        inputs = [{"uri": uri, "bytes": size, "sha256": digest.result()} for uri, size, digest in pending]
+    try:
+        with ThreadPoolExecutor(max_workers=1) as hasher:
+            staged, info = transform_files(read_each(hasher))
+            inputs = [{"uri": uri, "bytes": size, "sha256": digest.result()} for uri, size, digest in pending]
+    except ContractError:
+        # The source's earlier part must not be validated in its place: validate then asks for this source's transform.
+        storage.delete(part_uri)
+        storage.delete(record_uri)
+        raise
     if write_staged:
-        _write_parquet(staged_uri(zones, run_date), staged)
+        _write_parquet(part_uri, staged)
     else:
-        storage.delete(staged_uri(zones, run_date))
+        storage.delete(part_uri)
     result: dict[str, Any] = {
         "stage": "transform",
         "run_date": run_date.isoformat(),
+        "source": source,
         "transform_id": uuid.uuid4().hex,
-        "staged_uri": staged_uri(zones, run_date) if write_staged else None,
+        "staged_uri": part_uri if write_staged else None,
         "inputs": inputs,
-        "input_sha256": inputs[0]["sha256"]
-        if len(inputs) == 1
-        else hashlib.sha256("".join(str(i["sha256"]) for i in inputs).encode()).hexdigest(),
+        "input_sha256": _combined_sha256(inputs),
         "rows_in": info["rows_in"],
         "blank_lines": info["blank_lines"],
         "ignored_columns": info["ignored_columns"],
         "duration_s": round(time.perf_counter() - start, 4),
     }
-    _write_json(stage_record_uri(zones, run_date, "transform"), result)
-    log.info("transform: %d records (%d blank lines) from %d file(s)", info["rows_in"], info["blank_lines"], len(uris))
+    _write_json(record_uri, result)
+    log.info(
+        "transform: %s: %d records (%d blank lines) from %d file(s)",
+        source,
+        info["rows_in"],
+        info["blank_lines"],
+        len(uris),
+    )
     return staged, result
 
 
-def transform(zones: Zones, run_date: date) -> dict[str, Any]:
-    """Parse, clean, normalise, enrich and dedupe every raw file of the run date into `staged/run_date=D/`.
+def _combined_sha256(inputs: list[dict[str, Any]]) -> str:
+    if len(inputs) == 1:
+        return str(inputs[0]["sha256"])
+    return hashlib.sha256("".join(str(i["sha256"]) for i in inputs).encode()).hexdigest()
 
-    Raises ContractError when a file's header lacks a required column; nothing is staged then, the run date's earlier
-    validation no longer counts, and a failed manifest says why.
+
+def _summary(records: list[dict[str, Any]], run_date: date) -> dict[str, Any]:
+    """One transform result for the whole run date from its per-source records (what validate, load and the
+    manifest use). Its `transform_id` changes whenever any source is transformed again."""
+    records = sorted(records, key=lambda record: str(record["source"]))
+    sources = {str(record["source"]): str(record["transform_id"]) for record in records}
+    inputs = sorted((i for record in records for i in record["inputs"]), key=lambda i: str(i["uri"]))
+    return {
+        "stage": "transform",
+        "run_date": run_date.isoformat(),
+        "transform_id": hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:32],
+        "sources": sources,
+        "staged_uris": [record["staged_uri"] for record in records],
+        "inputs": inputs,
+        "input_sha256": _combined_sha256(inputs),
+        "rows_in": sum(int(record["rows_in"]) for record in records),
+        "blank_lines": sum(int(record["blank_lines"]) for record in records),
+        "ignored_columns": sorted({c for record in records for c in record["ignored_columns"]}),
+        "duration_s": round(sum(float(record["duration_s"]) for record in records), 4),
+    }
+
+
+def _transform_all(
+    zones: Zones, run_date: date, *, write_staged: bool = True
+) -> tuple[list[pl.DataFrame], list[dict[str, Any]]]:
+    by_source = _raw_sources(zones, run_date)
+    if not by_source:
+        raise StageInputError(
+            f"no raw files for run date {run_date} under {raw_prefix(zones, run_date)}; run extract first"
+        )
+    # A new transform invalidates any earlier validation of this run date, even if it fails.
+    storage.delete(stage_record_uri(zones, run_date, "validate"))
+    # Sources whose raw files are gone are no longer part of the run date.
+    for gone in sorted(set(_transform_records(zones, run_date)) - set(by_source)):
+        storage.delete(staged_part_uri(zones, run_date, gone))
+        storage.delete(transform_record_uri(zones, run_date, gone))
+    frames: list[pl.DataFrame] = []
+    records: list[dict[str, Any]] = []
+    for source, uris in sorted(by_source.items()):
+        frame, record = _transform_source(zones, run_date, source, uris, write_staged=write_staged)
+        frames.append(frame)
+        records.append(record)
+    return frames, records
+
+
+def transform(zones: Zones, run_date: date, source: str | None = None) -> dict[str, Any]:
+    """Parse, clean, normalise and enrich raw files into staged parts, one per source (dedupe is done by validate).
+
+    With `source`, only `raw/run_date=D/<source>/` is transformed, into `staged/run_date=D/source=<source>/`, and that
+    source's record is returned: parallel transforms of different sources never write the same object. Without it,
+    every source of the date is transformed and a summary of the date is returned. Either way the run date's earlier
+    validation no longer counts.
+
+    Raises ContractError when a file's header lacks a required column; that source's part is removed then (validate
+    asks for it to be transformed again) and a failed manifest says why.
     """
     try:
-        return _transform(zones, run_date)[1]
+        if source is None:
+            return _summary(_transform_all(zones, run_date)[1], run_date)
+        _check_source(source)
+        uris = storage.list_files(storage.join(raw_prefix(zones, run_date), source) + "/")
+        if not uris:
+            raise StageInputError(
+                f"no raw files for source {source!r} of run date {run_date} under "
+                f"{storage.join(raw_prefix(zones, run_date), source)}/; run extract first"
+            )
+        storage.delete(stage_record_uri(zones, run_date, "validate"))
+        return _transform_source(zones, run_date, source, uris)[1]
     except ContractError as error:
         _write_json(manifest_uri(zones, run_date), _manifest(zones, run_date, None, None, None, error=str(error)))
         raise
+
+
+def _transform_records(zones: Zones, run_date: date) -> dict[str, dict[str, Any]]:
+    """The per-source transform records of the run date, by source."""
+    folder = storage.join(staged_prefix(zones, run_date), "_stages", "transform")
+    records: dict[str, dict[str, Any]] = {}
+    for uri in storage.list_files(folder + "/"):
+        name = _basename(uri)
+        if name.startswith("source=") and name.endswith(".json"):
+            records[name.removeprefix("source=").removesuffix(".json")] = _read_json(uri)
+    return records
+
+
+def _staged_records(zones: Zones, run_date: date) -> list[dict[str, Any]]:
+    """Every source's transform record; StageInputError unless every source with raw files has been transformed."""
+    records = _transform_records(zones, run_date)
+    if not records:
+        raise StageInputError(
+            f"stage 'transform' has not run for run date {run_date} "
+            f"(no records under {storage.join(staged_prefix(zones, run_date), '_stages', 'transform')})"
+        )
+    missing = sorted(set(_raw_sources(zones, run_date)) - set(records))
+    if missing:
+        raise StageInputError(
+            f"source(s) {', '.join(missing)} of run date {run_date} have raw files but no staged part: run "
+            f"transform for them (`transform --source <name>`, or `transform` for every source) first"
+        )
+    return [records[source] for source in sorted(records)]
+
+
+def _read_staged(records: list[dict[str, Any]], run_date: date) -> pl.DataFrame:
+    """Every staged part of the run date, deduped across sources."""
+    frames = []
+    for record in records:
+        uri = record.get("staged_uri")
+        try:
+            if not uri:
+                raise storage.InputNotFoundError(f"the transform of source {record['source']!r} kept it in memory")
+            frames.append(_read_parquet(uri))
+        except storage.InputNotFoundError as error:
+            raise StageInputError(
+                f"no staged data for source {record['source']!r} of run date {run_date} ({error}): run the transform "
+                "stage first (`run` keeps its staged data in memory and does not write it)"
+            ) from error
+    return _dedupe_parts(frames)
+
+
+def _dedupe_parts(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    staged = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+    return dedupe(staged.cast(STAGED_SCHEMA))  # type: ignore[arg-type]
 
 
 # --- validate -----------------------------------------------------------------------------------------------------
@@ -243,6 +434,7 @@ def _validate(
         "stage": "validate",
         "run_date": run_date.isoformat(),
         "transform_id": transform_result["transform_id"],
+        "sources": sorted(transform_result["sources"]),
         "passed": passed,
         "failures": failures,
         "quarantine_rate": round(rate, 6),
@@ -264,25 +456,16 @@ def _validate(
 
 
 def validate(zones: Zones, run_date: date, max_quarantine_rate: float = DEFAULT_MAX_QUARANTINE_RATE) -> dict[str, Any]:
-    """Quarantine rows that break a row rule and check the batch rules; `passed` says whether load may publish.
+    """Dedupe across every staged part of the run date, quarantine rows that break a row rule and check the batch
+    rules; `passed` says whether load may publish. Always covers every source of the date.
 
-    `quarantine_rate` is the share of rows breaking a row rule. When a batch rule fails, the rows that passed the row
-    rules are quarantined too (reason `batch_rejected`, normalised), so nothing is lost and nothing reaches curated.
+    `quarantine_rate` is the share of rows breaking a row rule (superseded duplicates included). When a batch rule
+    fails, the rows that passed the row rules are quarantined too (reason `batch_rejected`, normalised), so nothing is
+    lost and nothing reaches curated. Raises StageInputError unless every source with raw files has a staged part.
     """
-    transform_result = _stage_record(zones, run_date, "transform")
-    staged = _read_staged(zones, run_date)
-    return _validate(staged, transform_result, zones, run_date, max_quarantine_rate)
-
-
-def _read_staged(zones: Zones, run_date: date) -> pl.DataFrame:
-    uri = staged_uri(zones, run_date)
-    try:
-        return _read_parquet(uri)
-    except storage.InputNotFoundError as error:
-        raise StageInputError(
-            f"no staged data for run date {run_date} ({uri} is missing): run the transform stage first "
-            "(`run` keeps its staged data in memory and does not write it)"
-        ) from error
+    records = _staged_records(zones, run_date)
+    staged = _read_staged(records, run_date)
+    return _validate(staged, _summary(records, run_date), zones, run_date, max_quarantine_rate)
 
 
 def _stage_record(zones: Zones, run_date: date, stage: str) -> dict[str, Any]:
@@ -331,28 +514,34 @@ def _load(staged: pl.DataFrame, zones: Zones, run_date: date) -> dict[str, Any]:
     }
 
 
-def _check_validated(zones: Zones, run_date: date) -> tuple[dict[str, Any], dict[str, Any]]:
-    transform_result = _stage_record(zones, run_date, "transform")
+def _check_validated(zones: Zones, run_date: date) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     try:
         validation = _stage_record(zones, run_date, "validate")
     except StageInputError as error:
+        if not _transform_records(zones, run_date) and not _raw_sources(zones, run_date):
+            raise StageInputError(
+                f"nothing to load for run date {run_date}: run extract and transform first"
+            ) from error
         raise LoadRefusedError(f"refusing to load run date {run_date}: it has not been validated") from error
+    records = _staged_records(zones, run_date)
+    transform_result = _summary(records, run_date)
     if validation.get("transform_id") != transform_result["transform_id"]:
         raise LoadRefusedError(f"refusing to load run date {run_date}: it was transformed again since validation")
     if not validation.get("passed"):
         raise LoadRefusedError(
             f"refusing to load run date {run_date}: validation failed ({'; '.join(validation.get('failures', []))})"
         )
-    return transform_result, validation
+    return records, transform_result, validation
 
 
 def load(zones: Zones, run_date: date) -> dict[str, Any]:
     """Publish the validated rows as curated Parquet partitioned by `order_date`, replacing this run's files.
 
-    Raises LoadRefusedError unless this run date's latest transform passed validation.
+    Reads every staged part of the run date (whatever `--source` a command line names) and applies the same dedupe
+    as validate. Raises LoadRefusedError unless the run date's latest transforms passed validation.
     """
-    transform_result, validation = _check_validated(zones, run_date)
-    result = _load(_read_staged(zones, run_date), zones, run_date)
+    records, transform_result, validation = _check_validated(zones, run_date)
+    result = _load(_read_staged(records, run_date), zones, run_date)
     _write_json(manifest_uri(zones, run_date), _manifest(zones, run_date, transform_result, validation, result))
     return result
 
@@ -397,6 +586,7 @@ def _manifest(
             "files": transform_result["inputs"] if transform_result else [],
             "source_uri": extract_result["source_uri"] if extract_result else None,
         },
+        "sources": sorted(transform_result["sources"]) if transform_result else [],
         "rows_in": rows_in,
         "rows_curated": rows_curated,
         "rows_quarantined": rows_quarantined,
@@ -420,8 +610,9 @@ def run(
 ) -> dict[str, Any]:
     """All four stages in one process; returns the manifest.
 
-    The staged data stays in memory between the stages (only the small stage records are written to the staged zone),
-    which saves writing and reading it back; run the stages one by one to keep the staged Parquet.
+    Every source of the run date is transformed (the one just extracted and any extracted earlier) and deduped
+    together. The staged data stays in memory between the stages (only the small stage records are written to the
+    staged zone), which saves writing and reading it back; run the stages one by one to keep the staged Parquet.
 
     The manifest (also written to the quarantine zone) has `status` "failed" and the reason in `errors` when a batch
     rule fails or the input breaks the contract; curated is untouched then.
@@ -430,12 +621,15 @@ def run(
         raise ValueError(f"max_quarantine_rate must be between 0 and 1, got {max_quarantine_rate}")
     extract_result = extract(source_uri, zones, run_date)
     try:
-        staged, transform_result = _transform(zones, run_date, write_staged=False)
+        frames, records = _transform_all(zones, run_date, write_staged=False)
     except ContractError as error:
         log.error("transform: %s", error)
         manifest = _manifest(zones, run_date, None, None, None, extract_result=extract_result, error=str(error))
         _write_json(manifest_uri(zones, run_date), manifest)
         return manifest
+    transform_result = _summary(records, run_date)
+    staged = _dedupe_parts(frames)
+    del frames
     validation = _validate(staged, transform_result, zones, run_date, max_quarantine_rate)
     load_result = _load(staged, zones, run_date) if validation["passed"] else None
     manifest = _manifest(zones, run_date, transform_result, validation, load_result, extract_result=extract_result)

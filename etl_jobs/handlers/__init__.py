@@ -5,7 +5,9 @@
 - `process.handler`: an SQS batch -> transform, validate, load per message; a failing message is reported as a batch
   item failure (ReportBatchItemFailures), the others succeed.
 - `stage_extract`, `stage_transform`, `stage_validate`, `stage_load`: invoked by the Step Functions orchestrator with
-  `{"run_date": ..., "source": ..., "input": ...}`; each returns its stage dict.
+  `{"run_date": ..., "source": ..., "input": ...}`; each returns its stage dict. extract without `input` takes every
+  file landed for the source; transform with `source` transforms only that source (one Map iteration per source);
+  validate and load always cover every source of the run date.
 
 Configuration comes from the environment: the zones (`ETL_*_URI`), `ETL_WORK_QUEUE_URL`, `ETL_LANDING_PREFIX`,
 `ETL_MAX_QUARANTINE_RATE` and Powertools' `POWERTOOLS_*`. No pulumi import here.

@@ -9,8 +9,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-from etl_jobs import storage
-from etl_jobs.pipeline import DEFAULT_MAX_QUARANTINE_RATE
+from etl_jobs import pipeline
+from etl_jobs.pipeline import DEFAULT_LANDING_PREFIX, DEFAULT_MAX_QUARANTINE_RATE
 from etl_jobs.zones import Zones
 
 # Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE set per function.
@@ -30,7 +30,7 @@ def zones() -> Zones:
 
 
 def landing_prefix() -> str:
-    return os.environ.get("ETL_LANDING_PREFIX", "landing/")
+    return os.environ.get("ETL_LANDING_PREFIX", DEFAULT_LANDING_PREFIX)
 
 
 def max_quarantine_rate(event: dict[str, Any] | None = None) -> float:
@@ -52,7 +52,7 @@ def run_date_of(value: Any, *, default_now: bool = False) -> date:
 
 def landing_uri(source: str) -> str:
     """Where files of `source` land in the raw zone: `<raw>/<landing prefix><source>/`."""
-    return storage.join(zones().raw, landing_prefix(), source) + "/"
+    return pipeline.landing_uri(zones(), source, landing_prefix())
 
 
 @cache

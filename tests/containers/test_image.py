@@ -21,7 +21,7 @@ import pytest
 from components.images import context_files
 from tests.containers.conftest import DOCKERFILE, UID, BuiltImage, build_image
 from tests.containers.engine import Engine
-from tests.containers.stages import ZONES, Expected, Runner, check_accounting, run_stages
+from tests.containers.stages import LANDING_KEY, ZONES, Expected, Runner, check_accounting, curated_files, run_stages
 from tests.support.moto_server import MotoServer
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -99,13 +99,22 @@ def test_four_stages_on_a_mounted_folder_without_network(engine: Engine, etl_ima
     data.mkdir()
     data.chmod(0o777)  # written by UID 10001 inside the container
     generated = sample.generate(ROWS, ERROR_RATE, SEED)
-    (data / "orders.csv").write_bytes(generated.data)
+    landed = data / "zones" / "raw" / LANDING_KEY
+    landed.parent.mkdir(parents=True)
+    for folder in landed.relative_to(data).parents:
+        (data / folder).chmod(0o777)  # extract writes raw/run_date=.../ next to landing/
+    landed.write_bytes(generated.data)
     environment = {f"ETL_{zone.upper()}_URI": f"/data/zones/{zone}" for zone in ZONES}
     runner = docker_runner(engine, etl_image.ref, "none", {str(data): "/data"})
-    results = run_stages(runner, "/data/orders.csv", environment)
+    results = run_stages(
+        runner,
+        environment,
+        lambda uri: (data / uri.removeprefix("/data/")).read_bytes(),
+        "/data/manifests/validation/exec-1.json",
+    )
     expected = Expected(generated.rows_in, generated.rows_quarantined, generated.rows_curated)
     check_accounting(results, expected)
-    curated = [data / uri.removeprefix("/data/") for uri in results["load"]["curated_files"]]
+    curated = [data / uri.removeprefix("/data/") for uri in curated_files(results)]
     assert all(path.is_relative_to(data / "zones" / "curated") for path in curated)
     assert sum(pl.read_parquet(path).height for path in curated) == expected.rows_curated
     assert any((data / "zones" / "quarantine").rglob("*")), "nothing in the quarantine zone"
@@ -121,19 +130,27 @@ def test_four_stages_against_the_s3_emulator(engine: Engine, etl_image: BuiltIma
         aws_session_token=env["AWS_SESSION_TOKEN"],
         region_name=env["AWS_DEFAULT_REGION"],
     )
-    for bucket in ("landing", *ZONES):
+    for bucket in ("results", *ZONES):
         s3.create_bucket(Bucket=f"etl-img-{bucket}")
     generated = sample.generate(ROWS, ERROR_RATE, SEED + 1)
-    s3.put_object(Bucket="etl-img-landing", Key="in/orders.csv", Body=generated.data)
+    s3.put_object(Bucket="etl-img-raw", Key=f"orders/{LANDING_KEY}", Body=generated.data)
     environment = {**env, **{f"ETL_{zone.upper()}_URI": f"s3://etl-img-{zone}/orders" for zone in ZONES}}
+
+    def read(uri: str) -> bytes:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
     # Host network: the container reaches moto on 127.0.0.1, as a task reaches S3 through its VPC endpoint.
     results = run_stages(
-        docker_runner(engine, etl_image.ref, "host"), "s3://etl-img-landing/in/orders.csv", environment
+        docker_runner(engine, etl_image.ref, "host"),
+        environment,
+        read,
+        "s3://etl-img-results/manifests/validation/exec-1.json",
     )
     expected = Expected(generated.rows_in, generated.rows_quarantined, generated.rows_curated)
     check_accounting(results, expected)
     rows = 0
-    for uri in results["load"]["curated_files"]:
+    for uri in curated_files(results):
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         assert bucket == "etl-img-curated"
         rows += pl.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())).height
