@@ -27,9 +27,6 @@ import dataclasses
 import functools
 import json
 import os
-import shutil
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -60,13 +57,16 @@ _CPU_ARCHITECTURE = {ContainerPlatform.ARM64: "ARM64", ContainerPlatform.AMD64: 
 
 @dataclasses.dataclass(frozen=True)
 class ImageSource:
-    """One image the architecture builds: its build context, Dockerfile, and where the narrowed context is staged."""
+    """One image the architecture builds: its build context and Dockerfile.
+
+    pulumi-docker reads only `<context>/.dockerignore`; the repository root's `.dockerignore` is a link to the
+    image's own `containers/etl/Dockerfile.dockerignore`, so the context sent to the builder is exactly the set of
+    files the tag is computed from (a unit test holds the two together).
+    """
 
     name: str
     context_dir: Path
     dockerfile: Path
-    staging_dir: Path = images.REPO_ROOT / "build" / "images"
-    """Git-ignored; holds a copy of exactly the files `context_hash` covers (see `stage_context`)."""
 
 
 ETL_IMAGE = ImageSource("etl", images.REPO_ROOT, images.ETL_DOCKERFILE)
@@ -79,54 +79,6 @@ def image_tag(source: ImageSource, settings: ContainersSettings) -> str:
 
 def build_args(settings: ContainersSettings) -> dict[str, str]:
     return {"BASE_IMAGE": settings.base_image}
-
-
-def stage_context(source: ImageSource, tag: str) -> Path:
-    """Copy the files the tag was computed from into `<staging_dir>/<name>-<tag>/` (once per tag) and return it.
-
-    Adapter: pulumi-docker's `Image` reads only `<context>/.dockerignore`, while the ETL image's context is the
-    repository root narrowed by `containers/etl/Dockerfile.dockerignore` (BuildKit's per-Dockerfile rule). Sending
-    the root as is would ship the whole checkout (.venv, .git) and let pulumi-docker hash files the tag ignores. The
-    staged directory holds exactly `images.context_files()` plus the Dockerfile at the same relative paths, so the
-    Dockerfile's COPY lines work unchanged and what is built is what was hashed. A tag's directory never changes, so
-    concurrent runs can share it; it is written next to it and renamed into place.
-    """
-    target = source.staging_dir / f"{source.name}-{tag}"
-    if target.is_dir():
-        return target
-    source.staging_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{source.name}-{tag}-", dir=source.staging_dir))
-    root = source.context_dir.resolve()
-    dockerfile = source.dockerfile.resolve()
-    relative_dockerfile = dockerfile.relative_to(root) if dockerfile.is_relative_to(root) else Path("Dockerfile")
-    for relative in [*images.context_files(root, dockerfile), relative_dockerfile.as_posix()]:
-        origin = dockerfile if relative == relative_dockerfile.as_posix() else root / relative
-        destination = work / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(origin, destination, follow_symlinks=False)
-    try:
-        work.rename(target)
-    except OSError:
-        # Another run staged the same tag first; its copy is identical.
-        shutil.rmtree(work, ignore_errors=True)
-    _prune(source, keep=target)
-    return target
-
-
-STALE_CONTEXT_SECONDS = 86_400
-
-
-def _prune(source: ImageSource, keep: Path) -> None:
-    """Drop contexts of older tags after a day, so edits do not pile up copies; a day-old one is no running build's."""
-    cutoff = time.time() - STALE_CONTEXT_SECONDS
-    for old in source.staging_dir.glob(f"{source.name}-*"):
-        if old != keep and old.is_dir() and old.stat().st_mtime < cutoff:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def staged_dockerfile(source: ImageSource, staged: Path) -> Path:
-    root, dockerfile = source.context_dir.resolve(), source.dockerfile.resolve()
-    return staged / (dockerfile.relative_to(root) if dockerfile.is_relative_to(root) else Path("Dockerfile"))
 
 
 def _portable(path: Path) -> str:
@@ -533,7 +485,6 @@ class Containers(Architecture):
             opts=pulumi.ResourceOptions(parent=self),
         )
         tag = image_tag(source, settings)
-        staged = stage_context(source, tag)
         # A fresh token every run: ECR tokens last 12 hours, so a cached one would break the next push.
         token = aws.ecr.get_authorization_token_output(
             registry_id=repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=self)
@@ -542,8 +493,8 @@ class Containers(Architecture):
             f"{self._name}-{source.name}-image",
             image_name=pulumi.Output.concat(repository.repository_url, ":", tag),
             build=docker.DockerBuildArgs(
-                context=_portable(staged),
-                dockerfile=_portable(staged_dockerfile(source, staged)),
+                context=_portable(source.context_dir),
+                dockerfile=_portable(source.dockerfile),
                 platform=settings.platform.value,
                 args=build_args(settings),
                 builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,

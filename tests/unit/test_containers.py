@@ -5,10 +5,8 @@ Retry/Catch on every Task) and least-privilege roles."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,6 @@ from components.architectures.containers import (
     PipelineRefs,
     image_tag,
     pipeline_definition,
-    stage_context,
     state_machine_policy,
     task_role_policy,
 )
@@ -211,8 +208,9 @@ def test_image_is_tagged_by_content_and_pushed_with_a_fresh_token(dev: Evaluatio
     assert image["skipPush"] is False
     assert image["build"]["args"] == {"BASE_IMAGE": settings.base_image}
     assert image["build"]["platform"] == "linux/arm64"
-    assert image["build"]["context"] == f"build/images/etl-{tag}", "a portable, per-tag context path"
-    assert image["build"]["dockerfile"] == f"build/images/etl-{tag}/containers/etl/Dockerfile"
+    # Relative to the project directory, so the input is the same on every checkout and shows no diff.
+    assert image["build"]["context"] == "."
+    assert image["build"]["dockerfile"] == "containers/etl/Dockerfile"
     # From aws:ecr/getAuthorizationToken on this run (the mock's token), never a cached value; kept secret in state.
     registry = image["registry"]
     assert registry.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270", "registry credentials must be secret"
@@ -251,7 +249,7 @@ def context_copy(tmp_path: Path) -> ImageSource:
     etl_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(images.ETL_DOCKERFILE, etl_dir / "Dockerfile")
     shutil.copy2(images.ETL_IMAGE_DIR / "Dockerfile.dockerignore", etl_dir / "Dockerfile.dockerignore")
-    return ImageSource("etl", root, etl_dir / "Dockerfile", staging_dir=tmp_path / "staging")
+    return ImageSource("etl", root, etl_dir / "Dockerfile")
 
 
 def test_tag_is_stable_for_an_untouched_context(context_copy: ImageSource) -> None:
@@ -289,27 +287,14 @@ def test_tag_changes_with_build_args_and_platform(context_copy: ImageSource) -> 
     assert len(tags) == 3
 
 
-def test_staged_context_holds_exactly_what_the_tag_covers(context_copy: ImageSource) -> None:
-    tag = image_tag(context_copy, ContainersSettings())
-    staged = stage_context(context_copy, tag)
-    assert staged == context_copy.staging_dir / f"etl-{tag}"
-    sent = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file())
-    expected = sorted([*images.context_files(context_copy.context_dir, context_copy.dockerfile),
-                       "containers/etl/Dockerfile"])  # fmt: skip
-    assert sent == expected
-    assert "containers/etl/requirements.txt" in sent and not any("__pycache__" in name for name in sent)
-    assert stage_context(context_copy, tag) == staged, "a tag's context is staged once"
-
-
-def test_staging_prunes_day_old_contexts_of_other_tags(context_copy: ImageSource) -> None:
-    stale, recent = context_copy.staging_dir / "etl-0000000000000000", context_copy.staging_dir / "etl-1111111111111111"
-    for old in (stale, recent):
-        old.mkdir(parents=True)
-    day_and_a_bit = time.time() - containers.STALE_CONTEXT_SECONDS - 60
-    os.utime(stale, (day_and_a_bit, day_and_a_bit))
-    staged = stage_context(context_copy, image_tag(context_copy, ContainersSettings()))
-    assert staged.is_dir() and recent.is_dir()
-    assert not stale.exists()
+def test_the_context_pulumi_docker_sends_is_the_one_the_tag_covers() -> None:
+    # pulumi-docker reads only <context>/.dockerignore: it must be the image's own ignore file.
+    root_ignore = images.REPO_ROOT / ".dockerignore"
+    image_ignore = images.ETL_IMAGE_DIR / "Dockerfile.dockerignore"
+    assert root_ignore.read_text() == image_ignore.read_text()
+    sent = images.context_files(images.REPO_ROOT, images.ETL_DOCKERFILE)
+    assert "containers/etl/requirements.txt" in sent and any(name.startswith("etl_jobs/") for name in sent)
+    assert not any(name.startswith((".venv/", ".git/", "tests/", "build/")) for name in sent)
 
 
 def test_component_tags_the_image_from_its_context(
