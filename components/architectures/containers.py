@@ -16,7 +16,7 @@ Provisions:
 Takes `ArchitectureArgs[ContainersSettings]`. Exposes `engine` (`EcsEngineRef`, so the stepfunctions architecture can
 run a stage here), `widgets`, and `outputs()` (repository URLs, image digests, cluster ARN, state machine ARN).
 
-One image, not four: the images engineer's decision (components/images.py). The four stages share all their code
+One image, not four (see components/images.py and containers/README.md): the four stages share all their code
 (`etl_jobs`) and dependencies, so one image means one build, one push, one scan and one digest to pin; each task
 definition picks its stage with the container command (the entrypoint is `python -m etl_jobs`).
 """
