@@ -28,6 +28,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 class ProgramError(Exception):
     """The program failed; the message is the program's own."""
 
+    def __init__(self, message: str, registered: int = 0) -> None:
+        super().__init__(message)
+        self.registered = registered
+        """How many resources (providers included) the program had registered when it failed."""
+
 
 @dataclasses.dataclass
 class Evaluation:
@@ -61,7 +66,7 @@ def evaluate(stack: str, *, preview: bool = False, project_dir: Path = PROJECT_D
     try:
         _sync_await(run_pulumi_func(run))
     except pulumi.RunError as exc:
-        raise ProgramError(str(exc)) from None
+        raise ProgramError(str(exc), registered=len(monitor.registrations)) from None
     return Evaluation(config=config, preview=preview, registrations=list(monitor.registrations))
 
 

@@ -8,13 +8,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from components.settings import StackConfig, json_schema
+from etlctl import offline
 from etlctl.stack_config import SECRET_PLACEHOLDER, load_stack_config
 from tests.conftest import ROOT
+from tests.unit.test_settings import CONFIG_MISTAKES
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -77,6 +80,26 @@ def test_config_mistake_exits_non_zero_with_the_programs_message_and_no_tracebac
     assert result.returncode == 1
     assert "etl-platform:architectures[0]: 'serverles' is not allowed. Did you mean 'serverless'?" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(("keys", "expected"), CONFIG_MISTAKES)
+def test_every_config_mistake_stops_the_program_before_any_resource(
+    keys: dict[str, Any], expected: str, tmp_path: Path
+) -> None:
+    """The same mistakes as tests/unit/test_settings.py, through the real __main__.py as the offline preview runs it."""
+    config: dict[str, Any] = {"aws:region": "eu-west-1", "etl-platform:environment": "dev"}
+    for key, value in keys.items():
+        full = key if ":" in key else f"etl-platform:{key}"
+        if value is None:
+            config.pop(full, None)
+        else:
+            config[full] = value
+    project = project_with(tmp_path, config)
+    with pytest.raises(offline.ProgramError) as caught:
+        offline.evaluate("dev", project_dir=project)
+    assert expected in str(caught.value)
+    assert "stack 'dev' (Pulumi.dev.yaml)" in str(caught.value)
+    assert caught.value.registered == 0, "config is validated before the provider or any resource is registered"
 
 
 def test_unknown_stack_names_the_stacks_that_exist() -> None:

@@ -81,9 +81,7 @@ def test_selected_architecture_without_settings_gets_defaults() -> None:
     assert containers.build_on_preview is False and containers.cpu == 512
 
 
-@pytest.mark.parametrize(
-    ("keys", "expected"),
-    [
+CONFIG_MISTAKES: list[tuple[dict[str, Any], str]] = [
         ({"environment": "dve"}, "etl-platform:environment: 'dve' is not allowed. Did you mean 'dev'?"),
         ({"environment": None}, "etl-platform:environment: required, but not set."),
         ({"architectures": ["serverles"]}, "etl-platform:architectures[0]: 'serverles' is not allowed. Did you mean 'serverless'?"),
@@ -110,8 +108,10 @@ def test_selected_architecture_without_settings_gets_defaults() -> None:
         ({"architectures": ["stepfunctions"], "stepfunctions": {"engines": {"transform": "containers"}}}, "etl-platform:stepfunctions.engines.transform: engine 'containers' is not selected in etl-platform:architectures"),
         ({"architectures": ["stepfunctions"], "stepfunctions": {"maxQuarantineRate": 1.5}}, "etl-platform:stepfunctions.maxQuarantineRate: 1.5 is invalid: Input should be less than or equal to 1"),
         ({"architectures": ["serverless"], "serverless": {"timeoutSeconds": 1200}}, "etl-platform:serverless.timeoutSeconds: 1200 is invalid: Input should be less than or equal to 900"),
-    ],
-)  # fmt: skip
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("keys", "expected"), CONFIG_MISTAKES)
 def test_config_mistakes_name_the_key_value_and_what_is_allowed(keys: dict[str, Any], expected: str) -> None:
     message = error_of(**keys)
     assert "stack 'dev' (Pulumi.dev.yaml)" in message
