@@ -382,7 +382,9 @@ def _read_staged(records: list[dict[str, Any]], run_date: date) -> pl.DataFrame:
 
 def _dedupe_parts(frames: list[pl.DataFrame]) -> pl.DataFrame:
     staged = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
-    return dedupe(staged.cast(STAGED_SCHEMA))  # type: ignore[arg-type]
+    if staged.schema != pl.Schema(STAGED_SCHEMA):  # e.g. an Enum read back from Parquet as another type
+        staged = staged.cast(STAGED_SCHEMA)  # type: ignore[arg-type]
+    return dedupe(staged)
 
 
 # --- validate -----------------------------------------------------------------------------------------------------

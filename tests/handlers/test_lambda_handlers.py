@@ -228,3 +228,38 @@ def test_stage_load_refuses_an_unvalidated_run(lake: Lake, sample: Sample) -> No
 def test_stage_handlers_reject_a_bad_run_date(lake: Lake) -> None:
     with pytest.raises(BadEventError, match="is not a date"):
         stage_transform.handler({"run_date": "yesterday", "source": "orders"}, CONTEXT)
+
+
+def test_stage_extract_with_nothing_landed_is_a_bad_event(lake: Lake) -> None:
+    with pytest.raises(BadEventError, match="nothing landed for source 'shop'"):
+        stage_extract.handler({"run_date": RUN_DATE, "source": "shop"}, CONTEXT)
+
+
+def test_map_iterations_transform_their_own_source_and_validate_dedupes_across_them(lake: Lake, sample: Sample) -> None:
+    """The orchestrated pipeline: extract per source, one transform per source (any order), then validate and load.
+
+    `shop` delivers a copy of every `orders` row: each order is curated once (the copies tie on order_ts and the
+    later file, shop's, wins), every other copy is quarantined as superseded."""
+    land(lake, sample, "landing/orders/orders.csv")
+    lake.s3.put_object(Bucket=BUCKETS["raw"], Key="landing/shop/shop.csv", Body=sample.data)
+    events = [{"run_date": RUN_DATE, "source": source} for source in ("orders", "shop")]
+    extracted = [stage_extract.handler(event, CONTEXT) for event in events]
+    transformed = [
+        stage_transform.handler({**event, "extract": {"Payload": result}}, CONTEXT)
+        for event, result in reversed(list(zip(events, extracted, strict=True)))
+    ]
+    rows_in = sample.rows_curated + sum(sample.reasons.values())
+    assert [(result["source"], result["rows_in"]) for result in transformed] == [("shop", rows_in), ("orders", rows_in)]
+    keys = {item["Key"] for item in lake.s3.list_objects_v2(Bucket=BUCKETS["staged"])["Contents"]}
+    assert {f"run_date={RUN_DATE}/source=orders/part.parquet", f"run_date={RUN_DATE}/source=shop/part.parquet"} <= keys
+
+    validated = stage_validate.handler({"run_date": RUN_DATE, "source": "orders", "max_quarantine_rate": 1.0}, CONTEXT)
+    assert validated["passed"] is True and validated["sources"] == ["orders", "shop"]
+    assert validated["rows_in"] == 2 * rows_in
+    superseded = sample.reasons.get("superseded", 0)
+    assert validated["reasons"]["superseded"] == 2 * superseded + sample.rows_curated
+    loaded = stage_load.handler({"run_date": RUN_DATE}, CONTEXT)
+    curated = curated_rows(lake)
+    assert loaded["rows_curated"] == sample.rows_curated == curated.height
+    assert curated["order_id"].is_unique().all()
+    assert loaded["rows_curated"] + validated["rows_quarantined"] == 2 * rows_in
