@@ -291,22 +291,3 @@ def write_context_tar(context_dir: Path | str, dockerfile: Path | str | None, fi
             else:
                 tar.addfile(info)
     return sorted(names)
-
-
-ETL_STAGES = ("extract", "transform", "validate", "load")
-
-
-def stage_command(stage: str, run_date: str, input_uri: str | None = None) -> list[str]:
-    """The container command (after the `python -m etl_jobs` entrypoint) an ECS task definition runs for a stage.
-
-    Zones come from the ETL_*_URI environment variables of the task. `--json` puts the stage's result (row counts,
-    files written) on stdout, so it lands in the task's log stream as one parseable document.
-    """
-    if stage not in ETL_STAGES:
-        raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(ETL_STAGES)}")
-    if (stage == "extract") != (input_uri is not None):
-        raise ValueError("input_uri is required for extract and only for extract")
-    command = [stage, "--run-date", run_date, "--json"]
-    if input_uri is not None:
-        command += ["--input", input_uri]
-    return command

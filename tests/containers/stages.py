@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.images import ETL_STAGES
+from components.workflows import STAGES as ETL_STAGES
 
 RUN_DATE = "2024-05-02"
 SOURCE = "orders"

@@ -17,7 +17,6 @@ import boto3
 import polars as pl
 import pytest
 
-from components.images import stage_command
 from tests.containers.conftest import REPO_ROOT
 from tests.containers.stages import (
     LANDING_KEY,
@@ -93,22 +92,6 @@ def curated_rows(s3, uris: list[str]) -> int:  # type: ignore[no-untyped-def]
         assert body[:4] == b"PAR1", f"{uri} is not Parquet"
         total += pl.read_parquet(io.BytesIO(body)).height
     return total
-
-
-def test_stage_commands_are_what_ecs_runs() -> None:
-    assert stage_command("extract", RUN_DATE, "s3://b/k") == [
-        "extract",
-        "--run-date",
-        RUN_DATE,
-        "--json",
-        "--input",
-        "s3://b/k",
-    ]
-    assert stage_command("load", RUN_DATE) == ["load", "--run-date", RUN_DATE, "--json"]
-    with pytest.raises(ValueError, match="unknown stage 'publish'"):
-        stage_command("publish", RUN_DATE)
-    with pytest.raises(ValueError, match="input_uri is required for extract"):
-        stage_command("extract", RUN_DATE)
 
 
 def test_the_commands_are_what_the_state_machine_sends() -> None:
