@@ -1,0 +1,1328 @@
+"""The checks of CONTROLS.md as plain functions, shared by the CrossGuard pack (`policy/__main__.py`) and the tests.
+
+A resource check is `check(resource_type, props, context=Context()) -> list[str]`: the violation messages for one
+resource, given its properties as the policy engine sees them (engine names, camelCase; JSON documents as text).
+A check ignores resource types it is not about, so every check can be run over every resource. Each is registered in
+`RESOURCE_CHECKS` with its CONTROLS row, a slug and its sources; the pack names the policy `etl-<row>-<slug>`.
+A stack check (`STACK_CHECKS`) sees every resource of the stack at once and returns (urn, message) pairs: companion
+resources of each bucket, a redrive policy on every queue that is not a dead-letter queue, protection in prod.
+
+Unknown values. During `pulumi preview` a value the provider computes (an ARN, a bucket name, a policy document
+rendered from ARNs) is unknown. The pack hands such values to the checks as `None` (the test mocks hand an `Unknown`
+object); a property that is present but unknown never produces a violation: the check cannot know, and the update
+that resolves it is checked again. A property that is absent was not set, and is judged as its default.
+JSON text that is unknown is skipped the same way.
+
+Not checkable on one resource (and covered instead):
+- Lambda.5 "private subnets in >= 2 AZs": a function only names subnet ids; the check asks for >= 2 subnets, and
+  tests/unit/test_foundation.py asserts the private subnets sit in distinct AZs.
+- Row 15 "async-invoked functions" and row 17 "visibility timeout >= 6x the function timeout" need the function and
+  its trigger together; the invoke config and the queue are checked on their own, the pairing in tests/unit.
+- Row 54's list of required alarms and row 58's interface endpoints depend on the architectures deployed: tests/unit.
+- Row 57 "private subnets": any subnet mapping public IPs is reported (the program maps none).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from components.policies import ACTIONS_REQUIRING_STAR, wildcard_actions
+
+Props = Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a check may need beyond the properties: the stack (dev allows force-destroy) and the logical name
+    (for the documented exceptions below)."""
+
+    stack: str | None = None
+    name: str = ""
+
+
+ResourceCheck = Callable[..., list[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Control:
+    row: int
+    slug: str
+    sources: str
+    summary: str
+    resource_types: tuple[str, ...]
+    check: ResourceCheck
+
+    @property
+    def name(self) -> str:
+        return f"etl-{self.row}-{self.slug}"
+
+    @property
+    def description(self) -> str:
+        return f"CONTROLS.md row {self.row} ({self.sources}): {self.summary}"
+
+
+RESOURCE_CHECKS: list[Control] = []
+
+# Documented exceptions, by the end of the logical resource name.
+SSE_S3_EXCEPTIONS: dict[str, str] = {
+    "lake-access-logs-encryption": "S3 server access logs can only be delivered to a bucket encrypted with SSE-S3",
+}
+MANAGED_POLICY_EXCEPTIONS: dict[str, str] = {}
+"""AWS managed policy ARN -> why it is used (row 11). None today."""
+
+
+def control(row: int, slug: str, sources: str, summary: str, *types: str) -> Callable[[ResourceCheck], ResourceCheck]:
+    """Register a check; the wrapper skips other resource types so the check only reads props of its own."""
+
+    def register(body: ResourceCheck) -> ResourceCheck:
+        def check(resource_type: str, props: Props, context: Context | None = None) -> list[str]:
+            if resource_type not in types:
+                return []
+            return list(body(resource_type, props, context or Context()))
+
+        check.__name__ = body.__name__
+        check.__doc__ = body.__doc__
+        RESOURCE_CHECKS.append(Control(row, slug, sources, summary, types, check))
+        return check
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Reading props
+# ---------------------------------------------------------------------------------------------------------------------
+
+_PLAIN = (str, int, float, bool, list, dict)
+
+
+def unknown(value: Any) -> bool:
+    """A present value the engine does not know yet (None from the pack, an Unknown object from the mocks)."""
+    return value is None or not isinstance(value, _PLAIN)
+
+
+def _get(props: Any, *path: str) -> Any:
+    """The value at a path; `MISSING` when a key on the way is absent, None when a value on the way is unknown."""
+    current = props
+    for key in path:
+        if unknown(current):
+            return None
+        if not isinstance(current, Mapping) or key not in current:
+            return MISSING
+        current = current[key]
+    return current
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+def _is_set(value: Any) -> bool:
+    """Set to something, or unknown (which counts as set: it is computed)."""
+    return value is not MISSING and value != "" and value != []
+
+
+def _document(value: Any) -> Any:
+    """A JSON document given as text; None when unknown or not JSON (so nothing is reported on it)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    if isinstance(value, dict | list):
+        return value
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is MISSING or value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    if not isinstance(document, dict):
+        return []
+    return [s for s in _as_list(document.get("Statement")) if isinstance(s, dict)]
+
+
+def _public_principal(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    return isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
+
+
+def _public_allows(document: Any) -> list[str]:
+    return [
+        f"statement {s.get('Sid', index)} allows the public principal '*'"
+        for index, s in enumerate(_statements(document))
+        if s.get("Effect") == "Allow" and _public_principal(s.get("Principal"))
+    ]
+
+
+def _denies_plain_http(document: Any, action: str) -> bool:
+    for statement in _statements(document):
+        condition = statement.get("Condition", {})
+        secure = condition.get("Bool", {}).get("aws:SecureTransport") if isinstance(condition, dict) else None
+        actions = _as_list(statement.get("Action"))
+        service = action.split(":")[0]
+        if (
+            statement.get("Effect") == "Deny"
+            and str(secure).lower() == "false"
+            and (action in actions or f"{service}:*" in actions or "*" in actions)
+        ):
+            return True
+    return False
+
+
+def _customer_key(value: Any, service: str) -> list[str]:
+    if value is MISSING:
+        return [f"not encrypted with the customer key (kms key unset, the AWS managed key of {service} is used)"]
+    if isinstance(value, str) and value.startswith(f"alias/aws/{service}"):
+        return [f"encrypted with the AWS managed key {value}, not the customer key"]
+    return []
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL", re.IGNORECASE)
+
+
+def _secret_like(names: Iterable[Any]) -> list[str]:
+    return sorted(name for name in names if isinstance(name, str) and SECRET_NAME.search(name))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# S3 (rows 1-7)
+# ---------------------------------------------------------------------------------------------------------------------
+
+S3 = "aws:s3/"
+BUCKET = "aws:s3/bucket:Bucket"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+BUCKET_LOGGING = "aws:s3/bucketLogging:BucketLogging"
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+
+
+@control(
+    1,
+    "s3-public-access-block",
+    "SH S3.8/S3.1; nag S2; ckv CKV_AWS_53-56",
+    "all four public access block flags are true",
+    PUBLIC_ACCESS_BLOCK,
+)
+def s3_public_access_block(resource_type: str, props: Props, context: Context) -> list[str]:
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    return [
+        f"{flag} must be true" for flag in flags if not unknown(_get(props, flag)) and _get(props, flag) is not True
+    ]
+
+
+@control(
+    2,
+    "s3-sse-kms",
+    "SH S3.17; ckv CKV_AWS_145/19",
+    "default encryption is aws:kms with the customer key and bucket keys",
+    SSE,
+)
+def s3_sse_kms(resource_type: str, props: Props, context: Context) -> list[str]:
+    if any(context.name.endswith(suffix) for suffix in SSE_S3_EXCEPTIONS):
+        return []
+    rules = _get(props, "rules")
+    if unknown(rules):
+        return []
+    if not rules:
+        return ["no encryption rule"]
+    found: list[str] = []
+    for rule in rules:
+        default = _get(rule, "applyServerSideEncryptionByDefault")
+        algorithm = _get(default, "sseAlgorithm")
+        if not unknown(algorithm) and algorithm not in ("aws:kms", "aws:kms:dsse"):
+            found.append(f"sseAlgorithm is {algorithm!r}, not 'aws:kms'")
+        elif _get(default, "kmsMasterKeyId") is MISSING:
+            found.append("kmsMasterKeyId unset: the AWS managed aws/s3 key is used, not the customer key")
+        enabled = _get(rule, "bucketKeyEnabled")
+        if not unknown(enabled) and enabled is not True:
+            found.append("bucketKeyEnabled must be true")
+    return found
+
+
+@control(
+    3,
+    "s3-tls-only-policy",
+    "SH S3.5/S3.6/S3.2/S3.3; nag S10",
+    "the bucket policy denies s3:* without TLS on the bucket and its objects; no public Allow",
+    BUCKET_POLICY,
+)
+def s3_tls_only_policy(resource_type: str, props: Props, context: Context) -> list[str]:
+    document = _document(_get(props, "policy"))
+    if document is None:
+        return []
+    found: list[str] = []
+    deny = [
+        s
+        for s in _statements(document)
+        if s.get("Effect") == "Deny"
+        and "s3:*" in _as_list(s.get("Action"))
+        and _denies_plain_http({"Statement": [s]}, "s3:*")
+    ]
+    covers_objects = any(
+        any(isinstance(r, str) and r.endswith("/*") for r in _as_list(s.get("Resource")))
+        and any(
+            isinstance(r, str) and r.startswith("arn:") and not r.endswith("/*") for r in _as_list(s.get("Resource"))
+        )
+        for s in deny
+    )
+    if not covers_objects:
+        found.append("no statement denies s3:* without TLS (aws:SecureTransport=false) on the bucket and its objects")
+    return found + _public_allows(document)
+
+
+@control(
+    4,
+    "s3-access-logging",
+    "SH S3.9; nag S1",
+    "server access logs go to a separate log bucket under a prefix",
+    BUCKET_LOGGING,
+)
+def s3_access_logging(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    target, bucket = _get(props, "targetBucket"), _get(props, "bucket")
+    if not _is_set(target):
+        found.append("targetBucket unset")
+    elif isinstance(target, str) and target == bucket:
+        found.append("access logs are written to the bucket itself; use the separate log bucket")
+    if not _is_set(_get(props, "targetPrefix")):
+        found.append("targetPrefix unset")
+    return found
+
+
+@control(
+    5,
+    "s3-versioning",
+    "SH S3.14; ckv CKV_AWS_21",
+    "versioning is Enabled; buckets are not force-destroyed outside dev",
+    VERSIONING,
+    BUCKET,
+)
+def s3_versioning(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == BUCKET:
+        force = _get(props, "forceDestroy")
+        if force is True and context.stack != "dev":
+            return [f"forceDestroy must be false outside dev (stack {context.stack})"]
+        return []
+    status = _get(props, "versioningConfiguration", "status")
+    if not unknown(status) and status != "Enabled":
+        return [f"versioning status is {status if status is not MISSING else 'unset'}, not 'Enabled'"]
+    return []
+
+
+@control(
+    6,
+    "s3-lifecycle",
+    "SH S3.10/S3.13",
+    "enabled rules expire noncurrent versions and abort multipart uploads within 7 days",
+    LIFECYCLE,
+)
+def s3_lifecycle(resource_type: str, props: Props, context: Context) -> list[str]:
+    rules = _get(props, "rules")
+    if unknown(rules):
+        return []
+    if not rules:
+        return ["no lifecycle rule"]
+    found: list[str] = []
+    for index, rule in enumerate(rules):
+        rule_id = _get(rule, "id")
+        label = rule_id if isinstance(rule_id, str) else str(index)
+        status = _get(rule, "status")
+        if not unknown(status) and status != "Enabled":
+            found.append(f"rule {label} is not Enabled")
+        if _get(rule, "noncurrentVersionExpiration") is MISSING:
+            found.append(f"rule {label} has no noncurrentVersionExpiration")
+        days = _get(rule, "abortIncompleteMultipartUpload", "daysAfterInitiation")
+        if days is MISSING:
+            found.append(f"rule {label} does not abort incomplete multipart uploads")
+        elif _int(days) is not None and (_int(days) or 0) > 7:
+            found.append(f"rule {label} aborts incomplete multipart uploads after {_int(days)} days (at most 7)")
+    return found
+
+
+@control(
+    7,
+    "s3-owner-enforced",
+    "SH S3.12/S3.11",
+    "object ownership is BucketOwnerEnforced; bucket events go to EventBridge",
+    OWNERSHIP,
+    NOTIFICATION,
+)
+def s3_owner_enforced(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == NOTIFICATION:
+        value = _get(props, "eventbridge")
+        return (
+            [] if unknown(value) or value is True else ["eventbridge must be true: pipelines are driven by EventBridge"]
+        )
+    ownership = _get(props, "rule", "objectOwnership")
+    if not unknown(ownership) and ownership != "BucketOwnerEnforced":
+        return [f"objectOwnership is {ownership if ownership is not MISSING else 'unset'}, not 'BucketOwnerEnforced'"]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# KMS (rows 8-9)
+# ---------------------------------------------------------------------------------------------------------------------
+
+KEY = "aws:kms/key:Key"
+
+
+@control(8, "kms-rotation", "SH KMS.4; nag KMS5", "customer keys rotate", KEY)
+def kms_rotation(resource_type: str, props: Props, context: Context) -> list[str]:
+    value = _get(props, "enableKeyRotation")
+    return [] if unknown(value) or value is True else ["enableKeyRotation must be true"]
+
+
+@control(
+    9,
+    "kms-key-policy",
+    "SH KMS.3/KMS.5",
+    "30-day deletion window; explicit key policy without an unconditioned '*' or service principal",
+    KEY,
+)
+def kms_key_policy(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    window = _get(props, "deletionWindowInDays")
+    if not unknown(window) and _int(window) != 30:
+        found.append(f"deletionWindowInDays is {_int(window) if window is not MISSING else 'unset'}, not 30")
+    text = _get(props, "policy")
+    if text is MISSING:
+        return [*found, "no explicit key policy (the default policy grants the whole account)"]
+    for index, statement in enumerate(_statements(_document(text))):
+        if statement.get("Effect") != "Allow" or "Condition" in statement:
+            continue
+        principal = statement.get("Principal")
+        sid = statement.get("Sid", index)
+        if _public_principal(principal):
+            found.append(f"statement {sid} allows the principal '*' without a condition")
+        elif isinstance(principal, dict) and "Service" in principal:
+            found.append(f"statement {sid} allows a service principal without an aws:SourceAccount condition")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# IAM (rows 10-11)
+# ---------------------------------------------------------------------------------------------------------------------
+
+IAM_POLICY = "aws:iam/policy:Policy"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+
+
+def _identity_policy_findings(document: Any) -> list[str]:
+    if not isinstance(document, dict):
+        return []
+    found = [f"Allow of wildcard action {action!r}" for action in wildcard_actions(document)]
+    for index, statement in enumerate(_statements(document)):
+        if statement.get("Effect") != "Allow":
+            continue
+        sid = statement.get("Sid", index)
+        actions = [a for a in _as_list(statement.get("Action")) if isinstance(a, str)]
+        resources = _as_list(statement.get("Resource"))
+        if "*" in resources:
+            scoped = sorted(a for a in actions if a not in ACTIONS_REQUIRING_STAR and "*" not in a)
+            if scoped:
+                found.append(f"statement {sid} grants {scoped} on '*'; scope them to ARNs")
+        if "kms:Decrypt" in actions:
+            loose = [
+                r for r in resources if not (isinstance(r, str) and re.match(r"^arn:[^:]+:kms:[^:]*:[^:]*:key/", r))
+            ]
+            if loose:
+                found.append(f"statement {sid} allows kms:Decrypt on {loose}, not on key ARNs")
+    return found
+
+
+@control(
+    10,
+    "iam-least-privilege",
+    "SH IAM.1/IAM.21/KMS.1/KMS.2; nag IAM5",
+    "no Allow of '*' or 'svc:*' actions; kms:Decrypt only on key ARNs",
+    IAM_POLICY,
+    ROLE_POLICY,
+    ROLE,
+)
+def iam_least_privilege(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type != ROLE:
+        return _identity_policy_findings(_document(_get(props, "policy")))
+    found: list[str] = []
+    for inline in _as_list(_get(props, "inlinePolicies")):
+        found += _identity_policy_findings(_document(_get(inline, "policy")))
+    return found
+
+
+def _managed(arn: Any) -> bool:
+    return (
+        isinstance(arn, str)
+        and bool(re.match(r"^arn:[^:]+:iam::aws:policy/", arn))
+        and arn not in MANAGED_POLICY_EXCEPTIONS
+    )
+
+
+@control(
+    11,
+    "iam-trust-one-service",
+    "nag IAM4",
+    "a role trusts one service principal on behalf of this account; no undocumented AWS managed policies",
+    ROLE,
+    ROLE_POLICY_ATTACHMENT,
+)
+def iam_trust_one_service(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == ROLE_POLICY_ATTACHMENT:
+        arn = _get(props, "policyArn")
+        return [f"AWS managed policy {arn} is not a documented exception"] if _managed(arn) else []
+    found = [
+        f"AWS managed policy {arn} is not a documented exception"
+        for arn in _as_list(_get(props, "managedPolicyArns"))
+        if _managed(arn)
+    ]
+    document = _document(_get(props, "assumeRolePolicy"))
+    for index, statement in enumerate(_statements(document)):
+        if statement.get("Effect") != "Allow":
+            continue
+        sid = statement.get("Sid", index)
+        principal = statement.get("Principal")
+        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if len(services) != 1 or not isinstance(principal, dict) or set(principal) != {"Service"}:
+            found.append(f"trust statement {sid} must name exactly one service principal, names {principal}")
+        keys: set[str] = set()
+        for operator in (statement.get("Condition") or {}).values():
+            if isinstance(operator, dict):
+                keys |= set(operator)
+        if not keys & {"aws:SourceAccount", "aws:SourceArn"}:
+            found.append(f"trust statement {sid} has no aws:SourceAccount or aws:SourceArn condition")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Lambda (rows 12-16)
+# ---------------------------------------------------------------------------------------------------------------------
+
+PERMISSION = "aws:lambda/permission:Permission"
+FUNCTION = "aws:lambda/function:Function"
+INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
+ESM = "aws:lambda/eventSourceMapping:EventSourceMapping"
+CURRENT_PYTHON = (3, 12)
+OTHER_CURRENT_RUNTIMES = {"nodejs20.x", "nodejs22.x", "java21", "provided.al2023", "dotnet8", "ruby3.3"}
+
+
+@control(
+    12,
+    "lambda-permission-source",
+    "SH Lambda.1",
+    "an invoke permission names its source ARN (and account for S3)",
+    PERMISSION,
+)
+def lambda_permission_source(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    if not _is_set(_get(props, "sourceArn")):
+        found.append("sourceArn unset: any resource of the principal's service could invoke the function")
+    principal = _get(props, "principal")
+    if principal == "s3.amazonaws.com" and not _is_set(_get(props, "sourceAccount")):
+        found.append("sourceAccount unset for an S3 principal")
+    if principal == "*":
+        found.append("principal is '*'")
+    return found
+
+
+@control(
+    13,
+    "lambda-runtime-and-vpc",
+    "SH Lambda.2/Lambda.5",
+    "a current runtime (python3.12+); in a VPC, at least two subnets",
+    FUNCTION,
+)
+def lambda_runtime_and_vpc(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    runtime = _get(props, "runtime")
+    if isinstance(runtime, str):
+        match = re.fullmatch(r"python(\d+)\.(\d+)", runtime)
+        if match:
+            if (int(match[1]), int(match[2])) < CURRENT_PYTHON:
+                found.append(f"runtime {runtime} is not current (python3.12 or later)")
+        elif runtime not in OTHER_CURRENT_RUNTIMES:
+            found.append(f"runtime {runtime} is not a current runtime")
+    subnets = _get(props, "vpcConfig", "subnetIds")
+    if isinstance(subnets, list) and len(subnets) < 2:
+        found.append(f"in a VPC with {len(subnets)} subnet(s); use private subnets in at least two AZs")
+    return found
+
+
+@control(
+    14,
+    "lambda-tracing-limits-logs",
+    "nagS tracing/timeouts",
+    "active tracing, explicit timeout and memory, encrypted environment without secrets, its own log group",
+    FUNCTION,
+)
+def lambda_tracing_limits_logs(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    mode = _get(props, "tracingConfig", "mode")
+    if not unknown(mode) and mode != "Active":
+        found.append(f"tracingConfig.mode is {mode if mode is not MISSING else 'unset'}, not 'Active'")
+    for name in ("timeout", "memorySize"):
+        if _get(props, name) is MISSING:
+            found.append(f"{name} unset (explicit limits)")
+    variables = _get(props, "environment", "variables")
+    if isinstance(variables, dict) and variables:
+        if _get(props, "kmsKeyArn") is MISSING:
+            found.append("environment used without kmsKeyArn (customer key)")
+        secrets = _secret_like(variables)
+        if secrets:
+            found.append(f"environment carries secret-like variables {secrets}; read them from Secrets Manager")
+    if _get(props, "loggingConfig", "logGroup") is MISSING:
+        found.append("loggingConfig.logGroup unset: the default log group never expires")
+    return found
+
+
+@control(
+    15,
+    "lambda-async-failure-destination",
+    "nagS LambdaDLQ",
+    "async invocations: on-failure destination (SQS/SNS), 0-2 retries, a maximum event age",
+    INVOKE_CONFIG,
+)
+def lambda_async_failure_destination(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    destination = _get(props, "destinationConfig", "onFailure", "destination")
+    if destination is MISSING:
+        found.append("no destinationConfig.onFailure destination")
+    elif isinstance(destination, str) and not re.match(r"^arn:[^:]+:(sqs|sns):", destination):
+        found.append(f"on-failure destination {destination} is not an SQS queue or SNS topic")
+    retries = _get(props, "maximumRetryAttempts")
+    if retries is MISSING:
+        found.append("maximumRetryAttempts unset")
+    elif _int(retries) is not None and not 0 <= (_int(retries) or 0) <= 2:
+        found.append(f"maximumRetryAttempts is {_int(retries)}, not 0-2")
+    if _get(props, "maximumEventAgeInSeconds") is MISSING:
+        found.append("maximumEventAgeInSeconds unset")
+    return found
+
+
+@control(
+    16,
+    "lambda-event-source-failures",
+    "nagS ESM destination; nag SQS3",
+    "batch item failures reported; stream sources: on-failure destination, finite retries and age, bisect",
+    ESM,
+)
+def lambda_event_source_failures(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    types = _get(props, "functionResponseTypes")
+    if not unknown(types) and "ReportBatchItemFailures" not in _as_list(types):
+        found.append("functionResponseTypes must include ReportBatchItemFailures")
+    source = _get(props, "eventSourceArn")
+    stream = _get(props, "startingPosition") is not MISSING or (
+        isinstance(source, str) and bool(re.match(r"^arn:[^:]+:(kinesis|dynamodb):", source))
+    )
+    if not stream:
+        return found
+    if _get(props, "destinationConfig", "onFailure", "destinationArn") is MISSING:
+        found.append("no destinationConfig.onFailure for the stream")
+    for name in ("maximumRetryAttempts", "maximumRecordAgeInSeconds"):
+        value = _get(props, name)
+        if value is MISSING or _int(value) == -1:
+            found.append(f"{name} must be finite")
+    bisect = _get(props, "bisectBatchOnFunctionError")
+    if not unknown(bisect) and bisect is not True:
+        found.append("bisectBatchOnFunctionError must be true")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# SQS / SNS (rows 17-22)
+# ---------------------------------------------------------------------------------------------------------------------
+
+QUEUE = "aws:sqs/queue:Queue"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+TOPIC = "aws:sns/topic:Topic"
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+DLQ_RETENTION = 1209600
+
+
+@control(17, "sqs-redrive", "nag SQS3", "a redrive policy to a dead-letter queue after 3-5 receives", QUEUE)
+def sqs_redrive(resource_type: str, props: Props, context: Context) -> list[str]:
+    text = _get(props, "redrivePolicy")
+    if text is MISSING:
+        return []  # A dead-letter queue (row 20); that every other queue has one is a stack check.
+    redrive = _document(text)
+    if not isinstance(redrive, dict):
+        return []
+    found: list[str] = []
+    if not redrive.get("deadLetterTargetArn"):
+        found.append("redrivePolicy has no deadLetterTargetArn")
+    count = _int(redrive.get("maxReceiveCount"))
+    if count is None or not 3 <= count <= 5:
+        found.append(f"maxReceiveCount is {redrive.get('maxReceiveCount')}, not 3-5")
+    return found
+
+
+@control(18, "sqs-customer-key", "SH SQS.1; nag SQS2", "queues are encrypted with the customer key", QUEUE)
+def sqs_customer_key(resource_type: str, props: Props, context: Context) -> list[str]:
+    if _get(props, "sqsManagedSseEnabled") is True:
+        return ["sqsManagedSseEnabled: SSE-SQS is used, not the customer key"]
+    return _customer_key(_get(props, "kmsMasterKeyId"), "sqs")
+
+
+@control(
+    19,
+    "sqs-tls-only-policy",
+    "SH SQS.3; nag SQS4",
+    "the queue policy denies requests without TLS; no public Allow",
+    QUEUE_POLICY,
+)
+def sqs_tls_only_policy(resource_type: str, props: Props, context: Context) -> list[str]:
+    document = _document(_get(props, "policy"))
+    if document is None:
+        return []
+    found = (
+        []
+        if _denies_plain_http(document, "sqs:SendMessage")
+        else ["no statement denies sqs:* without TLS (aws:SecureTransport=false)"]
+    )
+    return found + _public_allows(document)
+
+
+@control(
+    20,
+    "sqs-dlq-retention",
+    "nagS SQSRedrivePolicy",
+    "a queue without a redrive policy is a dead-letter queue and keeps messages 14 days",
+    QUEUE,
+)
+def sqs_dlq_retention(resource_type: str, props: Props, context: Context) -> list[str]:
+    if _get(props, "redrivePolicy") is not MISSING:
+        return []
+    retention = _get(props, "messageRetentionSeconds")
+    if unknown(retention) or _int(retention) == DLQ_RETENTION:
+        return []
+    shown = _int(retention) if retention is not MISSING else "unset (4 days)"
+    return [f"dead-letter queue messageRetentionSeconds is {shown}, not {DLQ_RETENTION} (14 days)"]
+
+
+@control(21, "sns-customer-key", "SH SNS.1", "topics are encrypted with the customer key", TOPIC)
+def sns_customer_key(resource_type: str, props: Props, context: Context) -> list[str]:
+    return _customer_key(_get(props, "kmsMasterKeyId"), "sns")
+
+
+@control(
+    22,
+    "sns-tls-only-policy",
+    "SH SNS.4; nag SNS3",
+    "the topic policy denies sns:Publish without TLS; no public Allow",
+    TOPIC_POLICY,
+)
+def sns_tls_only_policy(resource_type: str, props: Props, context: Context) -> list[str]:
+    document = _document(_get(props, "policy"))
+    if document is None:
+        return []
+    found = (
+        []
+        if _denies_plain_http(document, "sns:Publish")
+        else ["no statement denies sns:Publish without TLS (aws:SecureTransport=false)"]
+    )
+    return found + _public_allows(document)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# ECS (rows 45-48) and ECR (rows 49-50)
+# ---------------------------------------------------------------------------------------------------------------------
+
+ECS_CLUSTER = "aws:ecs/cluster:Cluster"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+ECS_SERVICE = "aws:ecs/service:Service"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+REPOSITORY = "aws:ecr/repository:Repository"
+ECR_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
+REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+
+
+@control(
+    45,
+    "ecs-cluster-insights-exec-logging",
+    "SH ECS.12; nag ECS4",
+    "Container Insights on; execute-command sessions logged and encrypted with KMS",
+    ECS_CLUSTER,
+)
+def ecs_cluster_insights_exec_logging(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    settings = _get(props, "settings")
+    if not unknown(settings):
+        insights = [_get(s, "value") for s in _as_list(settings) if _get(s, "name") == "containerInsights"]
+        if not any(unknown(v) or v in ("enabled", "enhanced") for v in insights):
+            found.append("containerInsights is not enabled")
+    exec_config = _get(props, "configuration", "executeCommandConfiguration")
+    if exec_config is MISSING:
+        return [*found, "no executeCommandConfiguration (execute-command sessions unlogged)"]
+    if _get(exec_config, "kmsKeyId") is MISSING:
+        found.append("executeCommandConfiguration.kmsKeyId unset")
+    logging = _get(exec_config, "logging")
+    if logging == "NONE":
+        found.append("execute-command logging is NONE")
+    elif logging == "OVERRIDE":
+        log = _get(exec_config, "logConfiguration")
+        if (
+            _get(log, "cloudWatchEncryptionEnabled") is not True
+            and _get(log, "s3BucketEncryptionEnabled") is not True
+            and not unknown(log)
+        ):
+            found.append("execute-command logs are not encrypted")
+    return found
+
+
+def _containers(props: Props) -> list[dict[str, Any]]:
+    containers = _document(_get(props, "containerDefinitions"))
+    return [c for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
+
+
+@control(
+    46,
+    "ecs-task-logs-and-secrets",
+    "SH ECS.9/ECS.8",
+    "every container logs with awslogs; credentials only through secrets, never environment",
+    TASK_DEFINITION,
+)
+def ecs_task_logs_and_secrets(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    for container in _containers(props):
+        name = container.get("name", "?")
+        driver = (container.get("logConfiguration") or {}).get("logDriver")
+        if driver != "awslogs":
+            found.append(f"container {name} log driver is {driver}, not awslogs")
+        secrets = _secret_like(v.get("name") for v in container.get("environment") or [] if isinstance(v, dict))
+        if secrets:
+            found.append(f"container {name} passes secret-like variables {secrets} in environment; use secrets")
+    return found
+
+
+@control(
+    47,
+    "ecs-task-hardening",
+    "SH ECS.4/ECS.5/ECS.3",
+    "not privileged, read-only root filesystem, no host PID, awsvpc, execution role != task role",
+    TASK_DEFINITION,
+)
+def ecs_task_hardening(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    for container in _containers(props):
+        name = container.get("name", "?")
+        if container.get("privileged") is True:
+            found.append(f"container {name} is privileged")
+        if container.get("readonlyRootFilesystem") is not True:
+            found.append(f"container {name} root filesystem is writable (readonlyRootFilesystem must be true)")
+    if _get(props, "pidMode") == "host":
+        found.append("pidMode is host")
+    mode = _get(props, "networkMode")
+    if not unknown(mode) and mode != "awsvpc":
+        found.append(f"networkMode is {mode if mode is not MISSING else 'unset'}, not awsvpc")
+    execution, task = _get(props, "executionRoleArn"), _get(props, "taskRoleArn")
+    if isinstance(execution, str) and execution == task:
+        found.append("the execution role is also the task role")
+    return found
+
+
+def _network_findings(where: str, network: Any, public_key: str) -> list[str]:
+    value = _get(network, public_key)
+    if value is True or value == "ENABLED":
+        return [f"{where} assigns a public IP"]
+    return []
+
+
+def _walk_states(states: Any, path: str = "") -> Iterable[tuple[str, dict[str, Any], bool]]:
+    """Every state of an ASL definition: (path, state, inside a Parallel branch or Map processor)."""
+    if not isinstance(states, dict):
+        return
+    for name, state in states.items():
+        if not isinstance(state, dict):
+            continue
+        yield f"{path}{name}", state, bool(path)
+        for branch in state.get("Branches") or []:
+            yield from _walk_states((branch or {}).get("States"), f"{path}{name}/")
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(key), dict):
+                yield from _walk_states(state[key].get("States"), f"{path}{name}/")
+
+
+@control(
+    48,
+    "ecs-private-tasks",
+    "SH ECS.2/ECS.10",
+    "services and scheduled or orchestrated tasks get no public IP and run platform version LATEST",
+    ECS_SERVICE,
+    EVENT_TARGET,
+    SCHEDULE,
+    STATE_MACHINE,
+)
+def ecs_private_tasks(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    if resource_type == ECS_SERVICE:
+        found += _network_findings("the service", _get(props, "networkConfiguration"), "assignPublicIp")
+        version = _get(props, "platformVersion")
+        if isinstance(version, str) and version != "LATEST":
+            found.append(f"platformVersion is {version}, not LATEST")
+    elif resource_type == EVENT_TARGET:
+        target = _get(props, "ecsTarget")
+        found += _network_findings("the ECS event target", _get(target, "networkConfiguration"), "assignPublicIp")
+    elif resource_type == SCHEDULE:
+        parameters = _get(props, "target", "ecsParameters")
+        found += _network_findings("the scheduled ECS task", _get(parameters, "networkConfiguration"), "assignPublicIp")
+    else:
+        definition = _document(_get(props, "definition"))
+        for path, state, _ in _walk_states((definition or {}).get("States")):
+            resource = state.get("Resource")
+            if not (isinstance(resource, str) and ":ecs:runTask" in resource):
+                continue
+            parameters = state.get("Parameters") or {}
+            vpc = (parameters.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration")
+            found += _network_findings(f"task state {path}", vpc, "AssignPublicIp")
+            version = parameters.get("PlatformVersion")
+            if isinstance(version, str) and version != "LATEST":
+                found.append(f"task state {path} runs platform version {version}, not LATEST")
+    return found
+
+
+@control(
+    49,
+    "ecr-repository",
+    "SH ECR.1/ECR.2",
+    "scan on push, immutable tags, KMS encryption, no force-delete outside dev",
+    REPOSITORY,
+)
+def ecr_repository(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    scan = _get(props, "imageScanningConfiguration", "scanOnPush")
+    if not unknown(scan) and scan is not True:
+        found.append("imageScanningConfiguration.scanOnPush must be true")
+    mutability = _get(props, "imageTagMutability")
+    if not unknown(mutability) and mutability != "IMMUTABLE":
+        found.append(
+            f"imageTagMutability is {mutability if mutability is not MISSING else 'unset (MUTABLE)'}, not IMMUTABLE"
+        )
+    encryption = _get(props, "encryptionConfigurations")
+    if not unknown(encryption) and not any(_get(e, "encryptionType") == "KMS" for e in _as_list(encryption)):
+        found.append("not encrypted with KMS (encryptionConfigurations.encryptionType must be KMS)")
+    if _get(props, "forceDelete") is True and context.stack != "dev":
+        found.append(f"forceDelete must be false outside dev (stack {context.stack})")
+    return found
+
+
+@control(
+    50,
+    "ecr-lifecycle-and-policy",
+    "SH ECR.3; nag ECR1",
+    "lifecycle policy with rules; no repository policy for the principal '*'",
+    ECR_LIFECYCLE,
+    REPOSITORY_POLICY,
+)
+def ecr_lifecycle_and_policy(resource_type: str, props: Props, context: Context) -> list[str]:
+    document = _document(_get(props, "policy"))
+    if document is None:
+        return []
+    if resource_type == REPOSITORY_POLICY:
+        return _public_allows(document)
+    return [] if isinstance(document, dict) and document.get("rules") else ["the lifecycle policy has no rules"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Step Functions (rows 51-52)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@control(
+    51,
+    "sfn-logging-tracing",
+    "SH StepFunctions.1; nag SF1/SF2",
+    "execution logging level ALL with execution data to a log group; X-Ray tracing",
+    STATE_MACHINE,
+)
+def sfn_logging_tracing(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    logging = _get(props, "loggingConfiguration")
+    level = _get(logging, "level")
+    if not unknown(level) and level != "ALL":
+        found.append(f"loggingConfiguration.level is {level if level is not MISSING else 'unset'}, not ALL")
+    data = _get(logging, "includeExecutionData")
+    if not unknown(data) and data is not True:
+        found.append("loggingConfiguration.includeExecutionData must be true")
+    if _get(logging, "logDestination") is MISSING:
+        found.append("loggingConfiguration.logDestination unset")
+    tracing = _get(props, "tracingConfiguration", "enabled")
+    if not unknown(tracing) and tracing is not True:
+        found.append("tracingConfiguration.enabled must be true")
+    return found
+
+
+SYNC_SERVICES = (
+    "glue:startJobRun",
+    "ecs:runTask",
+    "elasticmapreduce:addStep",
+    "elasticmapreduce-containers:startJobRun",
+    "emr-serverless:startJobRun",
+)
+
+
+def _retry_findings(path: str, retriers: Any) -> list[str]:
+    if not retriers:
+        return [f"task {path} has no Retry"]
+    found: list[str] = []
+    for index, retrier in enumerate(retriers):
+        if not isinstance(retrier, dict):
+            continue
+        if retrier.get("BackoffRate") != 2.0:
+            found.append(f"task {path} retrier {index} BackoffRate is {retrier.get('BackoffRate')}, not 2.0")
+        if "MaxDelaySeconds" not in retrier:
+            found.append(f"task {path} retrier {index} has no MaxDelaySeconds")
+        if retrier.get("JitterStrategy") != "FULL":
+            found.append(f"task {path} retrier {index} JitterStrategy is {retrier.get('JitterStrategy')}, not FULL")
+    return found
+
+
+def _catches_all(state: dict[str, Any]) -> bool:
+    return any(isinstance(c, dict) and "States.ALL" in _as_list(c.get("ErrorEquals")) for c in state.get("Catch") or [])
+
+
+@control(
+    52,
+    "sfn-task-reliability",
+    "ASL reliability",
+    "every Task retries with backoff 2.0, MaxDelaySeconds and full jitter, catches States.ALL (or its enclosing "
+    "Parallel/Map does), has TimeoutSeconds; Glue/ECS/EMR integrations use .sync",
+    STATE_MACHINE,
+)
+def sfn_task_reliability(resource_type: str, props: Props, context: Context) -> list[str]:
+    definition = _document(_get(props, "definition"))
+    if not isinstance(definition, dict):
+        return []
+    found: list[str] = []
+    for path, state, nested in _walk_states(definition.get("States")):
+        if state.get("Type") in ("Parallel", "Map") and not _catches_all(state):
+            found.append(f"{state['Type'].lower()} {path} does not catch States.ALL")
+        if state.get("Type") != "Task":
+            continue
+        found += _retry_findings(path, state.get("Retry"))
+        # A Task inside a Parallel branch or a Map processor fails the whole Parallel/Map, whose Catch handles it.
+        if not nested and not _catches_all(state):
+            found.append(f"task {path} does not catch States.ALL")
+        if "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
+            found.append(f"task {path} has no TimeoutSeconds")
+        resource = state.get("Resource")
+        if isinstance(resource, str) and resource.endswith(SYNC_SERVICES):
+            found.append(f"task {path} calls {resource} without .sync: the run would not wait for the job")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Logs, alarms, event targets (rows 53-55)
+# ---------------------------------------------------------------------------------------------------------------------
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+@control(
+    53,
+    "log-retention-and-key",
+    "nagS log retention",
+    "log groups expire (retentionInDays) and are encrypted with the customer key",
+    LOG_GROUP,
+)
+def log_retention_and_key(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    retention = _get(props, "retentionInDays")
+    if retention is MISSING or _int(retention) == 0:
+        found.append("retentionInDays unset: logs never expire")
+    if _get(props, "kmsKeyId") is MISSING:
+        found.append("kmsKeyId unset: not encrypted with the customer key")
+    return found
+
+
+@control(54, "alarm-notifies", "ckv CKV_AWS_319", "every alarm notifies an SNS topic", ALARM)
+def alarm_notifies(resource_type: str, props: Props, context: Context) -> list[str]:
+    actions = _get(props, "alarmActions")
+    if unknown(actions):
+        return []
+    actions = _as_list(actions)
+    if not actions:
+        return ["no alarmActions: the alarm notifies nobody"]
+    if all(isinstance(a, str) and ":sns:" not in a for a in actions):
+        return [f"alarmActions {actions} include no SNS topic"]
+    return []
+
+
+@control(
+    55,
+    "event-target-dlq-retry",
+    "nagS EventBusDLQ",
+    "EventBridge rule targets and schedules have a dead-letter queue and a retry policy",
+    EVENT_TARGET,
+    SCHEDULE,
+)
+def event_target_dlq_retry(resource_type: str, props: Props, context: Context) -> list[str]:
+    target = props if resource_type == EVENT_TARGET else _get(props, "target")
+    if unknown(target):
+        return []
+    found: list[str] = []
+    if _get(target, "deadLetterConfig", "arn") is MISSING:
+        found.append("no deadLetterConfig: failed deliveries are dropped")
+    if _get(target, "retryPolicy") is MISSING:
+        found.append("no retryPolicy")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# VPC (rows 56-59)
+# ---------------------------------------------------------------------------------------------------------------------
+
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SUBNET = "aws:ec2/subnet:Subnet"
+VPC = "aws:ec2/vpc:Vpc"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+
+
+@control(56, "vpc-flow-logs-all", "SH EC2.6; nag VPC7", "flow logs record ALL traffic", FLOW_LOG)
+def vpc_flow_logs_all(resource_type: str, props: Props, context: Context) -> list[str]:
+    traffic = _get(props, "trafficType")
+    return (
+        []
+        if unknown(traffic) or traffic == "ALL"
+        else [f"trafficType is {traffic if traffic is not MISSING else 'unset'}, not ALL"]
+    )
+
+
+@control(
+    57,
+    "vpc-closed-default-sg-private-subnets",
+    "SH EC2.2/EC2.15",
+    "the default security group is adopted with no rules; subnets do not map public IPs",
+    DEFAULT_SG,
+    SUBNET,
+)
+def vpc_closed_default_sg_private_subnets(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == SUBNET:
+        return ["mapPublicIpOnLaunch must be false"] if _get(props, "mapPublicIpOnLaunch") is True else []
+    return [
+        f"the default security group has {key} rules" for key in ("ingress", "egress") if _as_list(_get(props, key))
+    ]
+
+
+@control(
+    58,
+    "vpc-dns-and-endpoints",
+    "SH EC2.10",
+    "DNS support and hostnames on; interface endpoints resolve privately",
+    VPC,
+    VPC_ENDPOINT,
+)
+def vpc_dns_and_endpoints(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == VPC_ENDPOINT:
+        interface = _get(props, "vpcEndpointType") == "Interface"
+        private_dns = _get(props, "privateDnsEnabled")
+        return (
+            ["interface endpoint without privateDnsEnabled"]
+            if interface and private_dns is not True and not unknown(private_dns)
+            else []
+        )
+    return [
+        f"{flag} must be true"
+        for flag in ("enableDnsSupport", "enableDnsHostnames")
+        if _get(props, flag) is False or (flag == "enableDnsHostnames" and _get(props, flag) is MISSING)
+    ]
+
+
+@control(
+    59,
+    "vpc-no-open-ingress",
+    "SH EC2.18/EC2.19",
+    "no ingress from 0.0.0.0/0 or ::/0; every rule has a description",
+    INGRESS_RULE,
+    EGRESS_RULE,
+    SECURITY_GROUP,
+)
+def vpc_no_open_ingress(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    if resource_type == SECURITY_GROUP:
+        for rule in _as_list(_get(props, "ingress")):
+            blocks = _as_list(_get(rule, "cidrBlocks")) + _as_list(_get(rule, "ipv6CidrBlocks"))
+            if "0.0.0.0/0" in blocks or "::/0" in blocks:
+                found.append("inline ingress rule open to the internet")
+        return found
+    if resource_type == INGRESS_RULE:
+        for key, anywhere in (("cidrIpv4", "0.0.0.0/0"), ("cidrIpv6", "::/0")):
+            if _get(props, key) == anywhere:
+                found.append(f"ingress from {anywhere}")
+    if not _is_set(_get(props, "description")):
+        found.append("rule has no description")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Stack checks
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class StackResource:
+    """One resource as a stack check sees it. `dependencies` are URNs; `property_dependencies` maps an input to the
+    URNs it was computed from (the engine gives both; the test mocks give only `dependencies`)."""
+
+    urn: str
+    type: str
+    name: str
+    props: Props
+    protect: bool = False
+    dependencies: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+
+    def depends_on(self, urn: str, prop: str) -> bool:
+        if self.property_dependencies:
+            return urn in self.property_dependencies.get(prop, ())
+        return urn in self.dependencies
+
+
+StackCheck = Callable[[Sequence[StackResource], str | None], list[tuple[str, str]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class StackControl:
+    name: str
+    rows: str
+    summary: str
+    check: StackCheck
+
+    @property
+    def description(self) -> str:
+        return f"CONTROLS.md rows {self.rows}: {self.summary}"
+
+
+BUCKET_COMPANIONS = {
+    PUBLIC_ACCESS_BLOCK: "public access block",
+    SSE: "default encryption",
+    VERSIONING: "versioning",
+    BUCKET_POLICY: "bucket policy",
+    OWNERSHIP: "ownership controls",
+    LIFECYCLE: "lifecycle configuration",
+}
+
+
+def bucket_companions(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+    """Every bucket has each companion resource of rows 1-3 and 5-7, attached through its `bucket` input."""
+    found: list[tuple[str, str]] = []
+    for bucket in (r for r in resources if r.type == BUCKET):
+        for token, label in BUCKET_COMPANIONS.items():
+            if not any(r.type == token and r.depends_on(bucket.urn, "bucket") for r in resources):
+                found.append((bucket.urn, f"bucket {bucket.name} has no {label} ({token.split(':')[-1]})"))
+    for repository in (r for r in resources if r.type == REPOSITORY):
+        if not any(r.type == ECR_LIFECYCLE and r.depends_on(repository.urn, "repository") for r in resources):
+            found.append((repository.urn, f"repository {repository.name} has no lifecycle policy"))
+    return found
+
+
+# Inputs through which a resource names a dead-letter queue.
+DLQ_REFERENCES = {
+    QUEUE: "redrivePolicy",
+    INVOKE_CONFIG: "destinationConfig",
+    EVENT_TARGET: "deadLetterConfig",
+    SCHEDULE: "target",
+    "aws:sns/topicSubscription:TopicSubscription": "redrivePolicy",
+}
+
+
+def queues_redrive(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+    """Every queue without a redrive policy must be a dead-letter queue (row 20): some resource names it as its
+    dead-letter target, or it is kept 14 days like one (a DLQ whose senders this stack does not deploy, e.g. the
+    alert subscriptions' DLQ in a stack without subscriptions)."""
+    found: list[tuple[str, str]] = []
+    for queue in (r for r in resources if r.type == QUEUE and _get(r.props, "redrivePolicy") is MISSING):
+        referrers = [
+            r for r in resources if r.type in DLQ_REFERENCES and r.depends_on(queue.urn, DLQ_REFERENCES[r.type])
+        ]
+        kept_like_dlq = _int(_get(queue.props, "messageRetentionSeconds")) == DLQ_RETENTION
+        if not referrers and not kept_like_dlq:
+            found.append((queue.urn, f"queue {queue.name} has no redrive policy and is nobody's dead-letter queue"))
+    return found
+
+
+STATEFUL = {
+    BUCKET,
+    KEY,
+    QUEUE,
+    REPOSITORY,
+    "aws:glue/catalogDatabase:CatalogDatabase",
+    "aws:glue/catalogTable:CatalogTable",
+    "aws:kinesis/stream:Stream",
+    "aws:rds/cluster:Cluster",
+    "aws:redshiftserverless/namespace:Namespace",
+    "aws:redshift/cluster:Cluster",
+    "aws:secretsmanager/secret:Secret",
+}
+
+
+def prod_protects_state(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+    """In prod, stateful resources carry `protect=True` (CONTROLS: Pulumi options that keep data safe)."""
+    if stack != "prod":
+        return []
+    return [
+        (r.urn, f"{r.name} ({r.type}) is not protected in prod")
+        for r in resources
+        if r.type in STATEFUL and not r.protect
+    ]
+
+
+STACK_CHECKS: list[StackControl] = [
+    StackControl(
+        "etl-s3-ecr-companions",
+        "1-3, 5-7, 50",
+        "every bucket has its public access block, encryption, "
+        "versioning, policy, ownership and lifecycle resources; every repository a lifecycle policy",
+        bucket_companions,
+    ),
+    StackControl(
+        "etl-20-queues-redrive",
+        "17, 20",
+        "every queue that is not a dead-letter queue has a redrive policy",
+        queues_redrive,
+    ),
+    StackControl(
+        "etl-prod-protects-state",
+        "'Pulumi options that keep data safe'",
+        "prod stacks protect stateful resources (buckets, keys, queues, repositories, databases, secrets)",
+        prod_protects_state,
+    ),
+]
+
+
+def stack_of(urn: str) -> str | None:
+    """`urn:pulumi:<stack>::<project>::<type>::<name>` -> the stack."""
+    parts = urn.split(":", 3)
+    return parts[2].split("::")[0] if len(parts) > 3 and parts[0] == "urn" else None
+
+
+def check_resource(resource_type: str, props: Props, context: Context | None = None) -> list[tuple[str, str]]:
+    """Every resource check over one resource: (policy name, message) pairs."""
+    return [(c.name, message) for c in RESOURCE_CHECKS for message in c.check(resource_type, props, context)]
