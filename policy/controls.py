@@ -101,13 +101,15 @@ _PLAIN = (str, int, float, bool, list, dict)
 
 def unknown(value: Any) -> bool:
     """A present value the engine does not know yet (None from the pack, an Unknown object from the mocks)."""
-    return value is None or not isinstance(value, _PLAIN)
+    return value is None or (value is not MISSING and not isinstance(value, _PLAIN))
 
 
 def _get(props: Any, *path: str) -> Any:
     """The value at a path; `MISSING` when a key on the way is absent, None when a value on the way is unknown."""
     current = props
     for key in path:
+        if current is MISSING:
+            return MISSING
         if unknown(current):
             return None
         if not isinstance(current, Mapping) or key not in current:

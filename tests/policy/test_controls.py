@@ -1,0 +1,410 @@
+"""The policy pack of CONTROLS.md: the real program passes every check, each check catches the mistake it is about
+(a real recorded resource, mutated), and the pack wires every check as a mandatory policy."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy.policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+from etlctl.offline import Evaluation
+from policy import __main__ as pack
+from policy.controls import (
+    RESOURCE_CHECKS,
+    STACK_CHECKS,
+    Context,
+    StackResource,
+    bucket_companions,
+    check_resource,
+    prod_protects_state,
+    queues_redrive,
+    stack_of,
+)
+from tests.conftest import ROOT, STACKS, evaluated
+from tests.unit.resources import named
+
+BY_NAME = {c.name: c for c in RESOURCE_CHECKS}
+
+
+def stack_resources(evaluation: Evaluation) -> list[StackResource]:
+    return [
+        StackResource(r.urn, r.type, r.name, r.inputs, r.protect, tuple(r.dependencies)) for r in evaluation.resources
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (1) The program meets the controls: every stack file, in update and preview mode
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_passes_every_check(stack: str, preview: bool) -> None:
+    evaluation = evaluated(stack, preview=preview)
+    violations = [
+        (r.name, policy, message)
+        for r in evaluation.resources
+        for policy, message in check_resource(r.type, r.inputs, Context(stack=stack, name=r.name))
+    ]
+    resources = stack_resources(evaluation)
+    violations += [(urn, c.name, message) for c in STACK_CHECKS for urn, message in c.check(resources, stack)]
+    assert violations == []
+
+
+def test_the_checks_see_the_program_not_nothing() -> None:
+    """Every check applies to at least one resource type the stacks register (ECS services, repository policies,
+    role attachments, interface endpoints and ingress rules are checked but not deployed today)."""
+    deployed = {r.type for stack in STACKS for r in evaluated(stack).resources}
+    assert [c.name for c in RESOURCE_CHECKS if not set(c.resource_types) & deployed] == []
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (2) Each check catches its mistake on a real recorded resource
+# ---------------------------------------------------------------------------------------------------------------------
+
+Props = dict[str, Any]
+
+
+def edit_json(key: str, change: Callable[[Any], Any]) -> Callable[[Props], None]:
+    """Mutate a JSON-text property (policies, definitions, container definitions) in place."""
+
+    def apply(props: Props) -> None:
+        document = json.loads(props[key])
+        change(document)
+        props[key] = json.dumps(document)
+
+    return apply
+
+
+def statements_without(sid: str) -> Callable[[Any], Any]:
+    def change(document: Any) -> None:
+        document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != sid]
+
+    return change
+
+
+def states(machine: Any) -> Any:
+    return machine["States"]
+
+
+@dataclass
+class Case:
+    policy: str
+    resource: str
+    mutate: Callable[[Props], Any]
+    expected: list[str]
+    stack: str = "prod"
+
+    def __str__(self) -> str:
+        return f"{self.policy}:{self.resource}"
+
+
+def _set(path: str, value: Any) -> Callable[[Props], None]:
+    def apply(props: Props) -> None:
+        *parents, last = path.split(".")
+        target: Any = props
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        target[last] = value
+
+    return apply
+
+
+def _drop(path: str) -> Callable[[Props], None]:
+    def apply(props: Props) -> None:
+        *parents, last = path.split(".")
+        target: Any = props
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        del target[last]
+
+    return apply
+
+
+def _first_container(change: Callable[[dict[str, Any]], None]) -> Callable[[Props], None]:
+    return edit_json("containerDefinitions", lambda containers: change(containers[0]))
+
+
+PUBLIC_READ = {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}
+S3_STAR = {
+    "Sid": "Everything",
+    "Effect": "Allow",
+    "Action": "s3:*",
+    "Resource": ["arn:aws:s3:::etl-platform-lake-raw-5ad3701/*"],
+}
+
+CASES = [
+    Case("etl-1-s3-public-access-block", "lake-raw-public-access", _set("blockPublicPolicy", False), ["blockPublicPolicy must be true"]),
+    Case("etl-2-s3-sse-kms", "lake-raw-encryption", _set("rules.0.bucketKeyEnabled", False), ["bucketKeyEnabled must be true"]),
+    Case("etl-2-s3-sse-kms", "lake-raw-encryption", _set("rules.0.applyServerSideEncryptionByDefault", {"sseAlgorithm": "AES256"}), ["sseAlgorithm is 'AES256', not 'aws:kms'"]),
+    Case("etl-2-s3-sse-kms", "lake-curated-encryption", _drop("rules.0.applyServerSideEncryptionByDefault.kmsMasterKeyId"), ["kmsMasterKeyId unset: the AWS managed aws/s3 key is used, not the customer key"]),
+    Case("etl-3-s3-tls-only-policy", "lake-raw-policy", edit_json("policy", statements_without("DenyInsecureTransport")), ["no statement denies s3:* without TLS (aws:SecureTransport=false) on the bucket and its objects"]),
+    Case("etl-3-s3-tls-only-policy", "lake-raw-policy", edit_json("policy", lambda d: d["Statement"].append(PUBLIC_READ)), ["statement PublicRead allows the public principal '*'"]),
+    Case("etl-4-s3-access-logging", "lake-raw-logging", _drop("targetPrefix"), ["targetPrefix unset"]),
+    Case("etl-5-s3-versioning", "lake-raw-versioning", _set("versioningConfiguration.status", "Suspended"), ["versioning status is Suspended, not 'Enabled'"]),
+    Case("etl-5-s3-versioning", "lake-raw", _set("forceDestroy", True), ["forceDestroy must be false outside dev (stack prod)"]),
+    Case("etl-6-s3-lifecycle", "lake-access-logs-lifecycle", _set("rules.0.abortIncompleteMultipartUpload.daysAfterInitiation", 30.0), ["rule expire-access-logs aborts incomplete multipart uploads after 30 days (at most 7)"]),
+    Case("etl-6-s3-lifecycle", "lake-access-logs-lifecycle", _drop("rules.0.noncurrentVersionExpiration"), ["rule expire-access-logs has no noncurrentVersionExpiration"]),
+    Case("etl-7-s3-owner-enforced", "lake-raw-ownership", _set("rule.objectOwnership", "ObjectWriter"), ["objectOwnership is ObjectWriter, not 'BucketOwnerEnforced'"]),
+    Case("etl-7-s3-owner-enforced", "lake-raw-events", _set("eventbridge", False), ["eventbridge must be true: pipelines are driven by EventBridge"]),
+    Case("etl-8-kms-rotation", "encryption-key", _set("enableKeyRotation", False), ["enableKeyRotation must be true"]),
+    Case("etl-9-kms-key-policy", "encryption-key", _set("deletionWindowInDays", 7.0), ["deletionWindowInDays is 7, not 30"]),
+    Case("etl-9-kms-key-policy", "encryption-key", edit_json("policy", lambda d: d["Statement"][2].pop("Condition")), ["statement ServicesOfThisAccount allows a service principal without an aws:SourceAccount condition"]),
+    Case("etl-9-kms-key-policy", "encryption-key", _drop("policy"), ["no explicit key policy (the default policy grants the whole account)"]),
+    Case("etl-10-iam-least-privilege", "containers-extract-task-policy", edit_json("policy", lambda d: d["Statement"].append(S3_STAR)), ["Allow of wildcard action 's3:*'"]),
+    Case("etl-10-iam-least-privilege", "containers-extract-task-policy", edit_json("policy", lambda d: d["Statement"][0].update(Resource="*")), ["statement StackKey grants ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'] on '*'; scope them to ARNs", "statement StackKey allows kms:Decrypt on ['*'], not on key ARNs"]),
+    Case("etl-11-iam-trust-one-service", "containers-execution-role", edit_json("assumeRolePolicy", lambda d: d["Statement"][0]["Principal"].update(Service=["ecs-tasks.amazonaws.com", "lambda.amazonaws.com"])), ["trust statement 0 must name exactly one service principal, names {'Service': ['ecs-tasks.amazonaws.com', 'lambda.amazonaws.com']}"]),
+    Case("etl-11-iam-trust-one-service", "containers-execution-role", edit_json("assumeRolePolicy", lambda d: d["Statement"][0].pop("Condition")), ["trust statement 0 has no aws:SourceAccount or aws:SourceArn condition"]),
+    Case("etl-11-iam-trust-one-service", "containers-execution-role", _set("managedPolicyArns", ["arn:aws:iam::aws:policy/AdministratorAccess"]), ["AWS managed policy arn:aws:iam::aws:policy/AdministratorAccess is not a documented exception"]),
+    Case("etl-12-lambda-permission-source", "serverless-file-drops-invoke", _drop("sourceArn"), ["sourceArn unset: any resource of the principal's service could invoke the function"]),
+    Case("etl-13-lambda-runtime-and-vpc", "serverless-extract-function", _set("runtime", "python3.9"), ["runtime python3.9 is not current (python3.12 or later)"]),
+    Case("etl-13-lambda-runtime-and-vpc", "serverless-extract-function", _set("vpcConfig", {"subnetIds": ["subnet-1"], "securityGroupIds": ["sg-1"]}), ["in a VPC with 1 subnet(s); use private subnets in at least two AZs"]),
+    Case("etl-14-lambda-tracing-limits-logs", "serverless-extract-function", _drop("tracingConfig"), ["tracingConfig.mode is unset, not 'Active'"]),
+    Case("etl-14-lambda-tracing-limits-logs", "serverless-extract-function", _set("environment.variables.DB_PASSWORD", "hunter2"), ["environment carries secret-like variables ['DB_PASSWORD']; read them from Secrets Manager"]),
+    Case("etl-14-lambda-tracing-limits-logs", "serverless-extract-function", _drop("kmsKeyArn"), ["environment used without kmsKeyArn (customer key)"]),
+    Case("etl-15-lambda-async-failure-destination", "serverless-extract-async", _set("maximumRetryAttempts", 5.0), ["maximumRetryAttempts is 5, not 0-2"]),
+    Case("etl-15-lambda-async-failure-destination", "serverless-extract-async", _drop("destinationConfig"), ["no destinationConfig.onFailure destination"]),
+    Case("etl-16-lambda-event-source-failures", "serverless-process-source", _drop("functionResponseTypes"), ["functionResponseTypes must include ReportBatchItemFailures"]),
+    Case("etl-16-lambda-event-source-failures", "serverless-process-source", _set("startingPosition", "LATEST"), ["no destinationConfig.onFailure for the stream", "maximumRetryAttempts must be finite", "maximumRecordAgeInSeconds must be finite", "bisectBatchOnFunctionError must be true"]),
+    Case("etl-17-sqs-redrive", "serverless-work", edit_json("redrivePolicy", lambda d: d.update(maxReceiveCount=10)), ["maxReceiveCount is 10, not 3-5"]),
+    Case("etl-18-sqs-customer-key", "serverless-work", _drop("kmsMasterKeyId"), ["not encrypted with the customer key (kms key unset, the AWS managed key of sqs is used)"]),
+    Case("etl-18-sqs-customer-key", "serverless-work", _set("sqsManagedSseEnabled", True), ["sqsManagedSseEnabled: SSE-SQS is used, not the customer key"]),
+    Case("etl-19-sqs-tls-only-policy", "monitoring-alerts-dlq-policy", edit_json("policy", statements_without("DenyInsecureTransport")), ["no statement denies sqs:* without TLS (aws:SecureTransport=false)"]),
+    Case("etl-20-sqs-dlq-retention", "serverless-work-dlq", _drop("messageRetentionSeconds"), ["dead-letter queue messageRetentionSeconds is unset (4 days), not 1209600 (14 days)"]),
+    Case("etl-21-sns-customer-key", "monitoring-alerts", _set("kmsMasterKeyId", "alias/aws/sns"), ["encrypted with the AWS managed key alias/aws/sns, not the customer key"]),
+    Case("etl-22-sns-tls-only-policy", "monitoring-alerts-policy", edit_json("policy", statements_without("DenyInsecureTransport")), ["no statement denies sns:Publish without TLS (aws:SecureTransport=false)"]),
+    Case("etl-22-sns-tls-only-policy", "monitoring-alerts-policy", edit_json("policy", lambda d: d["Statement"][2].update(Principal={"AWS": "*"})), ["statement OwnerAccount allows the public principal '*'"]),
+    Case("etl-45-ecs-cluster-insights-exec-logging", "containers-cluster", _set("settings.0.value", "disabled"), ["containerInsights is not enabled"]),
+    Case("etl-45-ecs-cluster-insights-exec-logging", "containers-cluster", _drop("configuration.executeCommandConfiguration.kmsKeyId"), ["executeCommandConfiguration.kmsKeyId unset"]),
+    Case("etl-46-ecs-task-logs-and-secrets", "containers-extract", _first_container(lambda c: c["environment"].append({"name": "API_TOKEN", "value": "x"})), ["container etl passes secret-like variables ['API_TOKEN'] in environment; use secrets"]),
+    Case("etl-46-ecs-task-logs-and-secrets", "containers-extract", _first_container(lambda c: c.pop("logConfiguration")), ["container etl log driver is None, not awslogs"]),
+    Case("etl-47-ecs-task-hardening", "containers-extract", _first_container(lambda c: c.update(readonlyRootFilesystem=False)), ["container etl root filesystem is writable (readonlyRootFilesystem must be true)"]),
+    Case("etl-47-ecs-task-hardening", "containers-extract", lambda p: p.update(taskRoleArn=p["executionRoleArn"]), ["the execution role is also the task role"]),
+    Case("etl-48-ecs-private-tasks", "containers-pipeline", edit_json("definition", lambda d: states(d)["Extract"]["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"].update(AssignPublicIp="ENABLED")), ["task state Extract assigns a public IP"]),
+    Case("etl-49-ecr-repository", "containers-etl-repo", _set("imageTagMutability", "MUTABLE"), ["imageTagMutability is MUTABLE, not IMMUTABLE"]),
+    Case("etl-49-ecr-repository", "containers-etl-repo", _set("forceDelete", True), ["forceDelete must be false outside dev (stack prod)"]),
+    Case("etl-50-ecr-lifecycle-and-policy", "containers-etl-lifecycle", edit_json("policy", lambda d: d.update(rules=[])), ["the lifecycle policy has no rules"]),
+    Case("etl-51-sfn-logging-tracing", "stepfunctions-machine", _set("tracingConfiguration.enabled", False), ["tracingConfiguration.enabled must be true"]),
+    Case("etl-51-sfn-logging-tracing", "stepfunctions-machine", _set("loggingConfiguration.level", "ERROR"), ["loggingConfiguration.level is ERROR, not ALL"]),
+    Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["Validate"].pop("Retry")), ["task Validate has no Retry"]),
+    Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["TransformPartitions"].pop("Catch")), ["map TransformPartitions does not catch States.ALL"]),
+    Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["Load"]["Retry"][0].update(JitterStrategy="NONE")), ["task Load retrier 0 JitterStrategy is NONE, not FULL"]),
+    Case("etl-52-sfn-task-reliability", "containers-pipeline", edit_json("definition", lambda d: states(d)["Load"].update(Resource="arn:aws:states:::ecs:runTask")), ["task Load calls arn:aws:states:::ecs:runTask without .sync: the run would not wait for the job"]),
+    Case("etl-53-log-retention-and-key", "network-flow-logs", _drop("retentionInDays"), ["retentionInDays unset: logs never expire"]),
+    Case("etl-53-log-retention-and-key", "network-flow-logs", _drop("kmsKeyId"), ["kmsKeyId unset: not encrypted with the customer key"]),
+    Case("etl-54-alarm-notifies", "monitoring-alerts-dlq-depth", _set("alarmActions", []), ["no alarmActions: the alarm notifies nobody"]),
+    Case("etl-55-event-target-dlq-retry", "containers-task-failed-alert", _drop("deadLetterConfig"), ["no deadLetterConfig: failed deliveries are dropped"]),
+    Case("etl-55-event-target-dlq-retry", "containers-schedule", _drop("target.retryPolicy"), ["no retryPolicy"]),
+    Case("etl-56-vpc-flow-logs-all", "network-flow-log", _set("trafficType", "REJECT"), ["trafficType is REJECT, not ALL"]),
+    Case("etl-57-vpc-closed-default-sg-private-subnets", "network-private-0", _set("mapPublicIpOnLaunch", True), ["mapPublicIpOnLaunch must be false"]),
+    Case("etl-57-vpc-closed-default-sg-private-subnets", "network-default-sg", _set("ingress", [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]), ["the default security group has ingress rules"]),
+    Case("etl-58-vpc-dns-and-endpoints", "network-vpc", _set("enableDnsHostnames", False), ["enableDnsHostnames must be true"]),
+    Case("etl-59-vpc-no-open-ingress", "containers-tasks-https-out", _drop("description"), ["rule has no description"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_each_check_reports_the_mistake_on_a_real_resource(case: Case) -> None:
+    resource = named(evaluated(case.stack), case.resource)
+    control = BY_NAME[case.policy]
+    context = Context(stack=case.stack, name=resource.name)
+    assert control.check(resource.type, resource.inputs, context) == [], "the recorded resource must pass first"
+    props = copy.deepcopy(resource.inputs)
+    case.mutate(props)
+    assert control.check(resource.type, props, context) == case.expected
+    # No other check is tripped by the same mistake: each message belongs to one row.
+    others = [name for name, _ in check_resource(resource.type, props, context) if name != case.policy]
+    assert others == []
+
+
+def test_open_ingress_is_reported() -> None:
+    """No ingress rule is deployed; the HTTPS egress rule, read as an ingress rule, is open to the world."""
+    rule = named(evaluated("prod"), "containers-tasks-https-out")
+    check = BY_NAME["etl-59-vpc-no-open-ingress"].check
+    assert check("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", rule.inputs) == ["ingress from 0.0.0.0/0"]
+
+
+def test_every_check_has_a_negative_case() -> None:
+    assert sorted(BY_NAME) == sorted({case.policy for case in CASES})
+
+
+def test_documented_exceptions_and_dev_allowances_hold() -> None:
+    prod = evaluated("prod")
+    access_logs = named(prod, "lake-access-logs-encryption")
+    sse = BY_NAME["etl-2-s3-sse-kms"].check
+    assert sse(access_logs.type, access_logs.inputs, Context("prod", access_logs.name)) == []
+    assert sse(access_logs.type, access_logs.inputs, Context("prod", "etl-platform-lake-raw-encryption")) == [
+        "sseAlgorithm is 'AES256', not 'aws:kms'",
+        "bucketKeyEnabled must be true",
+    ]
+    bucket = named(evaluated("dev"), "lake-raw")
+    assert bucket.inputs["forceDestroy"] is True
+    assert BY_NAME["etl-5-s3-versioning"].check(bucket.type, bucket.inputs, Context("dev", bucket.name)) == []
+
+
+def test_tasks_inside_parallel_and_map_are_caught_by_the_enclosing_state() -> None:
+    machine = named(evaluated("prod"), "stepfunctions-machine")
+    definition = json.loads(machine.inputs["definition"])
+    nested = definition["States"]["TransformPartitions"]["ItemProcessor"]["States"]
+    assert all("Catch" not in s for s in nested.values() if s["Type"] == "Task")
+    check = BY_NAME["etl-52-sfn-task-reliability"].check
+    assert check(machine.type, machine.inputs) == []
+
+
+def test_unknown_values_are_never_violations() -> None:
+    """During preview the engine does not know computed values: a check reports nothing about them."""
+    for control in RESOURCE_CHECKS:
+        for token in control.resource_types:
+            real = [r for stack in STACKS for r in evaluated(stack).resources if r.type == token]
+            for resource in real[:1]:
+                unknown_props = {key: None for key in resource.inputs}
+                assert control.check(token, unknown_props, Context("prod", resource.name)) == [], control.name
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Stack checks
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_a_bucket_without_its_public_access_block_is_reported() -> None:
+    resources = [r for r in stack_resources(evaluated("prod")) if not r.name.endswith("lake-raw-public-access")]
+    raw = next(r for r in resources if r.name.endswith("lake-raw"))
+    assert bucket_companions(resources, "prod") == [
+        (raw.urn, "bucket etl-platform-lake-raw has no public access block (BucketPublicAccessBlock)")
+    ]
+
+
+def test_a_repository_without_a_lifecycle_policy_is_reported() -> None:
+    resources = [r for r in stack_resources(evaluated("prod")) if not r.name.endswith("etl-lifecycle")]
+    assert [m for _, m in bucket_companions(resources, "prod")] == [
+        "repository etl-platform-containers-etl-repo has no lifecycle policy"
+    ]
+
+
+def test_a_work_queue_without_a_redrive_policy_is_reported() -> None:
+    resources = stack_resources(evaluated("prod"))
+    work = next(r for r in resources if r.name.endswith("serverless-work"))
+    props = {k: v for k, v in work.props.items() if k != "redrivePolicy"}
+    resources = [StackResource(r.urn, r.type, r.name, props) if r is work else r for r in resources]
+    assert queues_redrive(resources, "prod") == [
+        (work.urn, "queue etl-platform-serverless-work has no redrive policy and is nobody's dead-letter queue")
+    ]
+
+
+def test_an_unprotected_prod_bucket_is_reported_and_other_stacks_are_not_held_to_it() -> None:
+    resources = stack_resources(evaluated("prod"))
+    raw = next(r for r in resources if r.name.endswith("lake-raw"))
+    resources = [StackResource(r.urn, r.type, r.name, r.props, False) if r is raw else r for r in resources]
+    assert prod_protects_state(resources, "prod") == [
+        (raw.urn, "etl-platform-lake-raw (aws:s3/bucket:Bucket) is not protected in prod")
+    ]
+    assert prod_protects_state(stack_resources(evaluated("dev")), "dev") == []
+
+
+def test_stack_of_reads_the_urn() -> None:
+    assert stack_of("urn:pulumi:prod::etl-platform::aws:s3/bucket:Bucket::raw") == "prod"
+    assert stack_of("not-a-urn") is None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (3) The pack wires every check
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_the_pack_wires_every_check_as_a_mandatory_policy() -> None:
+    resource_policies = [p for p in pack.POLICIES if isinstance(p, ResourceValidationPolicy)]
+    stack_policies = [p for p in pack.POLICIES if isinstance(p, StackValidationPolicy)]
+    assert [p.name for p in resource_policies] == [c.name for c in RESOURCE_CHECKS]
+    assert [p.name for p in stack_policies] == [c.name for c in STACK_CHECKS]
+    assert len({p.name for p in pack.POLICIES}) == len(pack.POLICIES)
+    for policy in pack.POLICIES:
+        assert policy.enforcement_level == EnforcementLevel.MANDATORY
+        assert policy.description.startswith("CONTROLS.md row"), policy.name
+    assert pack.PACK_NAME == "etl-platform-controls"
+
+
+def _opts(protect: bool = False) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def test_a_resource_policy_reports_through_the_engine_proxy_and_skips_unknowns() -> None:
+    key = named(evaluated("prod"), "encryption-key")
+    policy = next(p for p in pack.POLICIES if p.name == "etl-8-kms-rotation")
+    assert isinstance(policy, ResourceValidationPolicy)
+    reported: list[str] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append(message)
+
+    props = unknown_checking_proxy({**key.inputs, "enableKeyRotation": False, "policy": UNKNOWN_STRING_VALUE})
+    args = ResourceValidationArgs(key.type, props, key.urn, key.name, _opts(), None)
+    policy.validate(args, report)
+    assert reported == ["enableKeyRotation must be true"]
+
+    key_policy = next(p for p in pack.POLICIES if p.name == "etl-9-kms-key-policy")
+    assert isinstance(key_policy, ResourceValidationPolicy)
+    key_policy.validate(args, report)
+    assert reported == ["enableKeyRotation must be true"], "an unknown key policy is not a missing one"
+
+
+def test_a_stack_policy_reads_protect_from_the_resource_options() -> None:
+    bucket = named(evaluated("prod"), "lake-raw")
+    policy = next(p for p in pack.POLICIES if p.name == "etl-prod-protects-state")
+    assert isinstance(policy, StackValidationPolicy)
+    resource = PolicyResource(bucket.type, unknown_checking_proxy(dict(bucket.inputs)), bucket.urn, bucket.name,
+                              _opts(protect=False), None, None, [], {})  # fmt: skip
+    reported: list[tuple[str, str | None]] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append((message, urn))
+
+    policy.validate(StackValidationArgs([resource]), report)
+    assert reported == [("etl-platform-lake-raw (aws:s3/bucket:Bucket) is not protected in prod", bucket.urn)]
+
+
+def test_importing_the_pack_never_starts_the_policy_server() -> None:
+    code = "import policy.controls, policy.__main__ as pack; print(len(pack.POLICIES))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(len(RESOURCE_CHECKS) + len(STACK_CHECKS))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The real engine
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.engine
+@pytest.mark.skipif(
+    shutil.which("pulumi") is None,
+    reason="needs the Pulumi CLI on PATH (and a stack it can preview) to run the pack in the real policy engine",
+)
+def test_pulumi_preview_with_the_pack_passes() -> None:
+    env = {**os.environ, "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")}
+    result = subprocess.run(
+        ["pulumi", "preview", "--stack", "dev", "--policy-pack", "policy", "--non-interactive"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "etl-platform-controls" in result.stdout
