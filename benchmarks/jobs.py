@@ -1,22 +1,26 @@
-"""Benchmark the single-node orders pipeline against a bare CSV-to-Parquet floor on the same file.
+"""Benchmark `python -m etl_jobs run` end to end against a bare CSV-to-Parquet floor on the same file.
 
-    python benchmarks/jobs.py [--rows 1000000] [--error-rate 0.01] [--repeat 3] [--input FILE] [--json]
+    python benchmarks/jobs.py [--rows 1000000] [--error-rate 0.01] [--repeat 5] [--input FILE] [--no-duckdb] [--json]
 
 Generates (or reuses) an orders file with the given fault rate, then, interleaved `--repeat` times so that noise
-from other processes hits both alike, measures in fresh child processes:
-  - run:          `etl_jobs.pipeline.run` end to end (extract, transform, validate with quarantine, load);
+from other processes hits every kind alike, runs each kind as its own process and waits for it with `os.wait4`, so
+the peak resident set size reported is that process's own:
+  - run:          `python -m etl_jobs run --input FILE --output DIR` (extract, transform, validate with quarantine,
+                  load, manifest), exactly as a container or a person runs it;
   - polars floor: `pl.read_csv(...).write_parquet(...)` with every column as text (the fastest bare conversion that
                   accepts the same hostile file);
   - duckdb floor: `COPY (SELECT * FROM read_csv(..., all_varchar)) TO ... (FORMAT parquet)`.
-Times are the best of the repeats, measured inside the child (imports excluded for all); peak memory is the child's
-maximum resident set size. Targets: run <= 2x the faster floor, peak memory < 1 GiB.
+Two times per process: `wall` (the whole process: interpreter start, imports, work, exit), the end-to-end figure the
+target is judged on, and `work` (measured inside the process, imports excluded: the sum of the run's stage durations,
+or the floor's conversion alone), the stricter figure. Both are reported as best and median of the repeats, with the
+ratios to the faster floor. Targets: run <= 2x the floor, peak memory < 1 GiB.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -27,34 +31,20 @@ from typing import Any
 
 GIB = 1024**3
 TARGET_RATIO = 2.0
+REPO = Path(__file__).resolve().parent.parent
+RUN_DATE = "2024-05-04"
 
 
-def _child(kind: str, source: str, out: str) -> dict[str, Any]:
-    if kind == "run":
-        from datetime import date
-
-        from etl_jobs import pipeline
-        from etl_jobs.zones import Zones
-
-        start = time.perf_counter()
-        manifest = pipeline.run(source, Zones.under(out), date(2024, 5, 4))
-        seconds = time.perf_counter() - start
-        extra = {
-            "status": manifest["status"],
-            "rows_in": manifest["rows_in"],
-            "rows_curated": manifest["rows_curated"],
-            "rows_quarantined": manifest["rows_quarantined"],
-            "durations_s": manifest["durations_s"],
-        }
-    elif kind == "polars":
+def _floor_child(kind: str, source: str, out: str) -> dict[str, Any]:
+    """Run inside a floor process: convert `source` to Parquet and report the conversion time."""
+    if kind == "polars":
         import polars as pl
 
         start = time.perf_counter()
         frame = pl.read_csv(source, infer_schema=False, truncate_ragged_lines=True, encoding="utf8-lossy")
         frame.write_parquet(f"{out}/floor.parquet")
-        seconds = time.perf_counter() - start
-        extra = {"rows": frame.height}
-    elif kind == "duckdb":
+        return {"work_seconds": time.perf_counter() - start, "rows": frame.height}
+    if kind == "duckdb":
         import duckdb
 
         start = time.perf_counter()
@@ -62,95 +52,154 @@ def _child(kind: str, source: str, out: str) -> dict[str, Any]:
             f"COPY (SELECT * FROM read_csv('{source}', all_varchar=true, ignore_errors=true)) "
             f"TO '{out}/floor.parquet' (FORMAT parquet)"
         )
-        seconds = time.perf_counter() - start
-        extra = {}
-    else:
-        raise ValueError(f"unknown child kind {kind!r}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"kind": kind, "seconds": seconds, "peak_bytes": peak, **extra}
+        return {"work_seconds": time.perf_counter() - start}
+    raise ValueError(f"unknown floor kind {kind!r}")
+
+
+def _command(kind: str, source: str, out: str) -> list[str]:
+    if kind == "run":
+        return [
+            sys.executable,
+            "-m",
+            "etl_jobs",
+            "run",
+            "--input",
+            source,
+            "--output",
+            out,
+            "--run-date",
+            RUN_DATE,
+            "--json",
+            "--quiet",
+        ]
+    return [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--input", source, "--out", out]
 
 
 def _measure(kind: str, source: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as out:
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", kind, "--input", source, "--out", out],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} child failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    """One process of `kind`: wall seconds, peak RSS (its own, from wait4) and what it printed."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as out, tempfile.TemporaryFile() as stdout:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+        start = time.perf_counter()
+        child = subprocess.Popen(_command(kind, source, out), cwd=REPO, env=env, stdout=stdout, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        stderr = child.stderr.read().decode() if child.stderr else ""
+        if child.returncode != 0:
+            raise RuntimeError(f"{kind} process failed (exit {child.returncode}):\n{stderr}")
+        stdout.seek(0)
+        printed: dict[str, Any] = json.loads(stdout.read())
+    result = {"kind": kind, "wall_seconds": wall, "peak_bytes": usage.ru_maxrss * 1024}
+    if kind == "run":
+        durations = printed["durations_s"]
+        result |= {
+            "work_seconds": sum(float(seconds) for seconds in durations.values()),
+            "status": printed["status"],
+            "rows_in": printed["rows_in"],
+            "rows_curated": printed["rows_curated"],
+            "rows_quarantined": printed["rows_quarantined"],
+            "durations_s": durations,
+        }
+    else:
+        result |= printed
     return result
 
 
+def _stats(results: list[dict[str, Any]], key: str) -> dict[str, float]:
+    values = [float(r[key]) for r in results]
+    return {"best": round(min(values), 3), "median": round(statistics.median(values), 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--error-rate", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="processes per kind (at least 5 for the verdict)")
     parser.add_argument("--input", help="reuse this orders file instead of generating one")
+    parser.add_argument("--no-duckdb", action="store_true", help="measure only the Polars floor")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.input, args.out)))
+        print(json.dumps(_floor_child(args.child, args.input, args.out)))
         return 0
 
+    kinds = ["run", "polars"] + ([] if args.no_duckdb else ["duckdb"])
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         source = args.input
         if not source:
+            sys.path.insert(0, str(REPO))
             from etl_jobs.sample import generate
 
             print(f"generating {args.rows:,} rows with {args.error_rate:.1%} faults ...", file=sys.stderr)
             sample = generate(args.rows, args.error_rate, args.seed)
             source = str(Path(tmp) / "orders.csv")
             Path(source).write_bytes(sample.data)
+            del sample
+        source = str(Path(source).resolve())
         size = Path(source).stat().st_size
-        runs: dict[str, list[dict[str, Any]]] = {"run": [], "polars": [], "duckdb": []}
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         for i in range(args.repeat):
-            for kind in runs:
+            for kind in kinds:
                 result = _measure(kind, source)
                 runs[kind].append(result)
-                print(f"[{i + 1}/{args.repeat}] {kind:7s} {result['seconds']:.3f} s", file=sys.stderr)
+                print(
+                    f"[{i + 1}/{args.repeat}] {kind:7s} wall {result['wall_seconds']:.3f} s, work "
+                    f"{result['work_seconds']:.3f} s, peak {result['peak_bytes'] / 2**20:.0f} MiB",
+                    file=sys.stderr,
+                )
 
-    best = {kind: min(results, key=lambda r: r["seconds"]) for kind, results in runs.items()}
-    run = best["run"]
-    floor_kind = min(("polars", "duckdb"), key=lambda k: best[k]["seconds"])
-    floor = best[floor_kind]["seconds"]
-    figures = {
+    wall = {kind: _stats(results, "wall_seconds") for kind, results in runs.items()}
+    work = {kind: _stats(results, "work_seconds") for kind, results in runs.items()}
+    floor_kind = min(kinds[1:], key=lambda k: wall[k]["median"])  # the floor named in the summary
+    run = min(runs["run"], key=lambda r: r["wall_seconds"])
+    peak = max(r["peak_bytes"] for r in runs["run"])
+
+    def ratios(times: dict[str, dict[str, float]]) -> dict[str, float]:
+        # Each ratio is against the faster floor for that figure.
+        return {
+            stat: round(times["run"][stat] / min(times[kind][stat] for kind in kinds[1:]), 2)
+            for stat in ("best", "median")
+        }
+
+    figures: dict[str, Any] = {
         "file_bytes": size,
+        "repeats": args.repeat,
         "rows_in": run["rows_in"],
         "rows_curated": run["rows_curated"],
         "rows_quarantined": run["rows_quarantined"],
         "run_status": run["status"],
-        "run_seconds": round(run["seconds"], 3),
-        "run_rows_per_second": round(run["rows_in"] / run["seconds"]),
-        "run_stage_seconds": run["durations_s"],
-        "run_peak_memory_mib": round(max(r["peak_bytes"] for r in runs["run"]) / 2**20, 1),
-        "polars_floor_seconds": round(best["polars"]["seconds"], 3),
-        "polars_floor_peak_memory_mib": round(best["polars"]["peak_bytes"] / 2**20, 1),
-        "duckdb_floor_seconds": round(best["duckdb"]["seconds"], 3),
+        "run_stage_seconds_of_best": run["durations_s"],
         "floor": floor_kind,
-        "ratio_to_floor": round(run["seconds"] / floor, 2),
-        # Best-of ratios swing with one lucky run on a shared machine; the median ratio is the steadier figure.
-        "median_ratio_to_floor": round(
-            statistics.median(r["seconds"] for r in runs["run"])
-            / statistics.median(r["seconds"] for r in runs[floor_kind]),
-            2,
-        ),
-        "all_seconds": {kind: [round(r["seconds"], 3) for r in results] for kind, results in runs.items()},
+        "wall_seconds": wall,
+        "work_seconds": work,
+        "ratio_wall": ratios(wall),
+        "ratio_work": ratios(work),
+        "run_peak_memory_mib": round(peak / 2**20, 1),
+        "floor_peak_memory_mib": round(max(r["peak_bytes"] for r in runs[floor_kind]) / 2**20, 1),
+        "all_wall_seconds": {kind: [round(r["wall_seconds"], 3) for r in results] for kind, results in runs.items()},
     }
-    figures["meets_time_target"] = figures["ratio_to_floor"] <= TARGET_RATIO
-    figures["meets_memory_target"] = max(r["peak_bytes"] for r in runs["run"]) < GIB
+    # Best-of swings with one lucky process on a shared machine: a target counts as met when both the best and the
+    # median ratio are within it. End to end (wall) is the target; work only (imports excluded) is the stricter view.
+    figures["meets_time_target"] = max(figures["ratio_wall"].values()) <= TARGET_RATIO
+    figures["meets_time_target_work_only"] = max(figures["ratio_work"].values()) <= TARGET_RATIO
+    figures["meets_memory_target"] = peak < GIB
+    met = figures["meets_time_target"] and figures["meets_memory_target"]
+
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
     print(
-        f"run {figures['run_seconds']} s ({figures['run_rows_per_second']:,} rows/s), peak "
-        f"{figures['run_peak_memory_mib']} MiB; floor ({floor_kind}) {floor:.3f} s; ratio {figures['ratio_to_floor']}x "
-        f"(median {figures['median_ratio_to_floor']}x) "
-        f"(target <= {TARGET_RATIO}x: {'met' if figures['meets_time_target'] else 'NOT met'}; memory < 1 GiB: "
-        f"{'met' if figures['meets_memory_target'] else 'NOT met'})",
+        f"run wall {wall['run']['best']}/{wall['run']['median']} s (best/median), floor ({floor_kind}) "
+        f"{wall[floor_kind]['best']}/{wall[floor_kind]['median']} s: ratio {figures['ratio_wall']['best']}x/"
+        f"{figures['ratio_wall']['median']}x; work only {work['run']['best']}/{work['run']['median']} s, ratio "
+        f"{figures['ratio_work']['best']}x/{figures['ratio_work']['median']}x; peak {figures['run_peak_memory_mib']} "
+        f"MiB. Verdict: {'MET' if met else 'NOT met'} (end to end <= {TARGET_RATIO}x: "
+        f"{yes(figures['meets_time_target'])}; work only <= {TARGET_RATIO}x: "
+        f"{yes(figures['meets_time_target_work_only'])}; peak < 1 GiB: {yes(figures['meets_memory_target'])}"
+        f"{'' if args.repeat >= 5 else '; fewer than 5 repeats'})",
         file=sys.stderr,
     )
     if args.json:
