@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy components etlctl etl_jobs
+	$(BIN)/mypy components etlctl etl_jobs policy
 
 ## Lint, type-check, then every test (unit, jobs, integration, containers, tooling).
 test: lint typecheck

@@ -283,6 +283,39 @@ def metrics_writer(namespace: str) -> Statement:
     )
 
 
+# What Step Functions needs to deliver its execution logs ("vended logs"); none of these takes a resource ARN.
+STATES_LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+
+
+def state_machine_role_policy(task_statements: Sequence[Statement], key_arn: str) -> PolicyDocument:
+    """A state machine's role: what its Tasks need (from the ASL builder), vended logging and X-Ray (only on `*`),
+    and the stack key that encrypts its execution data."""
+    return document(
+        *task_statements,
+        allow(STATES_LOG_DELIVERY_ACTIONS, "*", sid="VendedLogDelivery"),
+        xray_writer(),
+        key_use(key_arn),
+    )
+
+
+def start_execution_schedule_policy(state_machine_arn: str, dead_letter_arn: str, key_arn: str) -> PolicyDocument:
+    """A schedule's role: start this one state machine, dead-letter to its queue (encrypted with the stack key)."""
+    return document(
+        allow(["states:StartExecution"], [state_machine_arn], sid="StartExecution"),
+        allow(["sqs:SendMessage"], [dead_letter_arn], sid="DeadLetter"),
+        key_use(key_arn),
+    )
+
+
 def wildcard_actions(policy: PolicyDocument) -> list[str]:
     """Actions in Allow statements that use a wildcard: what the controls forbid (IAM.1/IAM.21)."""
     found: list[str] = []

@@ -178,31 +178,9 @@ def _task_policy_json(stage: Stage, lake: LakeArns) -> str:
     return json.dumps(task_role_policy(stage, lake))
 
 
-def state_machine_policy(machine: asl.StateMachine) -> policies.PolicyDocument:
-    """The Tasks' own statements plus vended logging and X-Ray, which Step Functions needs for logs and traces."""
-    logging = policies.allow(
-        [
-            "logs:CreateLogDelivery",
-            "logs:DeleteLogDelivery",
-            "logs:DescribeLogGroups",
-            "logs:DescribeResourcePolicies",
-            "logs:GetLogDelivery",
-            "logs:ListLogDeliveries",
-            "logs:PutResourcePolicy",
-            "logs:UpdateLogDelivery",
-        ],
-        "*",
-        sid="VendedLogDelivery",
-    )
-    return policies.document(*machine.required_permissions(), logging, policies.xray_writer())
-
-
-def scheduler_policy(state_machine_arn: str, dlq_arn: str, key_arn: str) -> policies.PolicyDocument:
-    return policies.document(
-        policies.allow(["states:StartExecution"], [state_machine_arn], sid="StartPipeline"),
-        policies.allow(["sqs:SendMessage"], [dlq_arn], sid="DeadLetters"),
-        policies.key_use(key_arn),
-    )
+def state_machine_policy(machine: asl.StateMachine, key_arn: str) -> policies.PolicyDocument:
+    """The Tasks' own statements plus vended logging, X-Ray and the stack key (execution data is encrypted)."""
+    return policies.state_machine_role_policy(machine.required_permissions(), key_arn)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -576,7 +554,9 @@ class Containers(Architecture):
         role_policy = aws.iam.RolePolicy(
             f"{name}-pipeline-policy",
             role=role.id,
-            policy=machine.apply(lambda m: json.dumps(state_machine_policy(m))),
+            policy=pulumi.Output.all(machine, platform.key.arn).apply(
+                lambda values: json.dumps(state_machine_policy(values[0], values[1]))
+            ),
             opts=child,
         )
         self.state_machine = aws.sfn.StateMachine(
@@ -588,6 +568,12 @@ class Containers(Architecture):
                 level="ALL", include_execution_data=True, log_destination=machine_logs.arn.apply(lambda a: f"{a}:*")
             ),
             tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=True),
+            # Execution data (inputs, outputs, the validation result) is encrypted with the stack key.
+            encryption_configuration=aws.sfn.StateMachineEncryptionConfigurationArgs(
+                type="CUSTOMER_MANAGED_KMS_KEY",
+                kms_key_id=platform.key.arn,
+                kms_data_key_reuse_period_seconds=300,
+            ),
             # Step Functions checks at creation that the role may deliver logs.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
@@ -613,7 +599,7 @@ class Containers(Architecture):
             f"{name}-scheduler-policy",
             role=scheduler_role.id,
             policy=pulumi.Output.all(self.state_machine.arn, self.dead_letters.arn, platform.key.arn).apply(
-                lambda values: json.dumps(scheduler_policy(*values))
+                lambda values: json.dumps(policies.start_execution_schedule_policy(*values))
             ),
             opts=child,
         )

@@ -52,16 +52,6 @@ SCHEDULED_INPUT = {
 # prefix the containers architecture's task role may write (containers.VALIDATION_PREFIX; a test keeps them equal).
 VALIDATION_PREFIX = "manifests/validation/"
 # Actions of Step Functions' vended logging (CloudWatch Logs delivery); AWS authorises them on "*" only.
-LOG_DELIVERY_ACTIONS = (
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
-)
 STATES_METRICS = ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled")
 
 # The orchestrator's own Lambdas: one etl_jobs handler per stage.
@@ -173,22 +163,8 @@ def build_definition(
 
 
 def role_policy(machine: asl.StateMachine, key_arn: str) -> policies.PolicyDocument:
-    """The state machine role: what its Tasks need, vended logging and X-Ray (only on `*`), the stack key."""
-    return policies.document(
-        *machine.required_permissions(),
-        policies.allow(LOG_DELIVERY_ACTIONS, "*", sid="VendedLogDelivery"),
-        policies.xray_writer(),
-        policies.key_use(key_arn),
-    )
-
-
-def scheduler_policy(state_machine_arn: str, queue_arn: str, key_arn: str) -> policies.PolicyDocument:
-    """The schedule's role: start this state machine, dead-letter to its queue (encrypted with the stack key)."""
-    return policies.document(
-        policies.allow(["states:StartExecution"], [state_machine_arn], sid="StartExecution"),
-        policies.allow(["sqs:SendMessage"], [queue_arn], sid="DeadLetter"),
-        policies.key_use(key_arn),
-    )
+    """The state machine role: what its Tasks need, vended logging and X-Ray, the stack key."""
+    return policies.state_machine_role_policy(machine.required_permissions(), key_arn)
 
 
 def _missing_engine(stage: Stage, engine: ArchitectureName, detail: str) -> pulumi.RunError:
@@ -420,7 +396,7 @@ class StepFunctions(Architecture):
             f"{name}-schedule-role-policy",
             role=role.id,
             policy=pulumi.Output.all(self.state_machine.arn, self.dead_letters.arn, key_arn).apply(
-                lambda values: json.dumps(scheduler_policy(values[0], values[1], values[2]))
+                lambda values: json.dumps(policies.start_execution_schedule_policy(values[0], values[1], values[2]))
             ),
             opts=child,
         )

@@ -416,6 +416,16 @@ def test_state_machine_logs_everything_and_traces(stack: Evaluation) -> None:
     assert machine["tracingConfiguration"] == {"enabled": True}
 
 
+def test_execution_data_is_encrypted_with_the_stack_key_the_role_may_use(stack: Evaluation) -> None:
+    (key,) = of_type(stack, "aws:kms/key:Key")
+    encryption = _one(stack, "aws:sfn/stateMachine:StateMachine").inputs["encryptionConfiguration"]
+    assert encryption["type"] == "CUSTOMER_MANAGED_KMS_KEY"
+    assert encryption["kmsKeyId"].startswith("arn:aws:kms:eu-west-1:123456789012:key/")
+    grants = _grants(_role_policies(stack)["pipeline-policy"])
+    assert encryption["kmsKeyId"] in grants["kms:Decrypt"] and encryption["kmsKeyId"] in grants["kms:GenerateDataKey"]
+    assert key.name.endswith("encryption-key")
+
+
 def test_definition_passes_statelint(stack: Evaluation, tmp_path: Path) -> None:
     path = tmp_path / "definition.json"
     path.write_text(_one(stack, "aws:sfn/stateMachine:StateMachine").inputs["definition"])
@@ -666,6 +676,6 @@ def test_pipeline_gate_uses_the_configured_quarantine_rate() -> None:
 
 def test_policy_functions_have_no_wildcard_actions() -> None:
     machine = pipeline_definition(_refs(), ContainersSettings(), "p")
-    assert wildcard_actions(state_machine_policy(machine)) == []
+    assert wildcard_actions(state_machine_policy(machine, "arn:aws:kms:eu-west-1:123456789012:key/k")) == []
     for stage in Stage:
         assert wildcard_actions(task_role_policy(stage, _LAKE)) == []

@@ -16,7 +16,6 @@ import pytest
 
 from components import workflows
 from components.architectures.stepfunctions import (
-    LOG_DELIVERY_ACTIONS,
     SCHEDULED_INPUT,
     STAGE_HANDLERS,
     VALIDATION_PREFIX,
@@ -24,7 +23,7 @@ from components.architectures.stepfunctions import (
     resolve_engines,
     role_policy,
 )
-from components.policies import ACTIONS_REQUIRING_STAR, wildcard_actions
+from components.policies import ACTIONS_REQUIRING_STAR, STATES_LOG_DELIVERY_ACTIONS, wildcard_actions
 from components.refs import EcsEngineRef, LambdaEngineRef
 from components.settings import ArchitectureName, Stage, StepFunctionsSettings
 from etlctl.mocks import PlatformMocks, Registration
@@ -334,7 +333,7 @@ def test_machine_role_is_derived_least_privilege(name: str, evaluation: Callable
     assert wildcard_actions(document) == []
     used = _used_arns(stack)
     granted = {a for s in statements(document) for a in as_list(s["Action"])}
-    assert set(LOG_DELIVERY_ACTIONS) <= granted and "xray:PutTraceSegments" in granted
+    assert set(STATES_LOG_DELIVERY_ACTIONS) <= granted and "xray:PutTraceSegments" in granted
     for item in statements(document):
         for resource in as_list(item["Resource"]):
             if resource == "*":
