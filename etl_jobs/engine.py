@@ -85,7 +85,9 @@ class ParsedFile:
 
 def _lines(data: bytes) -> pl.DataFrame:
     """Physical lines: `_line` (1-based), `_raw` (text without the line terminator), `_bad` (held bytes that are not
-    UTF-8 text). Polars' CSV reader with no quoting and a NUL separator is used as a fast line splitter."""
+    UTF-8 text), `_quoted` (holds a double quote), `_blank` (empty or whitespace only). Polars' CSV reader with no
+    quoting and a NUL separator is used as a fast line splitter; the flags are one lazy query over its output (measured
+    about twice as fast as the same scans run eagerly one after another)."""
     if b"\x00" in data:
         # NUL is the splitter's separator and is not text: make it an invalid byte so its line is flagged.
         data = data.replace(b"\x00", b"\xff")
@@ -100,16 +102,27 @@ def _lines(data: bytes) -> pl.DataFrame:
         empty_string_is_null=False,
         raise_if_empty=False,
     )
-    frame = lines.with_row_index("_line", offset=1).with_columns(pl.col("_line").cast(pl.Int64))
-    bad = frame["_raw"].str.contains("\ufffd", literal=True)
+    raw = pl.col("_raw")
+    frame = (
+        lines.lazy()
+        .select(
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_line"),
+            raw,
+            raw.str.contains("\ufffd", literal=True).alias("_bad"),
+            raw.str.contains('"', literal=True).alias("_quoted"),
+            raw.str.contains(r"\S").not_().alias("_blank"),
+        )
+        .collect()
+    )
+    bad = frame["_bad"]
     # (A one-byte memchr rules out genuine U+FFFD, EF BF BD, in most files before the slower three-byte search.)
-    if bad.any() and b"\xbd" in data and b"\xef\xbf\xbd" in data:
+    if b"\xbd" in data and b"\xef\xbf\xbd" in data and bad.any():
         # The file also holds genuine U+FFFD characters: a line that appears verbatim in the bytes is valid.
         suspects = bad.arg_true()
         genuine = [i for i, text in zip(suspects, frame["_raw"].gather(suspects), strict=True) if text.encode() in data]
         if genuine:
-            bad = bad.scatter(genuine, False)
-    return frame.with_columns(_bad=bad)
+            frame = frame.with_columns(bad.scatter(genuine, False))
+    return frame
 
 
 def _quote_state(line: str, in_quotes: bool) -> bool:
@@ -170,10 +183,8 @@ def _records(data: bytes) -> tuple[pl.DataFrame, int]:
     """Non-blank records: `_line` (first physical line), `_raw` (lines joined with \\n), `_bad` (invalid bytes
     anywhere), `_quoted` (holds a double quote); and the number of blank lines (whitespace only, outside quotes)."""
     frame = _lines(data)
-    has_quote = frame["_raw"].str.contains('"', literal=True)
-    blank = ~frame["_raw"].str.contains(r"\S")
-    is_open = _open_after(frame["_raw"], has_quote)
-    frame = frame.with_columns(_quoted=has_quote)
+    blank = frame.drop_in_place("_blank")
+    is_open = _open_after(frame["_raw"], frame["_quoted"])
     if is_open is None:
         return frame.filter(~blank), int(blank.sum())
     # Few lines take part in multi-line records: join them in Python and keep only each record's first line.
@@ -271,6 +282,9 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     # Quote-free records (nearly all) are split on commas by a lazy query, which Polars runs over chunks on every core
     # (`str.split` + `list.get` measured 2.5x faster than `str.splitn`); the few quoted ones go through `csv`. The two
     # parts are concatenated rather than patched in place: scattering into a string column rebuilds all of it.
+    # Raw text of a line with invalid bytes keeps U+FFFD where they were; the raw zone keeps the exact bytes.
+    # Fields of structurally broken rows are left as split: every rule checks `_reason` first, and quarantine blanks
+    # them. Each part comes out in its final column order, so nothing is copied after the concatenation.
     names = list(positions)
     plain = (
         records.lazy()
@@ -280,8 +294,9 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
             pl.lit(source_file, pl.String).alias("_file"),
             "_line",
             "_raw",
-            "_bad",
-            pl.when(pl.col("_parts").list.len() > width)
+            pl.when(pl.col("_bad"))
+            .then(pl.lit(Reason.INVALID_UTF8.value, REASON_TYPE))
+            .when(pl.col("_parts").list.len() > width)
             .then(pl.lit(Reason.TOO_MANY_FIELDS.value, REASON_TYPE))
             .when(pl.col("_parts").list.len() < width)
             .then(pl.lit(Reason.TOO_FEW_FIELDS.value, REASON_TYPE))
@@ -295,13 +310,16 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     quoted = records.filter(pl.col("_quoted"))
     if quoted.height:
         fields, reasons = _parse_quoted(quoted["_raw"].to_list(), width)
+        reasons = [
+            Reason.INVALID_UTF8.value if bad else reason
+            for bad, reason in zip(quoted["_bad"].to_list(), reasons, strict=True)
+        ]
         parts.append(
             pl.DataFrame(
                 {
                     "_file": [source_file] * quoted.height,
                     "_line": quoted["_line"],
                     "_raw": quoted["_raw"],
-                    "_bad": quoted["_bad"],
                     "_reason": pl.Series(reasons, dtype=REASON_TYPE),
                     **{name: pl.Series(fields[positions[name]], dtype=pl.String) for name in names},
                 },
@@ -309,12 +327,6 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
             )
         )
     frame = pl.concat(parts) if len(parts) > 1 else plain
-    # Raw text of a line with invalid bytes keeps U+FFFD where they were; the raw zone keeps the exact bytes.
-    # Fields of structurally broken rows are left as split: every rule checks `_reason` first, and quarantine blanks
-    # them.
-    frame = frame.with_columns(
-        _reason=pl.when(pl.col("_bad")).then(pl.lit(Reason.INVALID_UTF8.value, REASON_TYPE)).otherwise("_reason")
-    ).select("_file", "_line", "_raw", "_reason", *INPUT_COLUMNS)
     return ParsedFile(frame, header, n_blank, ignored)
 
 
