@@ -279,8 +279,11 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     width = len(header)
     positions = {name: header.index(name) for name in INPUT_COLUMNS}
 
-    # Quote-free records (nearly all) are split on commas by a lazy query, which Polars runs over chunks on every core
-    # (`str.split` + `list.get` measured 2.5x faster than `str.splitn`); the few quoted ones go through `csv`. The two
+    # Quote-free records (nearly all) are split on commas by a lazy query, which Polars runs over chunks on every core;
+    # the few quoted ones go through `csv`. `str.split_exact` with `width` splits gives width + 1 fields straight away
+    # (measured 0.16 s against 0.20 s for `str.split` + `list.get`, and it skips a list column of every field, about
+    # 190 MB on 1M rows): the last field is non-null exactly when a row has too many fields, the one before it null
+    # exactly when it has too few (`str.splitn` measured 2.5x slower). The two
     # parts are concatenated rather than patched in place: scattering into a string column rebuilds all of it.
     # Raw text of a line with invalid bytes keeps U+FFFD where they were; the raw zone keeps the exact bytes.
     # Fields of structurally broken rows are left as split: every rule checks `_reason` first, and quarantine blanks
@@ -289,20 +292,20 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     plain = (
         records.lazy()
         .filter(~pl.col("_quoted"))
-        .with_columns(pl.col("_raw").str.split(",").alias("_parts"))
+        .with_columns(pl.col("_raw").str.split_exact(",", width).alias("_parts"))
         .select(
             pl.lit(source_file, pl.String).alias("_file"),
             "_line",
             "_raw",
             pl.when(pl.col("_bad"))
             .then(pl.lit(Reason.INVALID_UTF8.value, REASON_TYPE))
-            .when(pl.col("_parts").list.len() > width)
+            .when(pl.col("_parts").struct.field(f"field_{width}").is_not_null())
             .then(pl.lit(Reason.TOO_MANY_FIELDS.value, REASON_TYPE))
-            .when(pl.col("_parts").list.len() < width)
+            .when(pl.col("_parts").struct.field(f"field_{width - 1}").is_null())
             .then(pl.lit(Reason.TOO_FEW_FIELDS.value, REASON_TYPE))
             .otherwise(pl.lit(None, REASON_TYPE))
             .alias("_reason"),
-            *(pl.col("_parts").list.get(pos, null_on_oob=True).alias(name) for name, pos in positions.items()),
+            *(pl.col("_parts").struct.field(f"field_{pos}").alias(name) for name, pos in positions.items()),
         )
         .collect()
     )
