@@ -444,7 +444,7 @@ def normalise(records: pl.DataFrame) -> pl.DataFrame:
     chain: Any = pl.when(reason.is_not_null()).then(reason)
     for failed, code in checks:
         chain = chain.when(failed).then(pl.lit(code.value, REASON_TYPE))
-    frame = (
+    return (
         pl.concat([records.select("_file", "_line", "_raw", "_reason"), cleaned], how="horizontal")
         .lazy()
         .with_columns(_rate=pl.lit(rate_by_code).gather(pl.col("currency").to_physical()))
@@ -454,13 +454,16 @@ def normalise(records: pl.DataFrame) -> pl.DataFrame:
             amount_usd=(pl.col("amount").cast(RATE_TYPE) * pl.col("_rate")).round(AMOUNT_SCALE).cast(AMOUNT_TYPE),
             order_date=pl.col("order_ts").dt.date(),
         )
+        # Keep raw text only where quarantine needs it. Done inside the query: patched in eagerly afterwards, the new
+        # column's chunks did not line up with the frame's and the final select copied every column to realign them
+        # (0.07 s and 180 MB of fresh pages on 1M rows).
+        .with_columns(_raw=pl.when(pl.col("_reason").is_not_null()).then(pl.col("_raw")))
+        .select(pl.col(name).cast(dtype) for name, dtype in STAGED_SCHEMA.items())
         .collect()
+        # One chunk per column (the parse leaves 10-20): one compacting copy (0.03 s on 1M rows) lets the parse's
+        # text buffers go and makes the stages after it cheaper (load measured 0.34 -> 0.27 s).
+        .rechunk()
     )
-    # Keep raw text only where quarantine needs it (`zip_with` keeps the buffers: measured far cheaper than a scatter).
-    frame = frame.with_columns(
-        frame["_raw"].zip_with(frame["_reason"].is_not_null(), pl.Series([None], dtype=pl.String)).alias("_raw")
-    )
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in STAGED_SCHEMA.items())
 
 
 def dedupe(frame: pl.DataFrame) -> pl.DataFrame:
