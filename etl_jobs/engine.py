@@ -351,8 +351,10 @@ class _Cleaner:
 
 def _ts_general(value: pl.Expr) -> pl.Expr:
     text = value.str.strip_chars().str.replace(" ", "T", literal=True, n=1)
-    with_offset = text.str.to_datetime(_TS_WITH_OFFSET, strict=False, time_unit="us", time_zone="UTC")
-    without = text.str.to_datetime(_TS_WITHOUT_OFFSET, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+    with_offset = text.str.to_datetime(_TS_WITH_OFFSET, strict=False, time_unit="us", time_zone="UTC", cache=False)
+    without = text.str.to_datetime(_TS_WITHOUT_OFFSET, strict=False, time_unit="us", cache=False).dt.replace_time_zone(
+        "UTC"
+    )
     return pl.coalesce(with_offset, without)
 
 
@@ -385,7 +387,9 @@ def _cleaners() -> list[_Cleaner]:
     return [
         _Cleaner(
             "order_ts",
-            lambda v: v.str.to_datetime(_TS_COMMON, strict=False, time_unit="us", time_zone="UTC"),
+            # cache=False: the cache maps each distinct string once, pure overhead when nearly every timestamp is
+            # distinct (0.049 -> 0.029 s on 1M rows).
+            lambda v: v.str.to_datetime(_TS_COMMON, strict=False, time_unit="us", time_zone="UTC", cache=False),
             _ts_general,
         ),
         _Cleaner("amount", _amount, lambda v: _amount(v.str.strip_chars())),
