@@ -180,13 +180,15 @@ def _open_after(lines: pl.Series, has_quote: pl.Series) -> pl.Series | None:
 
 
 def _records(data: bytes) -> tuple[pl.DataFrame, int]:
-    """Non-blank records: `_line` (first physical line), `_raw` (lines joined with \\n), `_bad` (invalid bytes
-    anywhere), `_quoted` (holds a double quote); and the number of blank lines (whitespace only, outside quotes)."""
+    """Records: `_line` (first physical line), `_raw` (lines joined with \\n), `_bad` (invalid bytes anywhere),
+    `_quoted` (holds a double quote), `_skip` (not a record: a blank line or the continuation of a multi-line record;
+    left in rather than filtered out so the caller's one lazy filter is the only copy); and the number of blank lines
+    (whitespace only, outside quotes)."""
     frame = _lines(data)
-    blank = frame.drop_in_place("_blank")
     is_open = _open_after(frame["_raw"], frame["_quoted"])
     if is_open is None:
-        return frame.filter(~blank), int(blank.sum())
+        return frame.rename({"_blank": "_skip"}), int(frame["_blank"].sum())
+    blank = frame.drop_in_place("_blank")
     # Few lines take part in multi-line records: join them in Python and keep only each record's first line.
     open_idx = is_open.arg_true().to_list()
     members = sorted({i for i in open_idx} | {i + 1 for i in open_idx if i + 1 < frame.height})
@@ -207,9 +209,11 @@ def _records(data: bytes) -> tuple[pl.DataFrame, int]:
             joined.append(text)
             any_bad.append(bool(is_bad))
     continuation = is_open.shift(1, fill_value=False)
-    frame = frame.with_columns(_raw=raw.scatter(starts, joined), _bad=bad.scatter(starts, any_bad))
     # A blank line inside a quoted field is data, not a blank line.
-    return frame.filter(~continuation & ~blank), int((blank & ~continuation).sum())
+    frame = frame.with_columns(
+        _raw=raw.scatter(starts, joined), _bad=bad.scatter(starts, any_bad), _skip=continuation | blank
+    )
+    return frame, int((blank & ~continuation).sum())
 
 
 def _parse_quoted(raw: list[str], width: int) -> tuple[list[list[str | None]], list[str | None]]:
@@ -256,13 +260,15 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     empty_frame = pl.DataFrame(
         schema={"_file": pl.String, "_line": pl.Int64, "_raw": pl.String, "_reason": REASON_TYPE}
     )
-    if records.height == 0:
+    if records.height == 0 or records["_skip"].all():
         frame = empty_frame.with_columns(pl.lit(None, pl.String).alias(c) for c in INPUT_COLUMNS)
         return ParsedFile(frame, [], n_blank)
-    if records["_bad"][0]:
+    first = records["_skip"].arg_min()  # the header: the first record
+    assert first is not None
+    if records["_bad"][first]:
         raise ContractError("the header row contains bytes that are not UTF-8; the file must be UTF-8 encoded")
-    header = _header(records["_raw"][0])
-    records = records.slice(1)
+    header = _header(records["_raw"][first])
+    records = records.slice(first + 1)
     missing = [c for c in INPUT_COLUMNS if c not in header]
     if missing:
         hint = ""
@@ -291,7 +297,7 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     names = list(positions)
     plain = (
         records.lazy()
-        .filter(~pl.col("_quoted"))
+        .filter(~pl.col("_quoted") & ~pl.col("_skip"))
         .with_columns(pl.col("_raw").str.split_exact(",", width).alias("_parts"))
         .select(
             pl.lit(source_file, pl.String).alias("_file"),
@@ -310,7 +316,7 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
         .collect()
     )
     parts = [plain]
-    quoted = records.filter(pl.col("_quoted"))
+    quoted = records.filter(pl.col("_quoted") & ~pl.col("_skip"))
     if quoted.height:
         fields, reasons = _parse_quoted(quoted["_raw"].to_list(), width)
         reasons = [
