@@ -483,14 +483,20 @@ def _stage_record(zones: Zones, run_date: date, stage: str) -> dict[str, Any]:
 
 def _load(staged: pl.DataFrame, zones: Zones, run_date: date) -> dict[str, Any]:
     start = time.perf_counter()
-    # Project before filtering: an eager filter gathers every column it is given, and the bookkeeping columns (raw
-    # text, file names) are most of the bytes. The valid rows are cut once; each writer then cuts its partition.
-    curated = staged.lazy().filter(pl.col("_reason").is_null()).select(CURATED_COLUMNS).collect()
-    counts = curated.group_by("order_date").len()
-    rows_curated = curated.height
+    # Each writer cuts its own partition from the staged frame in one lazy filter + projection, so only the curated
+    # columns of its rows are gathered, once (an eager filter would gather the raw text and bookkeeping columns too,
+    # and cutting the valid rows first would copy every curated row twice).
+    valid = pl.col("_reason").is_null()
+    counts = staged.lazy().filter(valid).group_by("order_date").len().collect()
+    rows_curated = int(counts["len"].sum())
 
     def write_partition(order_date: date) -> str:
-        part = curated.filter(pl.col("order_date") == order_date).drop("order_date")
+        part = (
+            staged.lazy()
+            .filter(valid & (pl.col("order_date") == order_date))
+            .select(c for c in CURATED_COLUMNS if c != "order_date")
+            .collect()
+        )
         uri = curated_file_uri(zones, order_date, run_date)
         _write_parquet(uri, part)
         return uri
