@@ -6,9 +6,13 @@ would need its own CSV reader and Polars for nothing else. Polars is also the on
 Lambda zip on its own (polars + runtime about 180 MB unpacked, under the 250 MB limit; adding PyArrow's 170 MB would
 not), and DuckDB 2.0 cannot fetch its httpfs extension here. S3 bytes move through boto3 (endpoint override via
 AWS_ENDPOINT_URL) and Polars parses/writes them in memory, so the engine needs nothing but polars and boto3.
-The full pipeline with this module (validation and quarantine included) runs 1M rows in 1.0-1.3 s, 2.2-2.7x the
-Polars floor best-of-5 (median ratio about 2.2x), peak memory about 810 MiB (`benchmarks/jobs.py`): short of the 2x
-goal; most of the gap is record splitting and typed cleaning that the floor does not do.
+The full pipeline with this module (validation and quarantine included), measured by `benchmarks/jobs.py` as
+`python -m etl_jobs run` processes interleaved with floor processes (5 each, same busy 2-core machine, one session):
+end to end 1.57/1.67 s best/median against the Polars floor's 1.01/1.09 s (1.68x/1.54x), work alone (imports
+excluded) 1.17/1.25 s against 0.68/0.71 s (1.73x/1.77x), peak memory 716 MiB; the code before this round measured
+1.84x/1.98x end to end, 2.14x/2.21x work alone and 885 MiB in the same session. Within the 2x goal, with little
+margin on a loaded machine: the rest of the gap is record splitting and typed cleaning that the floor does not do, and
+page faults (the run touches about 2.5x the floor's memory, and first-touch faults cost about a third of its CPU).
 
 Why not Polars' CSV reader alone. It silently pads or truncates ragged rows, rejects a whole file on one invalid
 UTF-8 byte (or hides it with U+FFFD), and cannot say which physical line a row came from. The contract needs every
@@ -18,8 +22,9 @@ malformed row quarantined with its raw text. So records are split here, still wi
   2. a small state machine runs only over lines that contain a double quote to find RFC 4180 records spanning several
      lines (a quote never closed by end of file ends its record at its own line, so one stray quote cannot swallow
      the rest of the file);
-  3. quote-free records (nearly all) are split on commas in a lazy Polars query; the few quoted ones go through the
-     standard library `csv` module in strict mode. A field count that differs from the header is a ragged row.
+  3. quote-free records (nearly all) are split on commas in a lazy Polars query (`str.split_exact`, whose one extra
+     field tells a row with too many fields); the few quoted ones go through the standard library `csv` module in
+     strict mode. A field count that differs from the header is a ragged row.
 Cleaning, normalising and enrichment are Polars expressions over the whole batch; values that are already clean (the
 vast majority) take a fast path and only the rest are trimmed, case-folded or parsed in other formats. Dedupe
 (`dedupe`) is separate: it must see every source of a run date, so the pipeline applies it where they meet (validate).

@@ -637,6 +637,7 @@ def run(
         _write_json(manifest_uri(zones, run_date), manifest)
         return manifest
     transform_result = _summary(records, run_date)
+    # Deduped once: validate and load get the same in-memory frame (run separately, each dedupes what it reads).
     staged = _dedupe_parts(frames)
     del frames
     validation = _validate(staged, transform_result, zones, run_date, max_quarantine_rate)
