@@ -49,6 +49,27 @@ def test_ragged_rows_are_quarantined_with_their_raw_text(tmp_path: Path) -> None
     assert_accounting(result.manifest)
 
 
+def test_field_counts_at_the_boundaries_of_the_header_width(tmp_path: Path) -> None:
+    # The splitter asks for exactly one field more than the header: an empty extra field (trailing comma) still means
+    # too many, many extra fields too, and an empty last field or a line of commas is a row of the right width.
+    trailing_comma = row("O2") + ","
+    many_extra = row("O3") + ",a,b,c,d,e,f,g,h,i"
+    empty_last = row("O4", status="")
+    only_commas = "," * (len(HEADER.split(",")) - 1)
+    one_field = "O6"
+    result = run_bytes(tmp_path, csv_bytes(row("O1"), trailing_comma, many_extra, empty_last, only_commas, one_field))
+    assert result.curated["order_id"].to_list() == ["O1"]
+    assert reasons_by_line(result.quarantine) == {
+        3: "too_many_fields",
+        4: "too_many_fields",
+        5: "invalid_status",
+        6: "missing_order_id",
+        7: "too_few_fields",
+    }
+    assert result.quarantine["raw_line"].to_list() == [trailing_comma, many_extra, empty_last, only_commas, one_field]
+    assert_accounting(result.manifest)
+
+
 def test_invalid_utf8_quarantines_only_its_row(tmp_path: Path) -> None:
     data = (HEADER + "\n" + row("O1") + "\n").encode() + b"O2,C\xff\xfe2," + row("O2").split(",", 2)[2].encode()
     data += b"\n" + row("O3").encode() + b"\n"
