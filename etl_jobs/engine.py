@@ -121,7 +121,7 @@ def _lines(data: bytes) -> pl.DataFrame:
     )
     bad = frame["_bad"]
     # (A one-byte memchr rules out genuine U+FFFD, EF BF BD, in most files before the slower three-byte search.)
-    if b"\xbd" in data and b"\xef\xbf\xbd" in data and bad.any():
+    if bad.any() and b"\xbd" in data and b"\xef\xbf\xbd" in data:
         # The file also holds genuine U+FFFD characters: a line that appears verbatim in the bytes is valid.
         suspects = bad.arg_true()
         genuine = [i for i, text in zip(suspects, frame["_raw"].gather(suspects), strict=True) if text.encode() in data]
