@@ -7,12 +7,14 @@ Lambda zip on its own (polars + runtime about 180 MB unpacked, under the 250 MB 
 not), and DuckDB 2.0 cannot fetch its httpfs extension here. S3 bytes move through boto3 (endpoint override via
 AWS_ENDPOINT_URL) and Polars parses/writes them in memory, so the engine needs nothing but polars and boto3.
 The full pipeline with this module (validation and quarantine included), measured by `benchmarks/jobs.py` as
-`python -m etl_jobs run` processes interleaved with floor processes (5 each, same busy 2-core machine, one session):
-end to end 1.57/1.67 s best/median against the Polars floor's 1.01/1.09 s (1.68x/1.54x), work alone (imports
-excluded) 1.17/1.25 s against 0.68/0.71 s (1.73x/1.77x), peak memory 716 MiB; the code before this round measured
-1.84x/1.98x end to end, 2.14x/2.21x work alone and 885 MiB in the same session. Within the 2x goal, with little
-margin on a loaded machine: the rest of the gap is record splitting and typed cleaning that the floor does not do, and
-page faults (the run touches about 2.5x the floor's memory, and first-touch faults cost about a third of its CPU).
+`python -m etl_jobs run` processes interleaved with floor processes (5 each, best/median, on this shared 2-core machine
+while other work ran): end to end 1.38-1.64/1.65-1.82 s against the floor's 0.91-1.01/0.97-1.09 s, a ratio of
+1.5-1.8x/1.5-1.7x over three sessions; work alone (imports and process start/exit excluded, the stricter view)
+1.03-1.18/1.22-1.34 s against 0.54-0.68/0.59-0.71 s, 1.7-2.2x/1.8-2.1x; peak memory 716-727 MiB. The code before this
+round measured 1.84-1.94x/1.98-2.04x end to end, 2.14-2.46x/2.21-2.40x work alone and 858-885 MiB in two of those
+sessions. So the 2x goal is met end to end, and work alone sits at about 2x: the rest of the gap is record splitting
+and typed cleaning that the floor does not do, and page faults (the run touches about 2.5x the floor's memory, and
+first-touch faults cost about a quarter of its CPU time).
 
 Why not Polars' CSV reader alone. It silently pads or truncates ragged rows, rejects a whole file on one invalid
 UTF-8 byte (or hides it with U+FFFD), and cannot say which physical line a row came from. The contract needs every
