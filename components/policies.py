@@ -130,10 +130,8 @@ def key_policy(account_id: str, partition: str, region: str) -> PolicyDocument:
                 "Service": sorted(
                     [
                         "cloudwatch.amazonaws.com",
-                        "events.amazonaws.com",
                         "scheduler.amazonaws.com",
                         "sns.amazonaws.com",
-                        "sqs.amazonaws.com",
                         "s3.amazonaws.com",
                         "states.amazonaws.com",
                         "delivery.logs.amazonaws.com",
@@ -143,6 +141,29 @@ def key_policy(account_id: str, partition: str, region: str) -> PolicyDocument:
             "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+        # EventBridge's KMS requests carry no aws:SourceAccount/aws:SourceArn, so a statement conditioned on them would
+        # silently drop every rule delivery to an encrypted topic or queue. Scope it by encryption context instead:
+        # only data keys for this account's SNS topics and SQS queues.
+        {
+            "Sid": "EventBridgeToTopicsOfThisAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"kms:EncryptionContext:aws:sns:topicArn": f"arn:{partition}:sns:{region}:{account_id}:*"}
+            },
+        },
+        {
+            "Sid": "EventBridgeToQueuesOfThisAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"kms:EncryptionContext:aws:sqs:arn": f"arn:{partition}:sqs:{region}:{account_id}:*"}
+            },
         },
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components import policies
@@ -98,3 +100,16 @@ def test_wildcard_actions_finds_only_allowed_wildcards() -> None:
     )
     assert policies.wildcard_actions(document) == ["s3:Get*"]
     assert policies.wildcard_actions(policies.document(policies.flow_log_policy("arn:g"))) == []
+
+
+def test_eventbridge_key_use_is_scoped_by_encryption_context_not_source_account() -> None:
+    # EventBridge's KMS calls carry no aws:SourceAccount: such a condition would drop every delivery silently.
+    document = policies.key_policy(ACCOUNT, "aws", "eu-west-1")
+    events = [s for s in document["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}]
+    contexts = sorted(next(iter(s["Condition"]["ArnLike"])) for s in events)
+    assert contexts == ["kms:EncryptionContext:aws:sns:topicArn", "kms:EncryptionContext:aws:sqs:arn"]
+    for statement in events:
+        assert "aws:SourceAccount" not in json.dumps(statement)
+        assert next(iter(statement["Condition"]["ArnLike"].values())).endswith(f":eu-west-1:{ACCOUNT}:*")
+    others = [s for s in document["Statement"] if "Service" in s["Principal"] and s not in events]
+    assert all("events.amazonaws.com" not in s["Principal"]["Service"] for s in others)
