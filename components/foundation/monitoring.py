@@ -1,9 +1,10 @@
 """Monitoring: the stack's alerts topic and its one dashboard.
 
-Provisions a KMS-encrypted SNS topic with a TLS-only policy (SNS.1, SNS.4), one e-mail subscription per configured
-address with a redrive policy to an encrypted, alarmed DLQ (SNS.2). Architectures create alarms that notify the topic
-with `components.foundation.alarms.metric_alarm()` (CKV_AWS_319) and collect their widgets, which the program hands to
-`Monitoring.publish_dashboard()` once, after every architecture is built, to create the stack's single dashboard.
+Provisions a KMS-encrypted SNS topic with a TLS-only policy (SNS.1, SNS.4) and one e-mail subscription per configured
+address, each with a redrive policy to an encrypted, alarmed DLQ (SNS.2; the DLQ exists only when there are
+subscribers). Architectures create alarms that notify the topic with `components.foundation.alarms.metric_alarm()`
+(CKV_AWS_319) and collect their widgets, which the program hands to `Monitoring.publish_dashboard()` once, after every
+architecture is built, to create the stack's single dashboard.
 
 Takes: `MonitoringArgs` (key ARN, account id, e-mails, region). Exposes: `alerts` (`AlertRefs`).
 """
@@ -60,7 +61,14 @@ class Monitoring(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        # Undeliverable alerts land here instead of vanishing (SNS.2); its depth is itself alarmed.
+        self.dead_letters: aws.sqs.Queue | None = None
+        if args.alert_emails:
+            self._subscribe(name, args)
+        self.register_outputs({"alertsTopicArn": self.topic.arn})
+
+    def _subscribe(self, name: str, args: MonitoringArgs) -> None:
+        # Undeliverable alerts land here instead of vanishing (SNS.2); its depth is itself alarmed. Without
+        # subscribers there is nothing to redrive, so a stack without alert e-mails has no alerts DLQ.
         self.dead_letters = dead_letter_queue(
             f"{name}-alerts-dlq",
             parent=self,
@@ -81,7 +89,6 @@ class Monitoring(pulumi.ComponentResource):
                 redrive_policy=redrive,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        self.register_outputs({"alertsTopicArn": self.topic.arn})
 
     def publish_dashboard(self, title: str, widgets: Sequence[Widget]) -> aws.cloudwatch.Dashboard:
         """Create the stack's one dashboard from every architecture's widgets; call once, after all are built."""
