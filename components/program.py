@@ -11,7 +11,7 @@ from components.architectures.base import Architecture, ArchitectureArgs
 from components.foundation.foundation import Foundation, FoundationArgs
 from components.refs import EngineRef
 from components.registry import architecture_class
-from components.settings import ArchitectureName, StackSettings, load_settings
+from components.settings import ArchitectureName, NatGateways, StackSettings, load_settings
 
 
 def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
@@ -26,7 +26,8 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
 
     classes = {name: architecture_class(name) for name in settings.architectures}
     endpoints: set[str] = set()
-    if not settings.nat_gateways or settings.nat_gateways.value == "none":
+    # Without NAT, private workloads reach AWS APIs only through endpoints: give them the ones they declare.
+    if settings.nat_gateways is NatGateways.NONE:
         for cls in classes.values():
             endpoints.update(cls.interface_endpoints)
 
