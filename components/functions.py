@@ -26,6 +26,7 @@ import pulumi_aws as aws
 from components import packaging, policies
 from components.foundation.alarms import Widget, metric_alarm, metric_widget
 from components.refs import Platform
+from components.roles import service_role
 from components.settings import LambdaArchitecture
 
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13")
@@ -171,14 +172,6 @@ class EtlFunction(pulumi.ComponentResource):
         )
         self.log_group_name = log_group.name
 
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"Execution role of the {name} Lambda",
-            assume_role_policy=stack.account_id.apply(
-                lambda account: json.dumps(policies.assume_role("lambda.amazonaws.com", account))
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         destination_arn: pulumi.Input[str | None] = args.on_failure.arn if args.on_failure else None
         policy_document = pulumi.Output.all(
             log_group.arn,
@@ -196,11 +189,14 @@ class EtlFunction(pulumi.ComponentResource):
                 )
             )
         )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
+        execution = service_role(
+            f"{name}-role",
+            policy_name=f"{name}-policy",
+            service="lambda.amazonaws.com",
+            account_id=stack.account_id,
             policy=policy_document,
-            opts=pulumi.ResourceOptions(parent=self),
+            parent=self,
+            description=f"Execution role of the {name} Lambda",
         )
 
         environment: dict[str, pulumi.Input[str]] = {
@@ -214,7 +210,7 @@ class EtlFunction(pulumi.ComponentResource):
         self.function = aws.lambda_.Function(
             f"{name}-function",
             description=args.description or f"ETL handler {args.handler}",
-            role=role.arn,
+            role=execution.role.arn,
             runtime=args.runtime,
             handler=args.handler,
             code=code.archive,
@@ -235,11 +231,11 @@ class EtlFunction(pulumi.ComponentResource):
                 system_log_level="WARN",
             ),
             # The role must carry its policy before the first invocation can write logs or read data.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, log_group]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[execution.policy, log_group]),
         )
         self.function_arn = self.function.arn
         self.function_name = self.function.name
-        self.role_arn = role.arn
+        self.role_arn = execution.role.arn
 
         if args.on_failure is not None:
             aws.lambda_.FunctionEventInvokeConfig(

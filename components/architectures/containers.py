@@ -40,6 +40,7 @@ from components.architectures.base import Architecture, ArchitectureArgs
 from components.foundation.alarms import metric_alarm, metric_widget
 from components.queues import dead_letter_queue
 from components.refs import EcsEngineRef
+from components.roles import service_role
 from components.settings import ContainerPlatform, ContainersSettings, Stage
 
 CONTAINER_NAME = "etl"
@@ -88,10 +89,6 @@ def _portable(path: Path) -> str:
         return Path(os.path.relpath(path)).as_posix() if path.is_relative_to(Path.cwd()) else str(path)
     except ValueError:
         return str(path)
-
-
-def _trust(service: str, account_id: pulumi.Output[str]) -> pulumi.Output[str]:
-    return account_id.apply(lambda account: json.dumps(policies.assume_role(service, account)))
 
 
 def lifecycle_policy(keep_images: int) -> dict[str, Any]:
@@ -349,20 +346,17 @@ class Containers(Architecture):
         )
 
         account = platform.stack.account_id
-        execution_role = aws.iam.Role(
+        execution_role = service_role(
             f"{name}-execution-role",
+            policy_name=f"{name}-execution-policy",
+            service="ecs-tasks.amazonaws.com",
+            account_id=account,
             description="ECS agent: pulls the ETL image and writes task logs",
-            assume_role_policy=_trust("ecs-tasks.amazonaws.com", account),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-execution-policy",
-            role=execution_role.id,
             policy=pulumi.Output.all(task_logs.arn, *[repo.arn for repo in self.repositories.values()]).apply(
                 lambda values: json.dumps(execution_role_policy(values[1:], values[0]))
             ),
-            opts=child,
-        )
+            parent=self,
+        ).role
 
         lake = platform.lake
         lake_arns = pulumi.Output.all(
@@ -376,18 +370,15 @@ class Containers(Architecture):
         self.task_definitions = {}
         task_roles: dict[Stage, aws.iam.Role] = {}
         for stage in Stage:
-            role = aws.iam.Role(
+            role = service_role(
                 f"{name}-{stage.value}-task-role",
+                policy_name=f"{name}-{stage.value}-task-policy",
+                service="ecs-tasks.amazonaws.com",
+                account_id=account,
                 description=f"The {stage.value} task: its own lake zones and the stack key",
-                assume_role_policy=_trust("ecs-tasks.amazonaws.com", account),
-                opts=child,
-            )
-            aws.iam.RolePolicy(
-                f"{name}-{stage.value}-task-policy",
-                role=role.id,
                 policy=lake_arns.apply(functools.partial(_task_policy_json, stage)),
-                opts=child,
-            )
+                parent=self,
+            ).role
             task_roles[stage] = role
             size = settings.size(stage)
             container = {
@@ -545,24 +536,21 @@ class Containers(Architecture):
             *engine.pass_role_arns,
         ).apply(build)
 
-        role = aws.iam.Role(
+        pipeline = service_role(
             f"{name}-pipeline-role",
+            policy_name=f"{name}-pipeline-policy",
+            service="states.amazonaws.com",
+            account_id=account,
             description="The containers state machine: runs the stage tasks, reads the validation result, alerts",
-            assume_role_policy=_trust("states.amazonaws.com", account),
-            opts=child,
-        )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-pipeline-policy",
-            role=role.id,
             policy=pulumi.Output.all(machine, platform.key.arn).apply(
                 lambda values: json.dumps(state_machine_policy(values[0], values[1]))
             ),
-            opts=child,
+            parent=self,
         )
         self.state_machine = aws.sfn.StateMachine(
             f"{name}-pipeline",
             type="STANDARD",
-            role_arn=role.arn,
+            role_arn=pipeline.role.arn,
             definition=machine.apply(lambda m: m.to_json()),
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
                 level="ALL", include_execution_data=True, log_destination=machine_logs.arn.apply(lambda a: f"{a}:*")
@@ -575,7 +563,7 @@ class Containers(Architecture):
                 kms_data_key_reuse_period_seconds=300,
             ),
             # Step Functions checks at creation that the role may deliver logs.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline.policy]),
         )
 
         # Schedules the scheduler could not start and failure events EventBridge could not deliver wait here.
@@ -589,20 +577,17 @@ class Containers(Architecture):
             holds="a schedule or failure event of the containers pipeline could not be delivered.",
             senders=[("events.amazonaws.com", failed_tasks.arn)],
         )
-        scheduler_role = aws.iam.Role(
+        scheduler_role = service_role(
             f"{name}-scheduler-role",
+            policy_name=f"{name}-scheduler-policy",
+            service="scheduler.amazonaws.com",
+            account_id=account,
             description="EventBridge Scheduler: starts the containers pipeline",
-            assume_role_policy=_trust("scheduler.amazonaws.com", account),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-scheduler-policy",
-            role=scheduler_role.id,
             policy=pulumi.Output.all(self.state_machine.arn, self.dead_letters.arn, platform.key.arn).apply(
                 lambda values: json.dumps(policies.start_execution_schedule_policy(*values))
             ),
-            opts=child,
-        )
+            parent=self,
+        ).role
         retry = {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 3}
         aws.scheduler.Schedule(
             f"{name}-schedule",

@@ -46,6 +46,7 @@ from components.foundation.alarms import metric_alarm, metric_widget
 from components.functions import AsyncFailureDestination, EtlFunction, EtlFunctionArgs, dependency_layer
 from components.queues import dead_letter_queue
 from components.refs import LakeRefs, LambdaEngineRef
+from components.roles import service_role
 from components.settings import ServerlessSettings, Stage
 
 # Within SQS's 3-5 band: enough for a transient S3/throttling error to clear, few enough to dead-letter a bad run fast.
@@ -248,17 +249,12 @@ class Serverless(Architecture):
         )
 
         # --- triggers ---------------------------------------------------------------------------------------------
-        scheduler_role = aws.iam.Role(
+        scheduler_role = service_role(
             f"{name}-scheduler-role",
+            policy_name=f"{name}-scheduler-policy",
+            service="scheduler.amazonaws.com",
+            account_id=account,
             description=f"Lets the {name} schedule invoke the extract Lambda",
-            assume_role_policy=account.apply(
-                lambda account_id: json.dumps(policies.assume_role("scheduler.amazonaws.com", account_id))
-            ),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-scheduler-policy",
-            role=scheduler_role.id,
             policy=pulumi.Output.all(self.extract.function_arn, self.event_dead_letters.arn, key_arn).apply(
                 lambda values: json.dumps(
                     policies.document(
@@ -268,8 +264,8 @@ class Serverless(Architecture):
                     )
                 )
             ),
-            opts=child,
-        )
+            parent=self,
+        ).role
         self.schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
             description=f"Starts a {name} run",

@@ -39,6 +39,7 @@ from components.foundation.alarms import metric_alarm, metric_widget
 from components.functions import EtlFunction, EtlFunctionArgs, dependency_layer
 from components.queues import dead_letter_queue
 from components.refs import EcsEngineRef, EngineRef, LakeRefs, LambdaEngineRef, Platform
+from components.roles import service_role
 from components.settings import ArchitectureName, Stage, StepFunctionsSettings
 
 # Key of the state machine's first states; the scheduler fills run_date with the scheduled time (an ISO timestamp).
@@ -216,7 +217,6 @@ class StepFunctions(Architecture):
         by_stage = settings.engines.by_stage()
         # Reject a missing engine before registering anything.
         refs = resolve_engines(by_stage, args.engines)
-        child = pulumi.ResourceOptions(parent=self)
         stack = platform.stack
         machine_name = f"{name}-{stack.stack}"
         self._by_stage = by_stage
@@ -237,27 +237,22 @@ class StepFunctions(Architecture):
         machine = self._definition(settings, platform, refs, function_arns, machine_name)
         definition = machine.apply(lambda m: m.to_json())
 
-        role = aws.iam.Role(
+        execution = service_role(
             f"{name}-role",
-            assume_role_policy=stack.account_id.apply(
-                lambda account: json.dumps(policies.assume_role("states.amazonaws.com", account))
-            ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-role-policy",
-            role=role.id,
+            policy_name=f"{name}-role-policy",
+            service="states.amazonaws.com",
+            account_id=stack.account_id,
             policy=pulumi.Output.all(machine, platform.key.arn).apply(
                 lambda values: json.dumps(role_policy(values[0], values[1]))
             ),
-            opts=child,
+            parent=self,
         )
         # Step Functions checks at creation that the role may deliver logs, so the policy must exist first.
         self.state_machine = aws.sfn.StateMachine(
             f"{name}-machine",
             name=machine_name,
             type=settings.type.value,
-            role_arn=role.arn,
+            role_arn=execution.role.arn,
             definition=definition,
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
                 level="ALL",
@@ -270,7 +265,7 @@ class StepFunctions(Architecture):
                 kms_key_id=platform.key.arn,
                 kms_data_key_reuse_period_seconds=300,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[execution.policy]),
         )
 
         self._schedule(name, settings, platform)
@@ -369,7 +364,6 @@ class StepFunctions(Architecture):
 
     def _schedule(self, name: str, settings: StepFunctionsSettings, platform: Platform) -> None:
         stack, key_arn = platform.stack, platform.key.arn
-        child = pulumi.ResourceOptions(parent=self)
         # Runs the scheduler could not start (after its retries) wait here.
         self.dead_letters = dead_letter_queue(
             f"{name}-schedule-dlq",
@@ -383,22 +377,16 @@ class StepFunctions(Architecture):
         group_arn = pulumi.Output.all(stack.partition, stack.account_id).apply(
             lambda values: f"arn:{values[0]}:scheduler:{stack.region}:{values[1]}:schedule-group/default"
         )
-        role = aws.iam.Role(
+        scheduler = service_role(
             f"{name}-schedule-role",
-            assume_role_policy=pulumi.Output.all(stack.account_id, group_arn).apply(
-                lambda values: json.dumps(
-                    policies.assume_role("scheduler.amazonaws.com", values[0], source_arns=[values[1]])
-                )
-            ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-schedule-role-policy",
-            role=role.id,
+            policy_name=f"{name}-schedule-role-policy",
+            service="scheduler.amazonaws.com",
+            account_id=stack.account_id,
+            source_arns=[group_arn],
             policy=pulumi.Output.all(self.state_machine.arn, self.dead_letters.arn, key_arn).apply(
                 lambda values: json.dumps(policies.start_execution_schedule_policy(values[0], values[1], values[2]))
             ),
-            opts=child,
+            parent=self,
         )
         self.schedule = aws.scheduler.Schedule(
             f"{name}-schedule",
@@ -409,14 +397,14 @@ class StepFunctions(Architecture):
             kms_key_arn=key_arn,
             target=aws.scheduler.ScheduleTargetArgs(
                 arn=self.state_machine.arn,
-                role_arn=role.arn,
+                role_arn=scheduler.role.arn,
                 input=json.dumps(SCHEDULED_INPUT, sort_keys=True),
                 retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
                     maximum_retry_attempts=3, maximum_event_age_in_seconds=3600
                 ),
                 dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(arn=self.dead_letters.arn),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler.policy]),
         )
 
     def _alarms(self, name: str, platform: Platform) -> None:

@@ -20,6 +20,7 @@ import pulumi_aws as aws
 
 from components import policies
 from components.refs import NetworkRefs
+from components.roles import service_role
 from components.settings import NatGateways
 
 
@@ -206,21 +207,15 @@ class Network(pulumi.ComponentResource):
         source = pulumi.Output.all(args.partition, args.account_id).apply(
             lambda values: f"arn:{values[0]}:ec2:{args.region}:{values[1]}:vpc-flow-log/*"
         )
-        role = aws.iam.Role(
+        role = service_role(
             f"{name}-flow-logs-role",
-            assume_role_policy=pulumi.Output.all(args.account_id, source).apply(
-                lambda values: json.dumps(
-                    policies.assume_role("vpc-flow-logs.amazonaws.com", values[0], source_arns=[values[1]])
-                )
-            ),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-flow-logs-policy",
-            role=role.id,
+            policy_name=f"{name}-flow-logs-policy",
+            service="vpc-flow-logs.amazonaws.com",
+            account_id=args.account_id,
+            source_arns=[source],
             policy=group.arn.apply(lambda arn: json.dumps(policies.flow_log_policy(arn))),
-            opts=child,
-        )
+            parent=self,
+        ).role
         aws.ec2.FlowLog(
             f"{name}-flow-log",
             vpc_id=vpc.id,
