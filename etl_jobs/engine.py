@@ -10,11 +10,15 @@ The full pipeline with this module (validation and quarantine included), measure
 `python -m etl_jobs run` processes interleaved with floor processes (5 each, best/median, on this shared 2-core machine
 while other work ran): end to end 1.38-1.64/1.65-1.82 s against the floor's 0.91-1.01/0.97-1.09 s, a ratio of
 1.5-1.8x/1.5-1.7x over three sessions; work alone (imports and process start/exit excluded, the stricter view)
-1.03-1.18/1.22-1.34 s against 0.54-0.68/0.59-0.71 s, 1.7-2.2x/1.8-2.1x; peak memory 716-727 MiB. The code before this
+1.03-1.18/1.22-1.34 s against 0.54-0.68/0.59-0.71 s, 1.7-2.2x/1.8-2.1x; peak memory 716-727 MiB. The code before that
 round measured 1.84-1.94x/1.98-2.04x end to end, 2.14-2.46x/2.21-2.40x work alone and 858-885 MiB in two of those
-sessions. So the 2x goal is met end to end, and work alone sits at about 2x: the rest of the gap is record splitting
-and typed cleaning that the floor does not do, and page faults (the run touches about 2.5x the floor's memory, and
-first-touch faults cost about a quarter of its CPU time).
+sessions. Since `run` reads its source once (the raw copy is written from the parsed bytes instead of copied and read
+back), two more sessions on a busier machine: end to end 1.59-1.62/1.78-1.82 s, 1.67-1.76x/1.61-1.70x; work alone
+1.13-1.16/1.26-1.27 s, 1.95-2.24x/1.77-1.85x (the best ratio swings with one lucky floor process); peak 715-716 MiB.
+Interleaved with the previous code in one session (10 processes each), the median work fell 1.27 -> 1.21 s and the
+transform 0.90 -> 0.84 s. So the 2x goal is met end to end, and work alone sits just under 2x: the rest of the gap
+is record splitting and typed cleaning that the floor does not do, and page faults (the run touches about 2.5x the
+floor's memory, and first-touch faults cost about a quarter of its CPU time).
 
 Why not Polars' CSV reader alone. It silently pads or truncates ragged rows, rejects a whole file on one invalid
 UTF-8 byte (or hides it with U+FFFD), and cannot say which physical line a row came from. The contract needs every

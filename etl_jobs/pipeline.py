@@ -21,7 +21,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -160,6 +160,32 @@ def extract(source_uri: str, zones: Zones, run_date: date, source: str = DATASET
     return result
 
 
+def _extract_read(
+    source_uri: str, zones: Zones, run_date: date, source: str, writer: ThreadPoolExecutor
+) -> tuple[dict[str, Any], bytes, Future[None]]:
+    """`extract` for `run`: the source is read once and its bytes serve both the raw copy and the parse.
+
+    The raw copy is written from those bytes (so it is byte-identical to what is parsed and hashed) on `writer`,
+    while the transform parses them; the caller waits for the returned future before the run goes on.
+    """
+    _check_source(source)
+    start = time.perf_counter()
+    raw_uri = storage.join(raw_prefix(zones, run_date), source, _basename(source_uri))
+    data = storage.read_bytes(source_uri)
+    written = writer.submit(storage.write_bytes, raw_uri, data)
+    result = {
+        "stage": "extract",
+        "run_date": run_date.isoformat(),
+        "source": source,
+        "source_uri": source_uri,
+        "raw_uri": raw_uri,
+        "bytes": len(data),
+        "duration_s": round(time.perf_counter() - start, 4),
+    }
+    log.info("extract: copying %s (%d bytes) to %s", source_uri, len(data), raw_uri)
+    return result, data, written
+
+
 def extract_landed(
     zones: Zones, run_date: date, source: str = DATASET, landing_prefix: str = DEFAULT_LANDING_PREFIX
 ) -> dict[str, Any]:
@@ -190,11 +216,12 @@ def extract_landed(
 # --- transform ----------------------------------------------------------------------------------------------------
 
 
-def _raw_sources(zones: Zones, run_date: date) -> dict[str, list[str]]:
-    """The raw files of the run date by source (the folder under `raw/run_date=D/`)."""
+def _raw_sources(zones: Zones, run_date: date, also: Iterable[str] = ()) -> dict[str, list[str]]:
+    """The raw files of the run date by source (the folder under `raw/run_date=D/`), with `also` (raw files being
+    written) among them."""
     prefix = raw_prefix(zones, run_date).rstrip("/") + "/"
     by_source: dict[str, list[str]] = {}
-    for uri in storage.list_files(prefix):
+    for uri in sorted(set(storage.list_files(prefix)).union(also)):
         relative = uri[len(prefix) :] if storage.is_s3(prefix) else os.path.relpath(uri, prefix).replace(os.sep, "/")
         source, slash, _ = relative.partition("/")
         if not slash:
@@ -204,9 +231,17 @@ def _raw_sources(zones: Zones, run_date: date) -> dict[str, list[str]]:
 
 
 def _transform_source(
-    zones: Zones, run_date: date, source: str, uris: list[str], *, write_staged: bool = True
+    zones: Zones,
+    run_date: date,
+    source: str,
+    uris: list[str],
+    *,
+    write_staged: bool = True,
+    preloaded: dict[str, bytes] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Transform one source's raw files into its own staged part and stage record (nothing else is written)."""
+    """Transform one source's raw files into its own staged part and stage record (nothing else is written).
+
+    Files in `preloaded` (raw URI to its bytes, taken out as they are parsed) are not read back from the raw zone."""
     start = time.perf_counter()
     part_uri = staged_part_uri(zones, run_date, source)
     record_uri = transform_record_uri(zones, run_date, source)
@@ -214,7 +249,7 @@ def _transform_source(
 
     def read_each(hasher: ThreadPoolExecutor) -> Iterator[tuple[str, bytes]]:
         for uri in uris:
-            data = storage.read_bytes(uri)
+            data = preloaded.pop(uri) if preloaded and uri in preloaded else storage.read_bytes(uri)
             # hashlib releases the GIL: the checksum is computed while the file is parsed.
             pending.append((uri, len(data), hasher.submit(lambda blob: hashlib.sha256(blob).hexdigest(), data)))
             yield uri, data
@@ -285,9 +320,9 @@ def _summary(records: list[dict[str, Any]], run_date: date) -> dict[str, Any]:
 
 
 def _transform_all(
-    zones: Zones, run_date: date, *, write_staged: bool = True
+    zones: Zones, run_date: date, *, write_staged: bool = True, preloaded: dict[str, bytes] | None = None
 ) -> tuple[list[pl.DataFrame], list[dict[str, Any]]]:
-    by_source = _raw_sources(zones, run_date)
+    by_source = _raw_sources(zones, run_date, also=preloaded or ())
     if not by_source:
         raise StageInputError(
             f"no raw files for run date {run_date} under {raw_prefix(zones, run_date)}; run extract first"
@@ -301,7 +336,7 @@ def _transform_all(
     frames: list[pl.DataFrame] = []
     records: list[dict[str, Any]] = []
     for source, uris in sorted(by_source.items()):
-        frame, record = _transform_source(zones, run_date, source, uris, write_staged=write_staged)
+        frame, record = _transform_source(zones, run_date, source, uris, write_staged=write_staged, preloaded=preloaded)
         frames.append(frame)
         records.append(record)
     return frames, records
@@ -628,9 +663,22 @@ def run(
     """
     if not 0.0 <= max_quarantine_rate <= 1.0:
         raise ValueError(f"max_quarantine_rate must be between 0 and 1, got {max_quarantine_rate}")
-    extract_result = extract(source_uri, zones, run_date)
+    # The source is read once: its bytes are written to the raw zone (on `writer`) while the transform parses them.
     try:
-        frames, records = _transform_all(zones, run_date, write_staged=False)
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            extract_result, data, raw_written = _extract_read(source_uri, zones, run_date, DATASET, writer)
+            preloaded = {str(extract_result["raw_uri"]): data}
+            del data  # the transform drops the bytes once parsed
+            try:
+                frames, records = _transform_all(zones, run_date, write_staged=False, preloaded=preloaded)
+            finally:
+                # The raw copy is complete (or its failure raised) before the run goes on; any wait for it counts
+                # as extract time.
+                waited = time.perf_counter()
+                raw_written.result()
+                extract_result["duration_s"] = round(
+                    float(extract_result["duration_s"]) + time.perf_counter() - waited, 4
+                )
     except ContractError as error:
         log.error("transform: %s", error)
         manifest = _manifest(zones, run_date, None, None, None, extract_result=extract_result, error=str(error))

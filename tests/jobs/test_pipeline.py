@@ -187,3 +187,28 @@ def test_a_transform_that_breaks_the_contract_invalidates_the_earlier_validation
     manifest = json.loads(Path(pipeline.manifest_uri(zones, RUN_DATE)).read_text())
     assert manifest["status"] == "failed" and "missing required column(s)" in manifest["errors"][0]
     assert read_curated(zones).height == 0
+
+
+def test_run_reads_its_source_once_and_keeps_the_raw_copy_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = csv_bytes(row("O1"), row("O2", status="lost")) + b"\xff,broken\n"
+    source = tmp_path / "orders.csv"
+    source.write_bytes(data)
+    zones = Zones.under(str(tmp_path / "out"))
+    reads: list[str] = []
+    real_read = pipeline.storage.read_bytes
+
+    def counting_read(uri: str) -> bytes:
+        reads.append(uri)
+        return real_read(uri)
+
+    monkeypatch.setattr(pipeline.storage, "read_bytes", counting_read)
+    manifest = pipeline.run(str(source), zones, RUN_DATE)
+    assert reads.count(str(source)) == 1 and not [uri for uri in reads if uri.endswith(".csv") and uri != str(source)]
+    raw = tmp_path / "out" / "raw" / "run_date=2024-05-04" / "orders" / "orders.csv"
+    assert raw.read_bytes() == data
+    assert manifest["input"]["files"] == [
+        {"uri": str(raw), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    ]
+    assert manifest["input"]["sha256"] == hashlib.sha256(data).hexdigest()
