@@ -7,6 +7,7 @@ The server is this package's own process (not the session-wide `moto_server`), b
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +46,23 @@ class Emulator:
         )
         with urllib.request.urlopen(request, timeout=30):
             pass
+
+    def execute(
+        self, machine_arn: str, run: dict[str, Any], *, timeout_s: float = 45
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Start an execution, wait for it to end, and return its description and its history events."""
+        sfn = self.client("stepfunctions")
+        execution_arn = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(run))["executionArn"]
+        deadline = time.monotonic() + timeout_s
+        while (description := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, f"execution did not finish within {timeout_s} s"
+            time.sleep(0.1)
+        return description, sfn.get_execution_history(executionArn=execution_arn)["events"]
+
+
+def entered(events: list[dict[str, Any]]) -> list[str]:
+    """The states an execution entered, in order."""
+    return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
 
 
 @pytest.fixture(scope="package")

@@ -37,7 +37,6 @@ What moto cannot run, or runs only in part:
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC
@@ -49,7 +48,7 @@ from components.architectures.stepfunctions import RUN_DATE_STATE, SCHEDULED_INP
 from etlctl.mocks import ACCOUNT_ID, PlatformMocks
 from etlctl.offline import Evaluation
 from tests.conftest import evaluate_config
-from tests.integration.conftest import Emulator
+from tests.integration.conftest import Emulator, entered
 from tests.support.moto_server import REGION
 
 MACHINE = "aws:sfn/stateMachine:StateMachine"
@@ -285,20 +284,6 @@ def deployed(emulator: Emulator, rendered: Rendered) -> Deployed:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _execute(emulator: Emulator, machine_arn: str, run: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    sfn = emulator.client("stepfunctions")
-    execution_arn = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(run))["executionArn"]
-    deadline = time.monotonic() + 45
-    while (description := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "execution did not finish within 45 s"
-        time.sleep(0.1)
-    return description, sfn.get_execution_history(executionArn=execution_arn)["events"]
-
-
-def _entered(events: list[dict[str, Any]]) -> list[str]:
-    return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
-
-
 def _task_events(events: list[dict[str, Any]], state: str) -> list[dict[str, Any]]:
     """The events of one Task state, from its entry to its exit (one source: no other state interleaves)."""
     start = next(
@@ -365,10 +350,10 @@ def test_the_scheduled_run_succeeds_and_notifies(emulator: Emulator, rendered: R
     assert set(SCHEDULED_RUN) == set(SCHEDULED_INPUT)
     emulator.queue_lambda_results(*_passing_results(rendered))
 
-    description, events = _execute(emulator, deployed.machine_arn, SCHEDULED_RUN)
+    description, events = emulator.execute(deployed.machine_arn, SCHEDULED_RUN)
 
     assert description["status"] == "SUCCEEDED", description
-    assert _entered(events) == [RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH]
+    assert entered(events) == [RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH]
     # Each stage got the state the contract in components.workflows describes.
     extract_event, transform_event, validate_event, load_event = _scheduled_payloads(events)
     assert extract_event == {"run_date": RUN_DATE, "source": "orders"}
@@ -405,14 +390,14 @@ def test_a_manual_run_without_a_date_takes_the_start_time_branch(
     is exactly that limitation. Should moto pass a string, the run must succeed with the start date as `run_date`."""
     emulator.queue_lambda_results(*_passing_results(rendered))
 
-    description, events = _execute(emulator, deployed.machine_arn, {})
+    description, events = emulator.execute(deployed.machine_arn, {})
 
-    entered = _entered(events)
-    assert entered[:2] == [RUN_DATE_STATE, "RunDateFromStartTime"]
+    states = entered(events)
+    assert states[:2] == [RUN_DATE_STATE, "RunDateFromStartTime"]
     if description["status"] == "FAILED":
         assert description.get("error") == "States.Runtime", description
         assert "TypeError" in description["cause"] and "datetime" in description["cause"], description["cause"]
-        assert entered == [RUN_DATE_STATE, "RunDateFromStartTime"]
+        assert states == [RUN_DATE_STATE, "RunDateFromStartTime"]
         assert _scheduled_payloads(events) == []
         return
     assert description["status"] == "SUCCEEDED", description
@@ -427,10 +412,10 @@ def test_a_transient_stage_failure_is_retried_and_the_run_succeeds(
     extract, *rest = _passing_results(rendered)
     emulator.queue_lambda_results(FAILING_RESULT, extract, *rest)
 
-    description, events = _execute(emulator, deployed.machine_arn, SCHEDULED_RUN)
+    description, events = emulator.execute(deployed.machine_arn, SCHEDULED_RUN)
 
     assert description["status"] == "SUCCEEDED", description
-    assert _entered(events) == [RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH]
+    assert entered(events) == [RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH]
     extract_events = _task_events(events, "Extract orders")
     # One state entry, two attempts: the failure is retried inside the state, not caught.
     assert [event["type"] for event in extract_events] == [
@@ -451,11 +436,11 @@ def test_a_failed_validation_gate_alerts_and_fails_the_run(
     extract, transform, _, _ = _passing_results(rendered)
     emulator.queue_lambda_results(extract, transform, json.dumps(rejected))
 
-    description, events = _execute(emulator, deployed.machine_arn, SCHEDULED_RUN)
+    description, events = emulator.execute(deployed.machine_arn, SCHEDULED_RUN)
 
     assert description["status"] == "FAILED", description
     assert description.get("error") == "PipelineFailed"
-    assert _entered(events) == [
+    assert entered(events) == [
         RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH[:7], "QualityGateFailed", "NotifyFailure", "Failed",
     ]  # fmt: skip
     assert len(_scheduled_payloads(events)) == 3, "load must not be invoked"
@@ -475,14 +460,14 @@ def test_a_stage_failing_every_attempt_is_caught_and_alerted(
     extract, transform, validate, _ = _passing_results(rendered)
     emulator.queue_lambda_results(extract, transform, validate, *[FAILING_RESULT] * attempts)
 
-    description, events = _execute(emulator, deployed.machine_arn, SCHEDULED_RUN)
+    description, events = emulator.execute(deployed.machine_arn, SCHEDULED_RUN)
 
     assert description["status"] == "FAILED", description
     assert description.get("error") == "PipelineFailed"
-    assert _entered(events) == [RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH[:8], "NotifyFailure", "Failed"]
+    assert entered(events) == [RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH[:8], "NotifyFailure", "Failed"]
     load_events = _task_events(events, "Load")
     assert [e["type"] for e in load_events].count("TaskFailed") == attempts
-    assert "NotifySuccess" not in _entered(events)
+    assert "NotifySuccess" not in entered(events)
     [alert] = _alerts(emulator, deployed.queue_url)
     assert alert["Subject"] == f"{rendered.machine_name} failed"
     message = alert["Message"]

@@ -15,7 +15,6 @@ definitions are checked by statelint in tests/unit/test_asl.py; the skipped test
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 
 from components.asl import Retry
 from components.workflows import LambdaInvoker, PipelineStages, orchestrated_pipeline, sequential_pipeline
-from tests.integration.conftest import Emulator
+from tests.integration.conftest import Emulator, entered
 
 RUN = {"run_date": "2024-01-02", "source": "orders"}
 # Over moto's 6,000,000-byte response limit: the invoke fails with FunctionError, like a crashing function.
@@ -51,20 +50,6 @@ def _deploy(emulator: Emulator, build: Any) -> tuple[str, str]:
     return machine_arn, queue_url
 
 
-def _execute(emulator: Emulator, machine_arn: str, run: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    sfn = emulator.client("stepfunctions")
-    execution_arn = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(run))["executionArn"]
-    deadline = time.monotonic() + 30
-    while (description := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "execution did not finish within 30 s"
-        time.sleep(0.1)
-    return description, sfn.get_execution_history(executionArn=execution_arn)["events"]
-
-
-def _entered(events: list[dict[str, Any]]) -> list[str]:
-    return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
-
-
 def _alerts(emulator: Emulator, queue_url: str) -> list[dict[str, Any]]:
     """The SNS notifications in the subscriber queue, as (subject, parsed message) dicts."""
     messages = emulator.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -88,10 +73,10 @@ def test_orchestrated_pipeline_success_runs_every_stage_and_keeps_results(emulat
         json.dumps({"loaded": 6}),
     )
 
-    description, events = _execute(emulator, machine_arn, {"run_date": "2024-01-02"})
+    description, events = emulator.execute(machine_arn, {"run_date": "2024-01-02"}, timeout_s=30)
 
     assert description["status"] == "SUCCEEDED"
-    entered = _entered(events)
+    states = entered(events)
     expected = [
         "ExtractSources",
         "TransformPartitions",
@@ -101,10 +86,10 @@ def test_orchestrated_pipeline_success_runs_every_stage_and_keeps_results(emulat
         "NotifySuccess",
         "Succeeded",
     ]
-    assert [name for name in entered if name in expected] == expected
-    assert Counter(entered)["Transform partition"] == 2
-    assert {"Extract orders", "Extract customers", "Source orders", "Source customers"} <= set(entered)
-    assert "NotifyFailure" not in entered
+    assert [name for name in states if name in expected] == expected
+    assert Counter(states)["Transform partition"] == 2
+    assert {"Extract orders", "Extract customers", "Source orders", "Source customers"} <= set(states)
+    assert "NotifyFailure" not in states
     output = json.loads(description["output"])
     assert sorted(item["source"] for item in output["extract"]) == ["customers", "orders"]
     assert [item["transform"]["Payload"] for item in output["transform"]] == [{"curated": 3}, {"curated": 3}]
@@ -130,10 +115,10 @@ def test_transient_failure_is_retried_and_the_run_succeeds(emulator: Emulator) -
         json.dumps({"loaded": 3}),
     )
 
-    description, events = _execute(emulator, machine_arn, RUN)
+    description, events = emulator.execute(machine_arn, RUN, timeout_s=30)
 
     assert description["status"] == "SUCCEEDED"
-    assert _entered(events) == ["Extract", "Transform", "Validate", "QualityGate", "Load", "NotifySuccess", "Succeeded"]
+    assert entered(events) == ["Extract", "Transform", "Validate", "QualityGate", "Load", "NotifySuccess", "Succeeded"]
     types = [event["type"] for event in events]
     first_task_events = types[types.index("TaskStateEntered") : types.index("TaskStateExited")]
     # One state entry, two attempts: the failure is retried inside the state, not caught.
@@ -157,11 +142,11 @@ def test_quality_gate_above_threshold_alerts_and_fails(emulator: Emulator) -> No
         json.dumps({"passed": True, "quarantine_rate": 0.2}),
     )
 
-    description, events = _execute(emulator, machine_arn, RUN)
+    description, events = emulator.execute(machine_arn, RUN, timeout_s=30)
 
     assert description["status"] == "FAILED"
     assert description.get("error") == "PipelineFailed"
-    assert _entered(events) == ["Extract", "Transform", "Validate", "QualityGate", "QualityGateFailed",
+    assert entered(events) == ["Extract", "Transform", "Validate", "QualityGate", "QualityGateFailed",
                                 "NotifyFailure", "Failed"]  # fmt: skip
     [alert] = _alerts(emulator, queue_url)
     assert alert["Subject"] == "ETL pipeline failed"
@@ -180,11 +165,11 @@ def test_caught_error_publishes_the_error_to_the_alert_subscriber(emulator: Emul
     # Transform fails on the first attempt and on its one retry: the Catch takes over.
     emulator.queue_lambda_results(json.dumps({"rows": 3}), FAILING_RESULT, FAILING_RESULT)
 
-    description, events = _execute(emulator, machine_arn, RUN)
+    description, events = emulator.execute(machine_arn, RUN, timeout_s=30)
 
     assert description["status"] == "FAILED"
     assert description.get("error") == "PipelineFailed"
-    assert _entered(events) == ["Extract", "Transform", "NotifyFailure", "Failed"]
+    assert entered(events) == ["Extract", "Transform", "NotifyFailure", "Failed"]
     [alert] = _alerts(emulator, queue_url)
     assert alert["Subject"] == "ETL pipeline failed"
     assert alert["Message"]["error"]["Error"] == "Function.ResponseSizeTooLarge"
