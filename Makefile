@@ -4,15 +4,24 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
+# uv, pinned here and installed with pip into its own venv: the one tool installed before the lock is read.
+UV_VERSION := 0.13.8
+TOOLS  := .tools
+export UV := $(abspath $(TOOLS))/bin/uv
+# Use the machine's Python (3.11+); never download an interpreter.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup preview preview-all lint typecheck test schema bench layers clean
+.PHONY: setup preview preview-all lint typecheck test schema bench layers lock upgrade clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --only-binary=:all: uv==$(UV_VERSION)
+
+## Installs exactly uv.lock (the project, the jobs and policy groups, the dev tools); never resolves.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --python $(PYTHON)
 	touch $(STAMP)
 
 ## The offline preview of a stack (default dev): the real program under Pulumi's mock monitor.
@@ -44,5 +53,16 @@ schema: setup
 bench: setup
 	$(BIN)/python benchmarks/jobs.py
 
+## After editing pyproject.toml: resolve uv.lock again (keeping every pin that still fits), install it, re-export it.
+lock: $(UV)
+	$(UV) lock $(LOCK_FLAGS)
+	$(UV) sync --locked --python $(PYTHON)
+	touch $(STAMP)
+	$(BIN)/python -m etlctl.lockfiles --write
+
+## The same, refreshing every pin to the newest release the ranges in pyproject.toml allow.
+upgrade: LOCK_FLAGS := --upgrade
+upgrade: lock
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,14 +1,14 @@
 """Content-addressed tags for the container images (pure Python: no pulumi import, unit-tested on its own).
 
 One image, `containers/etl/`, serves all four ECS stages (extract, transform, validate, load): they share 100% of
-their code (`etl_jobs`) and dependencies (the `jobs` extra), so one image means one build, one push, one scan and
+their code (`etl_jobs`) and dependencies (uv.lock's `jobs` group), so one image means one build, one push, one scan and
 one digest to pin; each task definition picks its stage with the container command (`["extract", ...]`), since the
 image's entrypoint is `python -m etl_jobs`.
 
 The build context is the repository root (the image needs `etl_jobs/`, which lives there) narrowed by an ignore
-file to `etl_jobs/` and `containers/etl/requirements.txt`. `context_hash()` turns that context, the Dockerfile, the
-build args and the target platform into the image tag, so an unchanged context means the same tag: no rebuild, no
-push, no diff.
+file to `etl_jobs/` (which holds its pins, `etl_jobs/requirements.txt`). `context_hash()` turns that context, the
+Dockerfile, the build args and the target platform into the image tag, so an unchanged context means the same tag:
+no rebuild, no push, no diff.
 
 Ignore file: Docker's rules, implemented here (`DockerIgnore`) rather than borrowed. `pathspec`'s gitwildmatch is
 gitignore, which differs where it matters: a Docker pattern is anchored at the context root (`*.pyc` only matches

@@ -4,10 +4,12 @@ Creates no resources: pure functions returning Pulumi assets and hashes.
 
 - `function_package()` zips `etl_jobs/` deterministically (sorted entries, fixed timestamps and modes, no
   `__pycache__`/`*.pyc`), so unchanged code gives a byte-identical archive and the same `source_code_hash`: no diff.
-- `layer_package(architecture)` is the dependency layer (Polars, Powertools; see `LAYER_REQUIREMENTS`) for the Lambda
-  platform. It is built OUTSIDE the Pulumi program, by `python -m components.packaging build-layer --architecture
-  arm64` (pip downloads manylinux wheels for CPython 3.12 into a cache keyed by the hash of the pinned requirements
-  and the platform, installs them into `python/` and zips that deterministically). The program never downloads:
+- `layer_package(architecture)` is the dependency layer for the Lambda platform: exactly `etl_jobs/requirements.txt`
+  (uv.lock's `jobs` group: Polars, Powertools, boto3), the pins the image installs and the tests run; boto3 is
+  included rather than taken from the runtime, whose version AWS moves on its own. It is built OUTSIDE the Pulumi
+  program, by `python -m components.packaging build-layer --architecture arm64` (pip downloads the hash-checked
+  manylinux wheels for CPython 3.12 into a cache keyed by the hash of the pins and the platform, installs them into
+  `python/` and zips that deterministically). The program never downloads:
   it refers to the layer by `layer_key()` (computed from the lock file alone, so offline previews and the mocks work
   on a fresh clone), and `pulumi up` fails with a `LayerNotBuiltError` naming the command when the zip is missing.
 
@@ -36,7 +38,7 @@ from components.settings import LambdaArchitecture
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JOBS_DIR = REPO_ROOT / "etl_jobs"
-LAYER_REQUIREMENTS = JOBS_DIR / "handlers" / "layer-requirements.txt"
+LAYER_REQUIREMENTS = JOBS_DIR / "requirements.txt"
 LAYER_PYTHON_VERSION = "3.12"
 LAYER_RUNTIMES = ("python3.12", "python3.13")
 # Lambda's python3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34): manylinux2014 and manylinux_2_28 wheels fit.

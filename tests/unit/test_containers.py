@@ -293,7 +293,7 @@ def test_the_context_pulumi_docker_sends_is_the_one_the_tag_covers() -> None:
     image_ignore = images.ETL_IMAGE_DIR / "Dockerfile.dockerignore"
     assert root_ignore.read_text() == image_ignore.read_text()
     sent = images.context_files(images.REPO_ROOT, images.ETL_DOCKERFILE)
-    assert "containers/etl/requirements.txt" in sent and any(name.startswith("etl_jobs/") for name in sent)
+    assert "etl_jobs/requirements.txt" in sent and all(name.startswith("etl_jobs/") for name in sent)
     assert not any(name.startswith((".venv/", ".git/", "tests/", "build/")) for name in sent)
 
 

@@ -242,14 +242,3 @@ def test_layer_key_depends_on_the_pins_and_the_platform(tmp_path: Path) -> None:
     assert arm != packaging.layer_key(LambdaArchitecture.X86_64, pins)
     pins.write_text(pins.read_text().replace("polars==2.1.0", "polars==2.0.0"))
     assert arm != packaging.layer_key(LambdaArchitecture.ARM64, pins)
-
-
-def test_layer_pins_match_the_container_image_pins() -> None:
-    def pins(path: Path) -> dict[str, str]:
-        lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
-        return dict(line.split("==") for line in lines if "==" in line)
-
-    layer, image = pins(packaging.LAYER_REQUIREMENTS), pins(packaging.REPO_ROOT / "containers/etl/requirements.txt")
-    shared = set(layer) & set(image)
-    assert {"polars", "aws-lambda-powertools"} <= shared
-    assert {name: layer[name] for name in shared} == {name: image[name] for name in shared}
