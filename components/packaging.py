@@ -26,7 +26,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -41,10 +40,10 @@ JOBS_DIR = REPO_ROOT / "etl_jobs"
 LAYER_REQUIREMENTS = JOBS_DIR / "requirements.txt"
 LAYER_PYTHON_VERSION = "3.12"
 LAYER_RUNTIMES = ("python3.12", "python3.13")
-# Lambda's python3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34): manylinux2014 and manylinux_2_28 wheels fit.
+# Lambda's python3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34): any manylinux wheel up to 2_34 fits.
 _PLATFORM_TAGS = {
-    LambdaArchitecture.ARM64: ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
-    LambdaArchitecture.X86_64: ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+    LambdaArchitecture.ARM64: ("aarch64-manylinux_2_34",),
+    LambdaArchitecture.X86_64: ("x86_64-manylinux_2_34",),
 }
 # 1980-01-01 is the earliest time a zip entry can hold; any fixed value makes archives reproducible.
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -232,26 +231,28 @@ def layer_package(architecture: LambdaArchitecture, out_dir: Path | None = None)
     )
 
 
-def _pip(*arguments: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", *arguments], check=True)
-
-
 def build_layer(architecture: LambdaArchitecture, out_dir: Path | None = None, *, force: bool = False) -> Path:
-    """Download the pinned wheels for the Lambda platform (once per key), install them into `python/`, zip it."""
+    """Install the pinned, hash-checked wheels for the Lambda platform into `python/` with uv, then zip it."""
+    from etlctl.lockfiles import find_uv
+
     cache, path = layer_paths(architecture, out_dir)
     if path.exists() and not force:
         return path
-    wheels, target = cache / "wheels", cache / "python"
-    platform_args = [arg for tag in _PLATFORM_TAGS[architecture] for arg in ("--platform", tag)]
-    common = ["--only-binary=:all:", "--no-deps", *platform_args, "--python-version", LAYER_PYTHON_VERSION,
-              "--implementation", "cp", "-r", str(LAYER_REQUIREMENTS)]  # fmt: skip
-    if not any(wheels.glob("*.whl")):
-        _pip("download", "--dest", str(wheels), *common)
+    target = cache / "python"
     shutil.rmtree(target, ignore_errors=True)
-    # --no-index: the install reads only the cached wheels; --no-compile: bytecode of the build host's Python is
-    # useless on Lambda and would make the zip differ between hosts.
-    _pip("install", "--no-index", "--find-links", str(wheels), "--no-compile", "--target", str(target), *common)
-    entries = [(name, file) for name, file in tree_entries(target, prefix="python/") if "/bin/" not in name]
+    # The file is the whole closure (an export of uv.lock), so nothing is resolved: --no-deps. uv keeps the wheels in
+    # its cache and writes no bytecode by default (the build host's would be useless on Lambda and differ by host).
+    platforms = [arg for tag in _PLATFORM_TAGS[architecture] for arg in ("--python-platform", tag)]
+    command = [find_uv(), "pip", "install", "--quiet", "--target", str(target), "--no-deps", "--only-binary",
+               ":all:", "--require-hashes", "--python-version", LAYER_PYTHON_VERSION, *platforms,
+               "-r", str(LAYER_REQUIREMENTS)]  # fmt: skip
+    subprocess.run(command, check=True)
+    # Console scripts and uv's lock of the target directory are of no use on Lambda.
+    entries = [
+        (name, file)
+        for name, file in tree_entries(target, prefix="python/")
+        if "/bin/" not in name and name != "python/.lock"
+    ]
     data = deterministic_zip(entries)
     _write_once(path, data)
     return path

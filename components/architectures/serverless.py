@@ -15,11 +15,11 @@ Provisions:
   orchestrator can run any stage here;
 - alarms (Lambda Errors/Throttles per function, each DLQ's depth > 0, age of the oldest work message) and widgets.
 
-Packaging (measured on this repo, Polars 2.1.0, Powertools 3.37.0; `python -m components.packaging sizes`):
-the function zip holds only `etl_jobs` (~30 kB zipped, ~0.1 MB unpacked), hash-stable so unchanged code is no diff.
-The heavy dependency is Polars: the dependency layer is 176.9 MB unpacked / 50.7 MB zipped for arm64 (187.6 / 54.9 MB
-for x86_64), so function + layer stay well under Lambda's 250 MB unpacked limit. pyarrow (another ~170 MB) is left out:
-etl_jobs does not import it (Polars reads and writes Parquet itself) and it would break the limit. A zip layer was
+Packaging (`python -m components.packaging sizes` prints the current figures): the function zip holds only
+`etl_jobs` (~0.1 MB unpacked), hash-stable so unchanged code is no diff. The layer is `etl_jobs/requirements.txt`
+(Polars, Powertools, boto3); Polars dominates it, and with the function it stays under Lambda's 250 MB unpacked
+limit (about 200 MB for arm64). pyarrow is not shipped: etl_jobs does not import it (Polars reads and writes Parquet
+itself) and it would break the limit. A zip layer was
 chosen over container-image Lambdas because it keeps cold starts and deploys small (code changes upload ~30 kB, not an
 image) and needs no registry or Docker on the deploying machine; the layer is above the 50 MB direct-upload limit, so
 it is uploaded to the artifacts bucket and Lambda reads it from there.
