@@ -73,6 +73,13 @@ class Retry:
         if self.jitter_strategy not in ("FULL", "NONE"):
             raise DefinitionError(f"Retry.jitter_strategy must be FULL or NONE, got {self.jitter_strategy!r}")
 
+    def worst_case_delays(self) -> int:
+        """The longest total wait between attempts this retrier can add (full jitter only shortens it)."""
+        return sum(
+            min(int(self.interval_seconds * self.backoff_rate**attempt), self.max_delay_seconds)
+            for attempt in range(self.max_attempts)
+        )
+
     def to_dict(self) -> JsonDict:
         return {
             "ErrorEquals": list(self.error_equals),
@@ -184,6 +191,17 @@ class IsNumeric(_Comparison):
 
 
 @dataclass(frozen=True)
+class IsString(_Comparison):
+    value: bool = True
+    operator: ClassVar[str] = "IsString"
+
+
+@dataclass(frozen=True)
+class IsTimestamp(_Comparison):
+    value: bool = True
+    operator: ClassVar[str] = "IsTimestamp"
+
+
 class IsBoolean(_Comparison):
     value: bool = True
     operator: ClassVar[str] = "IsBoolean"
@@ -832,10 +850,11 @@ def sns_publish(
     message: Any = None,
     message_path: str | None = None,
     subject: str | None = None,
+    subject_path: str | None = None,
     **options: Any,
 ) -> Task:
     """Publish to a topic. Give a literal `message`, or `message_path` (a JSONPath or intrinsic such as
-    `States.JsonToString($)`)."""
+    `States.JsonToString($)`); likewise at most one of `subject` and `subject_path`."""
     arn = Arn.parse(topic_arn, f"state {name!r}: topic_arn")
     parameters: JsonDict = {"TopicArn": topic_arn}
     if (message is None) == (message_path is None):
@@ -844,8 +863,12 @@ def sns_publish(
         parameters["Message.$"] = message_path
     else:
         parameters["Message"] = message
+    if subject is not None and subject_path is not None:
+        raise DefinitionError(f"state {name!r}: give at most one of subject and subject_path")
     if subject is not None:
         parameters["Subject"] = subject
+    if subject_path is not None:
+        parameters["Subject.$"] = subject_path
     options.setdefault("result_path", None)
     return Task(
         name=name,
@@ -920,13 +943,15 @@ def ecs_run_task(
     command: Sequence[str] | None = None,
     command_path: str | None = None,
     capacity_provider: str | None = None,
+    platform_version: str | None = None,
     **options: Any,
 ) -> Task:
     """Run a task and wait for it to stop (`ecs:runTask.sync`), in private subnets without a public IP.
 
     `command` is a literal argument list; `command_path` an intrinsic building it from the input, e.g.
     `States.Array('extract', '--run-date', $.run_date)`. `capacity_provider` (e.g. FARGATE_SPOT) replaces the FARGATE
-    launch type. `pass_role_arns` are the task role and execution role, which Step Functions passes to ECS."""
+    launch type; `platform_version` (e.g. LATEST, which ECS.10 asks for) pins the Fargate platform. `pass_role_arns`
+    are the task role and execution role, which Step Functions passes to ECS."""
     cluster = Arn.parse(cluster_arn, f"state {name!r}: cluster_arn")
     task_definition = Arn.parse(task_definition_arn, f"state {name!r}: task_definition_arn")
     if not subnet_ids:
@@ -952,6 +977,8 @@ def ecs_run_task(
         },
         "Overrides": {"ContainerOverrides": [override]},
     }
+    if platform_version is not None:
+        parameters["PlatformVersion"] = platform_version
     if capacity_provider is not None:
         parameters["CapacityProviderStrategy"] = [{"CapacityProvider": capacity_provider, "Weight": 1}]
     else:

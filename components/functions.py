@@ -10,6 +10,9 @@ the alerts topic (row 54).
 
 Takes: `EtlFunctionArgs`. Exposes: `function_arn`, `function_name`, `role_arn`, `log_group_name`, `widgets`.
 Reused by the serverless and stepfunctions architectures.
+
+Also the Lambda stage runner (`LambdaRunner`, bound: `LambdaStages`): stages as synchronous `lambda:invoke` Tasks
+whose result is the handler's return value, for any architecture whose functions run `etl_jobs.handlers.stage_*`.
 """
 
 from __future__ import annotations
@@ -18,16 +21,19 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
 
-from components import packaging, policies
+from components import asl, packaging, policies
 from components.foundation.alarms import Widget, metric_alarm, metric_widget
-from components.refs import Platform
+from components.pipelines import BoundRunner, StageCall
+from components.refs import FoundationRefs
 from components.roles import service_role
+from components.runners import StageRunner
 from components.settings import LambdaArchitecture
+from components.stages import Stage, StageBudget
 
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13")
 # Names that suggest a credential: those belong in Secrets Manager, read at run time, never in the environment.
@@ -52,7 +58,7 @@ class AsyncFailureDestination:
 class EtlFunctionArgs:
     """What one ETL Lambda is built from."""
 
-    platform: Platform
+    foundation: FoundationRefs
     """The foundation's refs: stack key, lake zones, alerts topic, retention, stack identity."""
     handler: str
     """Dotted handler path inside the package, e.g. `etl_jobs.handlers.extract.handler`."""
@@ -159,15 +165,15 @@ class EtlFunction(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EtlFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("etl:functions:EtlFunction", name, {}, opts)
-        platform = args.platform
-        stack = platform.stack
+        foundation = args.foundation
+        stack = foundation.stack
         code = args.code or packaging.function_package()
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/etl/{stack.project}/{stack.stack}/lambda/{name}",
-            retention_in_days=platform.log_retention_days,
-            kms_key_id=platform.key.arn,
+            retention_in_days=foundation.log_retention_days,
+            kms_key_id=foundation.key.arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.log_group_name = log_group.name
@@ -175,7 +181,7 @@ class EtlFunction(pulumi.ComponentResource):
         destination_arn: pulumi.Input[str | None] = args.on_failure.arn if args.on_failure else None
         policy_document = pulumi.Output.all(
             log_group.arn,
-            platform.key.arn,
+            foundation.key.arn,
             destination_arn,
             pulumi.Output.all(*args.policy_statements),
         ).apply(
@@ -200,7 +206,7 @@ class EtlFunction(pulumi.ComponentResource):
         )
 
         environment: dict[str, pulumi.Input[str]] = {
-            **platform.lake.zone_environment(),
+            **foundation.lake.zone_environment(),
             "POWERTOOLS_SERVICE_NAME": args.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": args.metrics_namespace,
             "POWERTOOLS_LOG_LEVEL": args.log_level,
@@ -222,7 +228,7 @@ class EtlFunction(pulumi.ComponentResource):
             # -1 is Lambda's "unreserved"; recorded explicitly so a reviewer sees the choice.
             reserved_concurrent_executions=(args.reserved_concurrency if args.reserved_concurrency is not None else -1),
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            kms_key_arn=platform.key.arn,
+            kms_key_arn=foundation.key.arn,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="JSON",
@@ -255,7 +261,7 @@ class EtlFunction(pulumi.ComponentResource):
         metric_alarm(
             f"{name}-errors",
             parent=self,
-            alerts=platform.alerts,
+            alerts=foundation.alerts,
             description=f"The {name} Lambda raised errors.",
             namespace="AWS/Lambda",
             metric_name="Errors",
@@ -264,7 +270,7 @@ class EtlFunction(pulumi.ComponentResource):
         metric_alarm(
             f"{name}-throttles",
             parent=self,
-            alerts=platform.alerts,
+            alerts=foundation.alerts,
             description=f"The {name} Lambda was throttled (reserved concurrency exhausted).",
             namespace="AWS/Lambda",
             metric_name="Throttles",
@@ -290,25 +296,26 @@ class EtlFunction(pulumi.ComponentResource):
 
 
 def dependency_layer(
-    name: str, architecture: LambdaArchitecture, platform: Platform, parent: pulumi.Resource
+    name: str, architecture: LambdaArchitecture, foundation: FoundationRefs, parent: pulumi.Resource
 ) -> aws.lambda_.LayerVersion:
     """The Polars/Powertools layer of `etl_jobs` functions, built outside the program (`make layers`)."""
     package = packaging.layer_package(architecture)
     # Always through the artifacts bucket: the layer (~51 MB zipped) is at Lambda's 50 MB direct-upload limit, and one
     # path means a fresh clone (layer not built, offline preview) registers the same resources as a deployment.
-    key = f"lambda/layers/{architecture.value}-{package.key}.zip"
+    # The owner's name in the key: two architectures with their own layer must never write (and delete) one object.
+    key = f"lambda/layers/{name}/{architecture.value}-{package.key}.zip"
     layer_zip = aws.s3.BucketObjectv2(
         f"{name}-layer-zip",
-        bucket=platform.lake.artifacts.name,
+        bucket=foundation.lake.artifacts.name,
         key=key,
         source=package.asset,
         server_side_encryption="aws:kms",
-        kms_key_id=platform.key.arn,
+        kms_key_id=foundation.key.arn,
         opts=pulumi.ResourceOptions(parent=parent),
     )
     return aws.lambda_.LayerVersion(
         f"{name}-layer",
-        layer_name=f"{name}-{platform.stack.stack}-deps",
+        layer_name=f"{name}-{foundation.stack.stack}-deps",
         description=f"etl_jobs dependencies ({package.key})",
         compatible_runtimes=list(packaging.LAYER_RUNTIMES),
         compatible_architectures=[architecture.value],
@@ -317,3 +324,47 @@ def dependency_layer(
         source_code_hash=package.source_code_hash,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The Lambda stage runner
+# ---------------------------------------------------------------------------------------------------------------------
+
+# Step Functions gives up on the invoke a little after the function would time out, so a slow function fails as the
+# function's own timeout (a States.TaskFailed the retriers see) rather than the Task's.
+INVOKE_MARGIN_SECONDS = 60
+
+
+def lambda_stage_budget(function_timeout_seconds: int) -> StageBudget:
+    return StageBudget(timeout_seconds=function_timeout_seconds + INVOKE_MARGIN_SECONDS, retry=asl.LAMBDA_RETRY)
+
+
+@dataclasses.dataclass(frozen=True)
+class LambdaStages(BoundRunner):
+    """Stages as synchronous invokes of resolved function ARNs; the handler's return value is the stage's result."""
+
+    architecture: str
+    function_arns: Mapping[Stage, str]
+    budgets: Mapping[Stage, StageBudget]
+
+    returns_payload: ClassVar[bool] = True
+
+    def task(self, call: StageCall, *, name: str, **options: Any) -> asl.Task:
+        return asl.lambda_invoke(name, self.function_arns[call.stage], payload=call.event(), **options)
+
+
+@dataclasses.dataclass(frozen=True)
+class LambdaRunner(StageRunner):
+    """The functions that run each stage, before their ARNs are known."""
+
+    architecture: str
+    function_arns: Mapping[Stage, pulumi.Output[str]]
+    budgets: Mapping[Stage, StageBudget]
+
+    returns_payload: ClassVar[bool] = True
+
+    def bind(self) -> pulumi.Output[BoundRunner]:
+        stages = list(self.function_arns)
+        return pulumi.Output.all(*[self.function_arns[stage] for stage in stages]).apply(
+            lambda arns: LambdaStages(self.architecture, dict(zip(stages, arns, strict=True)), self.budgets)
+        )

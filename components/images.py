@@ -37,7 +37,6 @@ TAG_LENGTH = 16
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ETL_IMAGE_DIR = REPO_ROOT / "containers" / "etl"
 ETL_DOCKERFILE = ETL_IMAGE_DIR / "Dockerfile"
-DEFAULT_PLATFORM = "linux/amd64"
 # Bumped when the hash layout below changes, so old and new tags can never collide.
 _HASH_FORMAT = b"etl-platform-context-hash/v1\0"
 
@@ -219,7 +218,7 @@ def context_hash(
     context_dir: Path | str,
     dockerfile: Path | str | None = None,
     build_args: Mapping[str, str] | None = None,
-    platform: str = DEFAULT_PLATFORM,
+    platform: str = "",
     length: int = TAG_LENGTH,
 ) -> str:
     """The image tag: the first `length` hex chars of a sha256 over everything that decides the image.
@@ -255,11 +254,6 @@ def context_hash(
             executable = b"x" if info.st_mode & 0o111 else b"-"
             field(b"file", relative.encode(), executable, full.read_bytes())
     return digest.hexdigest()[:length]
-
-
-def etl_image_tag(build_args: Mapping[str, str] | None = None, platform: str = DEFAULT_PLATFORM) -> str:
-    """The tag of the ETL image built from this checkout (context: repo root, Dockerfile: containers/etl/)."""
-    return context_hash(REPO_ROOT, ETL_DOCKERFILE, build_args, platform)
 
 
 def write_context_tar(context_dir: Path | str, dockerfile: Path | str | None, fileobj: IO[bytes]) -> list[str]:

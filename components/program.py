@@ -9,9 +9,9 @@ import pulumi_aws as aws
 
 from components.architectures.base import Architecture, ArchitectureArgs
 from components.foundation.foundation import Foundation, FoundationArgs
-from components.refs import EngineRef
-from components.registry import architecture_class
-from components.settings import ArchitectureName, NatGateways, StackSettings, load_settings
+from components.registry import REGISTRY
+from components.runners import StageRunner
+from components.settings import NatGateways, StackSettings, load_settings
 
 
 def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
     )
     under_provider = pulumi.ResourceOptions(providers={"aws": provider})
 
-    classes = {name: architecture_class(name) for name in settings.architectures}
+    classes = {name: REGISTRY.architecture_class(name) for name in settings.architectures}
     endpoints: set[str] = set()
     # Without NAT, private workloads reach AWS APIs only through endpoints: give them the ones they declare.
     if settings.nat_gateways is NatGateways.NONE:
@@ -34,34 +34,34 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
     foundation = Foundation(
         settings.project, FoundationArgs(settings=settings, interface_endpoints=sorted(endpoints)), opts=under_provider
     )
-    platform = foundation.platform
+    refs = foundation.refs
 
-    built: dict[ArchitectureName, Architecture] = {}
-    engines: dict[ArchitectureName, EngineRef] = {}
-    # Orchestrators go last: they run stages on the engines the others expose.
+    built: dict[str, Architecture] = {}
+    runners: dict[str, StageRunner] = {}
+    # Orchestrators go last: they run stages on the runners the others expose.
     for name in sorted(classes, key=lambda n: (classes[n].orchestrates, settings.architectures.index(n))):
         architecture = classes[name](
-            f"{settings.project}-{name.value}",
-            ArchitectureArgs(settings=settings.architecture_settings(name), platform=platform, engines=dict(engines)),
+            f"{settings.project}-{name}",
+            ArchitectureArgs(settings=settings.architecture_settings(name), foundation=refs, runners=dict(runners)),
             opts=under_provider,
         )
         built[name] = architecture
-        if architecture.engine is not None:
-            engines[name] = architecture.engine
+        if architecture.runner is not None:
+            runners[name] = architecture.runner
 
     foundation.monitoring.publish_dashboard(
         f"{settings.project}-{settings.stack}",
         [widget for architecture in built.values() for widget in architecture.widgets],
     )
 
-    lake = platform.lake
+    lake = refs.lake
     outputs: dict[str, Any] = {
         "environment": settings.environment.value,
-        "architectures": [name.value for name in settings.architectures],
-        "keyArn": platform.key.arn,
-        "alertsTopicArn": platform.alerts.topic_arn,
-        "vpcId": platform.network.vpc_id,
-        "privateSubnetIds": list(platform.network.private_subnet_ids),
+        "architectures": list(settings.architectures),
+        "keyArn": refs.key.arn,
+        "alertsTopicArn": refs.alerts.topic_arn,
+        "vpcId": refs.network.vpc_id,
+        "privateSubnetIds": list(refs.network.private_subnet_ids),
         "buckets": {
             "raw": lake.raw.name,
             "staged": lake.staged.name,
@@ -73,5 +73,5 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
         "catalogDatabase": lake.catalog_database,
     }
     for name, architecture in built.items():
-        outputs[name.value] = architecture.outputs()
+        outputs[name] = architecture.outputs()
     return outputs

@@ -1,17 +1,17 @@
 """Small frozen records passed between components, so architectures depend on data, not on each other.
 
-The foundation fills `Platform`; every architecture receives it in its args. Orchestrators receive the `EngineRef`
-of each architecture that runs one of their stages.
+The foundation fills `FoundationRefs`; every architecture receives it in its args. A ref holds `pulumi.Output`s
+(values known once deployed); code that needs the plain values resolves them inside an `apply`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pulumi
 
-from components.settings import Profile, Stage
+from components.settings import Profile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ class AlertRefs:
 
 
 @dataclasses.dataclass(frozen=True)
-class Platform:
+class FoundationRefs:
     """Everything the foundation shares with architectures."""
 
     stack: StackRefs
@@ -99,32 +99,3 @@ class Platform:
             retain_on_delete=self.profile.retain_on_delete,
             **options,  # type: ignore[arg-type]
         )
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# What an orchestrator needs to run a stage on another architecture's engine
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class LambdaEngineRef:
-    """Stage -> function ARN; invoked with `lambda:invoke`."""
-
-    function_arns: Mapping[Stage, pulumi.Output[str]]
-
-
-@dataclasses.dataclass(frozen=True)
-class EcsEngineRef:
-    """Stage -> task definition on one cluster; run with `ecs:runTask.sync` in private subnets."""
-
-    cluster_arn: pulumi.Output[str]
-    task_definition_arns: Mapping[Stage, pulumi.Output[str]]
-    container_name: str
-    subnet_ids: Sequence[pulumi.Output[str]]
-    security_group_ids: Sequence[pulumi.Output[str]]
-    # Task and execution roles the state machine must be allowed to pass to ECS.
-    pass_role_arns: Sequence[pulumi.Output[str]]
-    capacity_provider: str
-
-
-EngineRef = LambdaEngineRef | EcsEngineRef

@@ -6,6 +6,10 @@ object that the program hands to components. Every mistake becomes one `pulumi.R
 traceback) that names the stack file, the key, the bad value and what is allowed, before any resource is registered.
 
 Keys in the `etl-platform` namespace are camelCase (`logRetentionDays`); Python attributes are snake_case.
+
+This module holds what every stack has (environment, network, tags, ...) and the value types architectures share.
+Each architecture's own settings model lives beside its component and reaches the stack model through the registry
+(`components.registry`): `config_model()` adds one optional key per registered architecture.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Protocol
 
 import pulumi
 from pydantic import (
@@ -26,10 +30,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
-    model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from components.stages import RunnerCapabilities
 
 PROJECT = "etl-platform"
 
@@ -49,16 +55,6 @@ class Environment(StrEnum):
     PROD = "prod"
 
 
-class ArchitectureName(StrEnum):
-    SERVERLESS = "serverless"
-    GLUE = "glue"
-    STREAMING = "streaming"
-    EMR = "emr"
-    DATABASE = "database"
-    CONTAINERS = "containers"
-    STEPFUNCTIONS = "stepfunctions"
-
-
 class NatGateways(StrEnum):
     NONE = "none"
     SINGLE = "single"
@@ -70,26 +66,9 @@ class LambdaArchitecture(StrEnum):
     X86_64 = "x86_64"
 
 
-class StateMachineType(StrEnum):
-    STANDARD = "STANDARD"
-    EXPRESS = "EXPRESS"
-
-
 class CapacityProvider(StrEnum):
     FARGATE = "FARGATE"
     FARGATE_SPOT = "FARGATE_SPOT"
-
-
-class ContainerPlatform(StrEnum):
-    AMD64 = "linux/amd64"
-    ARM64 = "linux/arm64"
-
-
-class Stage(StrEnum):
-    EXTRACT = "extract"
-    TRANSFORM = "transform"
-    VALIDATE = "validate"
-    LOAD = "load"
 
 
 # The values CloudWatch Logs accepts for retention_in_days.
@@ -155,9 +134,11 @@ RetentionDays = Annotated[int, AfterValidator(_retention)]
 EmailAddress = Annotated[str, AfterValidator(_email)]
 Schedule = Annotated[str, AfterValidator(validate_schedule)]
 QuarantineRate = Annotated[float, Field(ge=0.0, le=1.0)]
+# A source is a folder of the lake zones (`landing/<source>/`): lowercase letters, digits and dashes.
+SourceName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 
-class _Model(BaseModel):
+class SettingsModel(BaseModel):
     """camelCase keys, unknown keys rejected, values frozen once validated."""
 
     model_config = ConfigDict(
@@ -170,7 +151,7 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-class NetworkSettings(_Model):
+class NetworkSettings(SettingsModel):
     """The VPC every private workload runs in."""
 
     cidr: str = Field("10.40.0.0/16", description="IPv4 CIDR of the VPC, /16 to /24")
@@ -194,187 +175,28 @@ class NetworkSettings(_Model):
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Architecture settings: one object per architecture name
+# What architectures build on
 # --------------------------------------------------------------------------------------------------------------------
 
 
-class ServerlessSettings(_Model):
-    """Architecture 1: scheduled extract Lambda -> SQS -> process Lambda; S3 file drops trigger the same path."""
+class ArchitectureSettings(SettingsModel):
+    """Base of every architecture's settings model (defined beside its component).
 
-    schedule: Schedule = Field("rate(1 hour)", description="EventBridge Scheduler expression for the extract Lambda")
-    memory_mb: int = Field(1024, ge=128, le=10240, description="Lambda memory in MB (128-10240)")
-    timeout_seconds: int = Field(300, ge=1, le=900, description="Lambda timeout in seconds (1-900)")
-    reserved_concurrency: int | None = Field(
-        2, ge=1, le=1000, description="Reserved concurrency of each function; null for the unreserved pool"
-    )
-    architecture: LambdaArchitecture = Field(LambdaArchitecture.ARM64, description="`arm64` or `x86_64`")
-    batch_size: int = Field(5, ge=1, le=10, description="SQS messages per process-Lambda invocation (1-10)")
-    max_quarantine_rate: QuarantineRate = Field(0.10, description="Quarantined share of rows that fails a run")
-    landing_prefix: str = Field("landing/", description="Prefix in the raw bucket where file drops start a run")
+    `stack_problems` checks what one model cannot see alone (another architecture's capabilities, say); it returns
+    one message per problem, each naming the key as written in the stack file."""
 
-    @field_validator("landing_prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9!_.*'()/-]+/", value) or value.startswith("/"):
-            raise ValueError(f"{value!r} is not an S3 prefix ending in '/', e.g. 'landing/'")
-        return value
+    def stack_problems(self, stack: StackContext) -> list[str]:
+        return []
 
 
-class StageEngines(_Model):
-    """Which selected architecture runs each stage; `stepfunctions` means the orchestrator's own Lambdas."""
+@dataclasses.dataclass(frozen=True)
+class StackContext:
+    """The stack as a settings model sees it when checking across architectures."""
 
-    extract: ArchitectureName = ArchitectureName.STEPFUNCTIONS
-    transform: ArchitectureName = ArchitectureName.STEPFUNCTIONS
-    # `validate` would shadow BaseModel.validate; the config key is still `validate`.
-    validate_: ArchitectureName = Field(ArchitectureName.STEPFUNCTIONS, alias="validate")
-    load: ArchitectureName = ArchitectureName.STEPFUNCTIONS
-
-    def by_stage(self) -> dict[Stage, ArchitectureName]:
-        return {
-            Stage.EXTRACT: self.extract,
-            Stage.TRANSFORM: self.transform,
-            Stage.VALIDATE: self.validate_,
-            Stage.LOAD: self.load,
-        }
-
-
-# An EXPRESS execution's limit, and the engines the orchestrator runs with a `.sync` (wait-for-job) integration.
-EXPRESS_MAX_SECONDS = 300
-SYNC_ENGINES: frozenset[ArchitectureName] = frozenset({ArchitectureName.CONTAINERS})
-
-
-class StepFunctionsSettings(_Model):
-    """Architecture 7: a state machine orchestrating the stages on the engines chosen per stage."""
-
-    type: StateMachineType = Field(StateMachineType.STANDARD, description="`STANDARD` or `EXPRESS`")
-    schedule: Schedule = Field("cron(0 2 * * ? *)", description="EventBridge Scheduler expression that starts a run")
-    engines: StageEngines = Field(default_factory=StageEngines, description="Engine per stage")
-    max_quarantine_rate: QuarantineRate = Field(0.10, description="Validation gate: quarantined share that fails")
-    sources: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]] = Field(
-        default_factory=lambda: ["orders"], min_length=1, description="Source names extracted in parallel"
-    )
-    max_concurrency: int = Field(4, ge=1, le=40, description="Map concurrency over partitions")
-    timeout_seconds: int = Field(3600, ge=60, le=86400, description="Execution timeout in seconds")
-    memory_mb: int = Field(1024, ge=128, le=10240, description="Memory of the orchestrator's own Lambdas")
-    architecture: LambdaArchitecture = Field(LambdaArchitecture.ARM64, description="Architecture of its Lambdas")
-
-    @model_validator(mode="after")
-    def _express_limits(self) -> StepFunctionsSettings:
-        # EXPRESS executions last at most 5 minutes and cannot wait for a job (`.sync`), e.g. an ECS task.
-        if self.type is StateMachineType.EXPRESS:
-            if self.timeout_seconds > EXPRESS_MAX_SECONDS:
-                raise ValueError(
-                    f"timeoutSeconds {self.timeout_seconds} exceeds the {EXPRESS_MAX_SECONDS} seconds an EXPRESS "
-                    "execution may run; lower it or use type STANDARD"
-                )
-            waiting = [f"{s.value} on {e.value}" for s, e in self.engines.by_stage().items() if e in SYNC_ENGINES]
-            if waiting:
-                raise ValueError(
-                    f"type EXPRESS cannot wait for a job ({', '.join(waiting)}): `.sync` integrations need "
-                    "type STANDARD"
-                )
-        return self
-
-
-_FARGATE_SIZES: dict[int, range] = {
-    256: range(512, 2048 + 1, 512),
-    512: range(1024, 4096 + 1, 1024),
-    1024: range(2048, 8192 + 1, 1024),
-    2048: range(4096, 16384 + 1, 1024),
-    4096: range(8192, 30720 + 1, 1024),
-    8192: range(16384, 61440 + 1, 4096),
-    16384: range(32768, 122880 + 1, 8192),
-}
-
-
-def _fargate_size(cpu: int, memory: int) -> None:
-    if cpu not in _FARGATE_SIZES:
-        raise ValueError(f"cpu {cpu} is not a Fargate size; allowed: {', '.join(map(str, _FARGATE_SIZES))}")
-    allowed = _FARGATE_SIZES[cpu]
-    if memory not in allowed:
-        raise ValueError(
-            f"memory {memory} does not fit cpu {cpu} on Fargate; allowed: {allowed.start}-{allowed.stop - 1} "
-            f"in steps of {allowed.step}"
-        )
-
-
-class TaskSize(_Model):
-    """Fargate task size of one stage."""
-
-    cpu: int = Field(512, description="Fargate CPU units (256, 512, 1024, ...)")
-    memory: int = Field(1024, description="MiB; must be a size Fargate allows for the CPU")
-
-    @model_validator(mode="after")
-    def _fits(self) -> TaskSize:
-        _fargate_size(self.cpu, self.memory)
-        return self
-
-
-class ContainersSettings(_Model):
-    """Architecture 6: images built by the program, stages run on ECS Fargate in order by a state machine."""
-
-    cpu: int = Field(512, description="Default Fargate CPU units of every stage")
-    memory: int = Field(1024, description="Default memory (MiB) of every stage")
-    stages: dict[Stage, TaskSize] = Field(default_factory=dict, description="Per-stage size overrides")
-    platform: ContainerPlatform = Field(ContainerPlatform.ARM64, description="`linux/arm64` or `linux/amd64`")
-    schedule: Schedule = Field("cron(0 3 * * ? *)", description="EventBridge Scheduler expression that starts a run")
-    build_on_preview: bool = Field(False, description="Build images during `pulumi preview` too")
-    capacity_provider: CapacityProvider | None = Field(
-        None, description="`FARGATE` or `FARGATE_SPOT`; default from the profile (Spot in dev)"
-    )
-    base_image: str = Field(
-        "public.ecr.aws/docker/library/python:3.12-slim", description="BASE_IMAGE build arg of every image"
-    )
-    keep_images: int = Field(20, ge=1, le=1000, description="Tagged images the ECR lifecycle policy keeps")
-    max_quarantine_rate: QuarantineRate = Field(0.10, description="Quarantined share of rows that fails a run")
-
-    @model_validator(mode="after")
-    def _fits(self) -> ContainersSettings:
-        _fargate_size(self.cpu, self.memory)
-        return self
-
-    def size(self, stage: Stage) -> TaskSize:
-        return self.stages.get(stage) or TaskSize(cpu=self.cpu, memory=self.memory)
-
-
-class GlueSettings(_Model):
-    """Architecture 2 (reserved)."""
-
-    schedule: Schedule = "cron(0 4 * * ? *)"
-    worker_type: Literal["G.1X", "G.2X", "G.4X"] = "G.1X"
-    number_of_workers: int = Field(2, ge=2, le=100)
-
-
-class StreamingSettings(_Model):
-    """Architecture 3 (reserved)."""
-
-    shard_count: int | None = Field(None, ge=1, le=500, description="null for on-demand capacity")
-    retention_hours: int = Field(24, ge=24, le=8760)
-
-
-class EmrSettings(_Model):
-    """Architecture 4 (reserved)."""
-
-    mode: Literal["serverless", "cluster"] = "serverless"
-    release_label: str = "emr-7.5.0"
-
-
-class DatabaseSettings(_Model):
-    """Architecture 5 (reserved)."""
-
-    min_capacity: float = Field(0.0, ge=0.0, le=256.0)
-    max_capacity: float = Field(4.0, ge=1.0, le=256.0)
-
-
-ARCHITECTURE_SETTINGS: dict[ArchitectureName, type[_Model]] = {
-    ArchitectureName.SERVERLESS: ServerlessSettings,
-    ArchitectureName.GLUE: GlueSettings,
-    ArchitectureName.STREAMING: StreamingSettings,
-    ArchitectureName.EMR: EmrSettings,
-    ArchitectureName.DATABASE: DatabaseSettings,
-    ArchitectureName.CONTAINERS: ContainersSettings,
-    ArchitectureName.STEPFUNCTIONS: StepFunctionsSettings,
-}
+    selected: tuple[str, ...]
+    """Architectures selected in the stack file, in order."""
+    runners: Mapping[str, RunnerCapabilities]
+    """Stage runners among the selected architectures, by name."""
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -421,11 +243,11 @@ PROFILES: dict[Environment, Profile] = {
 # --------------------------------------------------------------------------------------------------------------------
 
 
-class StackConfig(_Model):
-    """Every key of the `etl-platform` namespace of a `Pulumi.<stack>.yaml` file."""
+class StackConfig(SettingsModel):
+    """The keys of the `etl-platform` namespace every stack has; `config_model()` adds one per architecture."""
 
     environment: Environment = Field(description="`dev`, `staging` or `prod`: the profile that fills defaults")
-    architectures: list[ArchitectureName] = Field(
+    architectures: list[str] = Field(
         default_factory=list, description="Architectures to provision; empty means the foundation alone"
     )
     alert_emails: list[EmailAddress] = Field(default_factory=list, description="Subscribers of the alerts topic")
@@ -434,21 +256,14 @@ class StackConfig(_Model):
     )
     tags: dict[str, str] = Field(default_factory=dict, description="Added to the provider's default tags")
     network: NetworkSettings = Field(default_factory=NetworkSettings, description="The VPC")
-    serverless: ServerlessSettings | None = None
-    glue: GlueSettings | None = None
-    streaming: StreamingSettings | None = None
-    emr: EmrSettings | None = None
-    database: DatabaseSettings | None = None
-    containers: ContainersSettings | None = None
-    stepfunctions: StepFunctionsSettings | None = None
 
     @field_validator("architectures")
     @classmethod
-    def _unique(cls, value: list[ArchitectureName]) -> list[ArchitectureName]:
-        seen: set[ArchitectureName] = set()
+    def _unique(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
         for name in value:
             if name in seen:
-                raise ValueError(f"{name.value!r} is listed twice")
+                raise ValueError(f"{name!r} is listed twice")
             seen.add(name)
         return value
 
@@ -472,13 +287,15 @@ class StackSettings:
     region: str
     config: StackConfig
     profile: Profile
+    architecture_configs: Mapping[str, ArchitectureSettings] = dataclasses.field(default_factory=dict)
+    """The settings of each selected architecture, defaults filled where the stack file gives none."""
 
     @property
     def environment(self) -> Environment:
         return self.config.environment
 
     @property
-    def architectures(self) -> list[ArchitectureName]:
+    def architectures(self) -> list[str]:
         return self.config.architectures
 
     @property
@@ -503,9 +320,9 @@ class StackSettings:
             **self.config.tags,
         }
 
-    def architecture_settings(self, name: ArchitectureName) -> Any:
-        """The settings object of a selected architecture, defaults filled when the stack file gives none."""
-        return getattr(self.config, name.value) or ARCHITECTURE_SETTINGS[name]()
+    def architecture_settings(self, name: str) -> Any:
+        """The settings object of a selected architecture."""
+        return self.architecture_configs[name]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -547,9 +364,9 @@ def _allowed_keys(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
     """The model class that owns the last element of an error location, for did-you-mean suggestions."""
-    model: Any = StackConfig
+    model: Any = root
     for item in loc[:-1]:
         if isinstance(item, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
@@ -572,13 +389,13 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def _describe(error: Mapping[str, Any]) -> str:
+def _describe(error: Mapping[str, Any], root: type[BaseModel]) -> str:
     loc = tuple(error["loc"])
     key = f"{PROJECT}:{_location(loc)}" if loc else PROJECT
     value = error.get("input")
     kind = error["type"]
     if kind == "extra_forbidden":
-        owner = _model_at(loc)
+        owner = _model_at(loc, root)
         allowed = _allowed_keys(owner) if owner else []
         hint = _suggest(str(loc[-1]), allowed)
         return f"{key}: unknown key.{hint} Allowed here: {', '.join(allowed)}."
@@ -602,31 +419,79 @@ def _fail(stack: str, problems: list[str]) -> ConfigError:
     return ConfigError(f"stack '{stack}' (Pulumi.{stack}.yaml) has {len(problems)} config {noun}:\n{listing}")
 
 
+class ArchitectureSource(Protocol):
+    """What the loader needs from the registry (`components.registry.Registry`)."""
+
+    def names(self) -> tuple[str, ...]: ...
+
+    def available(self) -> tuple[str, ...]: ...
+
+    def settings_model(self, name: str) -> type[ArchitectureSettings]: ...
+
+    def capabilities(self, name: str, settings: ArchitectureSettings) -> RunnerCapabilities | None: ...
+
+
+def config_model(architectures: ArchitectureSource) -> type[StackConfig]:
+    """The model of a whole stack file: the common keys plus one optional key per available architecture."""
+    fields: dict[str, Any] = {}
+    for name in architectures.available():
+        model = architectures.settings_model(name)
+        summary = (model.__doc__ or name).strip().splitlines()[0]
+        fields[name] = (model | None, Field(None, description=f"Settings of `{name}`: {summary}"))
+    return create_model("StackConfig", __base__=StackConfig, **fields)
+
+
+def _default_source() -> ArchitectureSource:
+    from components.registry import REGISTRY
+
+    return REGISTRY
+
+
+def _architecture_names(names: list[str], known: tuple[str, ...], available: tuple[str, ...]) -> list[str]:
+    problems = []
+    for index, name in enumerate(names):
+        if name not in known:
+            hint = _suggest(name, list(known))
+            problems.append(
+                f"{PROJECT}:architectures[{index}]: {name!r} is not an architecture.{hint} Allowed: {', '.join(known)}."
+            )
+        elif name not in available:
+            problems.append(
+                f"{PROJECT}:architectures: {name!r} is not available yet in this version; "
+                f"available: {', '.join(available)}."
+            )
+    return problems
+
+
 def load_settings(
     raw: Mapping[str, Any] | None = None,
     *,
     project: str | None = None,
     stack: str | None = None,
-    available: frozenset[ArchitectureName] | None = None,
+    architectures: ArchitectureSource | None = None,
 ) -> StackSettings:
     """Validate the stack's config.
 
-    `raw` defaults to what the engine passed, `available` to the architectures the registry can build.
+    `raw` defaults to what the engine passed, `architectures` to the registry of architectures.
     """
     raw = read_raw_config() if raw is None else raw
     project = project or pulumi.get_project()
     stack = stack or pulumi.get_stack()
-    if available is None:
-        from components.registry import available_architectures
-
-        available = available_architectures()
+    source = architectures or _default_source()
+    known, available = source.names(), source.available()
+    model = config_model(source)
 
     problems: list[str] = []
     prefix = f"{project}:"
     values: dict[str, Any] = {}
     for full_key, value in raw.items():
-        if full_key.startswith(prefix):
-            values[full_key[len(prefix) :]] = _decode(value)
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix) :]
+        if key in known and key not in available:
+            problems.append(f"{PROJECT}:{key}: '{key}' is not available yet in this version, so it takes no settings.")
+            continue
+        values[key] = _decode(value)
 
     region = raw.get("aws:region")
     if not region:
@@ -636,57 +501,50 @@ def load_settings(
 
     config: StackConfig | None = None
     try:
-        config = StackConfig.model_validate(values)
+        config = model.model_validate(values)
     except ValidationError as exc:
-        problems.extend(_describe(error) for error in exc.errors())
+        problems.extend(_describe(error, model) for error in exc.errors())
 
+    named = values.get("architectures")
+    if isinstance(named, list) and all(isinstance(name, str) for name in named):
+        problems.extend(_architecture_names(named, known, available))
+    configs: dict[str, ArchitectureSettings] = {}
     if config is not None:
-        selected = set(config.architectures)
-        for name in ArchitectureName:
-            if getattr(config, name.value) is not None and name not in selected:
+        selected = [name for name in config.architectures if name in available]
+        for name in available:
+            if getattr(config, name) is not None and name not in config.architectures:
                 problems.append(
-                    f"{PROJECT}:{name.value}: settings for '{name.value}', which is not selected in "
+                    f"{PROJECT}:{name}: settings for '{name}', which is not selected in "
                     f"{PROJECT}:architectures; add it there or remove the settings."
                 )
-        for name in config.architectures:
-            if name not in available:
-                problems.append(
-                    f"{PROJECT}:architectures: '{name.value}' is not available yet in this version; "
-                    f"available: {', '.join(sorted(a.value for a in available))}."
-                )
-        if config.stepfunctions is not None or ArchitectureName.STEPFUNCTIONS in selected:
-            engines = (config.stepfunctions or StepFunctionsSettings()).engines
-            for stage, engine in engines.by_stage().items():
-                if engine not in selected:
-                    problems.append(
-                        f"{PROJECT}:stepfunctions.engines.{stage.value}: engine '{engine.value}' is not selected "
-                        f"in {PROJECT}:architectures; select '{engine.value}' too or choose one of: "
-                        f"{', '.join(sorted(n.value for n in selected))}."
-                    )
-                elif engine not in ENGINE_ARCHITECTURES:
-                    problems.append(
-                        f"{PROJECT}:stepfunctions.engines.{stage.value}: '{engine.value}' cannot run a stage yet; "
-                        f"choose one of: {', '.join(sorted(a.value for a in ENGINE_ARCHITECTURES & selected))}."
-                    )
+        for name in selected:
+            configs[name] = getattr(config, name) or source.settings_model(name)()
+        context = StackContext(
+            selected=tuple(selected),
+            runners={n: c for n in selected if (c := source.capabilities(n, configs[n])) is not None},
+        )
+        for name in selected:
+            problems.extend(configs[name].stack_problems(context))
 
     if problems:
         raise _fail(stack, problems)
     assert config is not None
     return StackSettings(
-        project=project, stack=stack, region=str(region), config=config, profile=PROFILES[config.environment]
+        project=project,
+        stack=stack,
+        region=str(region),
+        config=config,
+        profile=PROFILES[config.environment],
+        architecture_configs=configs,
     )
 
 
-# Architectures that can run a pipeline stage for the orchestrator.
-ENGINE_ARCHITECTURES: frozenset[ArchitectureName] = frozenset(
-    {ArchitectureName.SERVERLESS, ArchitectureName.CONTAINERS, ArchitectureName.STEPFUNCTIONS}
-)
-
-
-def json_schema() -> dict[str, Any]:
+def json_schema(architectures: ArchitectureSource | None = None) -> dict[str, Any]:
     """JSON Schema of a `Pulumi.<stack>.yaml` file, for editors (`etlctl schema`)."""
-    inner = StackConfig.model_json_schema(by_alias=True)
+    source = architectures or _default_source()
+    inner = config_model(source).model_json_schema(by_alias=True)
     definitions = inner.pop("$defs", {})
+    inner["properties"]["architectures"]["items"] = {"enum": list(source.available()), "type": "string"}
     namespaced = {f"{PROJECT}:{key}": spec for key, spec in inner["properties"].items()}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

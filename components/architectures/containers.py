@@ -7,14 +7,15 @@ Provisions:
   capacity providers, a task security group (no ingress, HTTPS egress only), one execution role and, per stage
   (extract, transform, validate, load), a task definition pinned to the pushed digest and a task role scoped to the
   lake zones that stage touches;
-- a STANDARD state machine from `components.workflows.sequential_pipeline` (`ecs:runTask.sync`, Retry, Catch -> alerts),
-  logging ALL with execution data to a KMS log group, X-Ray tracing, its role derived from `required_permissions()`;
-- an EventBridge Scheduler schedule that starts it (retry policy, KMS SQS DLQ with a TLS-only policy);
-- alarms to the alerts topic (ExecutionsFailed, ExecutionsTimedOut, DLQ depth), an EventBridge rule that alerts when a
-  task of this cluster stops with a non-zero exit code, and dashboard widgets.
+- its pipeline: an `Orchestration` (state machine, schedule with its dead-letter queue, alarms) over its own tasks.
 
-Takes `ArchitectureArgs[ContainersSettings]`. Exposes `engine` (`EcsEngineRef`, so the stepfunctions architecture can
-run a stage here), `widgets`, and `outputs()` (repository URLs, image digests, cluster ARN, state machine ARN).
+It is a stage runner (`EcsRunner`, bound: `EcsTasks`): a stage is an `ecs:runTask.sync` Task in the private subnets,
+whose container writes its result to the result object the pipeline names (`--result-uri`). Step Functions fails such
+a Task with `States.TaskFailed` when the container exits non-zero, so a job that completed (a validate whose gate
+failed included) exits 0 and says how it went in its result; the pipeline's gate and alert read that result.
+
+Takes `ArchitectureArgs[ContainersSettings]`. Exposes `runner`, `pipeline`, `widgets`, and `outputs()` (repository
+URLs, image digests, cluster ARN, the pipeline's state machine and schedule dead-letter queue).
 
 One image, not four (see components/images.py and containers/README.md): the four stages share all their code
 (`etl_jobs`) and dependencies, so one image means one build, one push, one scan and one digest to pin; each task
@@ -28,32 +29,121 @@ import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
+from pydantic import Field, model_validator
 
-from components import asl, images, policies, workflows
+from components import asl, images, policies
 from components.architectures.base import Architecture, ArchitectureArgs
-from components.foundation.alarms import metric_alarm, metric_widget
-from components.queues import dead_letter_queue
-from components.refs import EcsEngineRef
+from components.foundation.alarms import metric_widget
+from components.orchestration import RESULTS_PREFIX, Orchestration, OrchestrationArgs
+from components.pipelines import BoundRunner, StageCall
 from components.roles import service_role
-from components.settings import ContainerPlatform, ContainersSettings, Stage
+from components.runners import StageRunner
+from components.settings import (
+    ArchitectureSettings,
+    CapacityProvider,
+    QuarantineRate,
+    Schedule,
+    SettingsModel,
+    SourceName,
+)
+from components.stages import RunnerCapabilities, Stage, StageBudget
 
 CONTAINER_NAME = "etl"
 # The UID:GID the Dockerfile creates and switches to (containers/etl/Dockerfile); never root.
 CONTAINER_USER = "10001:10001"
 # The only writable path on the read-only root filesystem (the image's HOME and TMPDIR).
 SCRATCH_PATH = "/tmp"
-# Where a validate task writes its result for the state machine to read (workflows.ValidationResultLocation).
-VALIDATION_PREFIX = "manifests/validation/"
 # Source files are dropped here in the raw bucket; extract reads them.
 LANDING_PREFIX = "landing/"
 
+
+class ContainerPlatform(StrEnum):
+    AMD64 = "linux/amd64"
+    ARM64 = "linux/arm64"
+
+
 _CPU_ARCHITECTURE = {ContainerPlatform.ARM64: "ARM64", ContainerPlatform.AMD64: "X86_64"}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------------------------------------------------
+
+_FARGATE_SIZES: dict[int, range] = {
+    256: range(512, 2048 + 1, 512),
+    512: range(1024, 4096 + 1, 1024),
+    1024: range(2048, 8192 + 1, 1024),
+    2048: range(4096, 16384 + 1, 1024),
+    4096: range(8192, 30720 + 1, 1024),
+    8192: range(16384, 61440 + 1, 4096),
+    16384: range(32768, 122880 + 1, 8192),
+}
+
+
+def _fargate_size(cpu: int, memory: int) -> None:
+    if cpu not in _FARGATE_SIZES:
+        raise ValueError(f"cpu {cpu} is not a Fargate size; allowed: {', '.join(map(str, _FARGATE_SIZES))}")
+    allowed = _FARGATE_SIZES[cpu]
+    if memory not in allowed:
+        raise ValueError(
+            f"memory {memory} does not fit cpu {cpu} on Fargate; allowed: {allowed.start}-{allowed.stop - 1} "
+            f"in steps of {allowed.step}"
+        )
+
+
+class TaskSize(SettingsModel):
+    """Fargate task size of one stage."""
+
+    cpu: int = Field(512, description="Fargate CPU units (256, 512, 1024, ...)")
+    memory: int = Field(1024, description="MiB; must be a size Fargate allows for the CPU")
+
+    @model_validator(mode="after")
+    def _fits(self) -> TaskSize:
+        _fargate_size(self.cpu, self.memory)
+        return self
+
+
+class ContainersSettings(ArchitectureSettings):
+    """Architecture 6: images built by the program, stages run on ECS Fargate in order by a state machine."""
+
+    cpu: int = Field(512, description="Default Fargate CPU units of every stage")
+    memory: int = Field(1024, description="Default memory (MiB) of every stage")
+    stages: dict[Stage, TaskSize] = Field(default_factory=dict, description="Per-stage size overrides")
+    platform: ContainerPlatform = Field(ContainerPlatform.ARM64, description="`linux/arm64` or `linux/amd64`")
+    schedule: Schedule = Field("cron(0 3 * * ? *)", description="EventBridge Scheduler expression that starts a run")
+    sources: list[SourceName] = Field(
+        default_factory=lambda: ["orders"], min_length=1, description="Sources its pipeline extracts"
+    )
+    max_concurrency: int = Field(2, ge=1, le=40, description="Sources extracted and transformed at once")
+    task_timeout_seconds: int = Field(
+        3600, ge=60, le=86400, description="Longest one stage task may run before Step Functions stops waiting"
+    )
+    build_on_preview: bool = Field(False, description="Build images during `pulumi preview` too")
+    capacity_provider: CapacityProvider | None = Field(
+        None, description="`FARGATE` or `FARGATE_SPOT`; default from the profile (Spot in dev)"
+    )
+    base_image: str = Field(
+        "public.ecr.aws/docker/library/python:3.12-slim", description="BASE_IMAGE build arg of every image"
+    )
+    keep_images: int = Field(20, ge=1, le=1000, description="Tagged images the ECR lifecycle policy keeps")
+    max_quarantine_rate: QuarantineRate = Field(0.10, description="Quarantined share of rows that fails a run")
+
+    @model_validator(mode="after")
+    def _fits(self) -> ContainersSettings:
+        _fargate_size(self.cpu, self.memory)
+        return self
+
+    def size(self, stage: Stage) -> TaskSize:
+        return self.stages.get(stage) or TaskSize(cpu=self.cpu, memory=self.memory)
+
+    def budget(self) -> StageBudget:
+        return StageBudget(timeout_seconds=self.task_timeout_seconds, retry=asl.JOB_RETRY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,11 +253,12 @@ def task_role_policy(stage: Stage, lake: LakeArns) -> policies.PolicyDocument:
     elif stage is Stage.VALIDATE:
         statements += policies.read_prefixes(lake.staged)
         statements += policies.write_prefixes(lake.quarantine)
-        statements += policies.write_prefixes(lake.artifacts, [VALIDATION_PREFIX])
     else:
         statements += policies.read_prefixes(lake.staged)
         # Load replaces a run date's partition, so it deletes what it overwrites.
         statements += policies.write_prefixes(lake.curated, delete=True)
+    # Every stage writes its result object for the pipeline to read.
+    statements += policies.write_prefixes(lake.artifacts, [RESULTS_PREFIX])
     return policies.document(*statements)
 
 
@@ -175,80 +266,83 @@ def _task_policy_json(stage: Stage, lake: LakeArns) -> str:
     return json.dumps(task_role_policy(stage, lake))
 
 
-def state_machine_policy(machine: asl.StateMachine, key_arn: str) -> policies.PolicyDocument:
-    """The Tasks' own statements plus vended logging, X-Ray and the stack key (execution data is encrypted)."""
-    return policies.state_machine_role_policy(machine.required_permissions(), key_arn)
-
-
 # ---------------------------------------------------------------------------------------------------------------------
-# The state machine
+# The stage runner
 # ---------------------------------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
-class PipelineRefs:
-    """Resolved values the definition is rendered from."""
+class EcsTasks(BoundRunner):
+    """Stages as Fargate tasks (`ecs:runTask.sync`) of resolved task definitions, in private subnets."""
 
-    engine: workflows.EcsInvoker
+    architecture: str
+    cluster_arn: str
     task_definition_arns: Mapping[Stage, str]
-    alerts_topic_arn: str
-    artifacts_bucket: str
-    key_arn: str
-    partition: str
+    container_name: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    pass_role_arns: tuple[str, ...]
+    """The task roles and the execution role: Step Functions passes them to ECS."""
+    capacity_provider: str | None
+    budgets: Mapping[Stage, StageBudget]
+
+    returns_payload: ClassVar[bool] = False
+    waits_for_jobs: ClassVar[bool] = True
+
+    def task(self, call: StageCall, *, name: str, **options: Any) -> asl.Task:
+        return asl.ecs_run_task(
+            name,
+            cluster_arn=self.cluster_arn,
+            task_definition_arn=self.task_definition_arns[call.stage],
+            container_name=self.container_name,
+            subnet_ids=self.subnet_ids,
+            security_group_ids=self.security_group_ids,
+            pass_role_arns=self.pass_role_arns,
+            capacity_provider=self.capacity_provider,
+            command_path=call.command(),
+            platform_version="LATEST",
+            # The task description is large and says nothing the result object does not; keep its ARN.
+            result_selector={"TaskArn.$": "$.TaskArn"},
+            **options,
+        )
 
 
-def pipeline_definition(refs: PipelineRefs, settings: ContainersSettings, pipeline_name: str) -> asl.StateMachine:
-    """`sequential_pipeline` on ECS, with two adapters of ours around it:
+@dataclasses.dataclass(frozen=True)
+class EcsRunner(StageRunner):
+    architecture: str
+    cluster_arn: pulumi.Output[str]
+    task_definition_arns: Mapping[Stage, pulumi.Output[str]]
+    container_name: str
+    subnet_ids: Sequence[pulumi.Output[str]]
+    security_group_ids: Sequence[pulumi.Output[str]]
+    pass_role_arns: Sequence[pulumi.Output[str]]
+    capacity_provider: str | None
+    budgets: Mapping[Stage, StageBudget]
 
-    - `RunDate`: a scheduled run starts with `{"scheduled_time": <ISO timestamp>}` (Scheduler cannot format a date),
-      so the run date is its date part; a manual run that gives `run_date` keeps it.
-    - `PlatformVersion: LATEST` on every runTask (ECS.10), which the builder leaves to the service default.
-    """
-    invokers = {
-        stage: dataclasses.replace(refs.engine, task_definition_arn=refs.task_definition_arns[stage]) for stage in Stage
-    }
-    machine = workflows.sequential_pipeline(
-        workflows.PipelineStages(
-            extract=invokers[Stage.EXTRACT],
-            transform=invokers[Stage.TRANSFORM],
-            validate=invokers[Stage.VALIDATE],
-            load=invokers[Stage.LOAD],
-        ),
-        refs.alerts_topic_arn,
-        max_quarantine_rate=settings.max_quarantine_rate,
-        validation_result=workflows.ValidationResultLocation(
-            bucket=refs.artifacts_bucket, prefix=VALIDATION_PREFIX, partition=refs.partition, kms_key_arn=refs.key_arn
-        ),
-        pipeline_name=pipeline_name,
-    )
-    first = machine.start_at or machine.states[0].name
-    states: list[asl.State] = [
-        asl.Choice(
-            name="RunDate",
-            comment="Manual runs give run_date; scheduled runs give scheduled_time",
-            choices=(asl.ChoiceRule(asl.IsPresent("$.run_date"), first),),
-            default="RunDateFromSchedule",
-        ),
-        asl.Pass(
-            name="RunDateFromSchedule",
-            parameters={
-                "run_date.$": "States.ArrayGetItem(States.StringSplit($.scheduled_time, 'T'), 0)",
-                "source.$": "$.source",
-            },
-            next=first,
-        ),
-    ]
-    for state in machine.states:
-        if isinstance(state, asl.Task) and state.resource.endswith(":ecs:runTask.sync") and state.parameters:
-            state = dataclasses.replace(state, parameters={**state.parameters, "PlatformVersion": "LATEST"})
-        states.append(state)
-    return asl.StateMachine(
-        tuple(states),
-        start_at="RunDate",
-        comment=machine.comment,
-        timeout_seconds=machine.timeout_seconds,
-        defaults=machine.defaults,
-    )
+    returns_payload: ClassVar[bool] = False
+    waits_for_jobs: ClassVar[bool] = True
+
+    def bind(self) -> pulumi.Output[BoundRunner]:
+        stages = list(self.task_definition_arns)
+        return pulumi.Output.all(
+            self.cluster_arn,
+            pulumi.Output.all(*[self.task_definition_arns[stage] for stage in stages]),
+            pulumi.Output.all(*self.subnet_ids),
+            pulumi.Output.all(*self.security_group_ids),
+            pulumi.Output.all(*self.pass_role_arns),
+        ).apply(
+            lambda values: EcsTasks(
+                architecture=self.architecture,
+                cluster_arn=values[0],
+                task_definition_arns=dict(zip(stages, values[1], strict=True)),
+                container_name=self.container_name,
+                subnet_ids=tuple(values[2]),
+                security_group_ids=tuple(values[3]),
+                pass_role_arns=tuple(values[4]),
+                capacity_provider=self.capacity_provider,
+                budgets=self.budgets,
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -258,31 +352,36 @@ def pipeline_definition(refs: PipelineRefs, settings: ContainersSettings, pipeli
 
 class Containers(Architecture):
     type_token = "etl:architectures:Containers"
+    settings_model: ClassVar[type[ArchitectureSettings]] = ContainersSettings
     # Without NAT, Fargate still pulls the image (ECR API + registry) and ships logs through these endpoints; image
     # layers come from S3, which the foundation's gateway endpoint already covers.
     interface_endpoints: ClassVar[tuple[str, ...]] = ("ecr.api", "ecr.dkr", "logs")
     images: ClassVar[tuple[ImageSource, ...]] = (ETL_IMAGE,)
     """What it builds; one image serves every stage (see the module docstring)."""
 
+    @classmethod
+    def runner_capabilities(cls, settings: ArchitectureSettings) -> RunnerCapabilities:
+        return RunnerCapabilities(stages=frozenset(Stage), waits_for_jobs=True)
+
     repositories: dict[str, aws.ecr.Repository]
     built_images: dict[str, docker.Image]
     cluster: aws.ecs.Cluster
     task_definitions: dict[Stage, aws.ecs.TaskDefinition]
-    state_machine: aws.sfn.StateMachine
+    pipeline: Orchestration
 
     def __init__(
         self, name: str, args: ArchitectureArgs[ContainersSettings], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(name, args, opts)
-        settings, platform = args.settings, args.platform
+        settings, foundation = args.settings, args.foundation
         if not self.images:
             raise ValueError("Containers.images must name at least one image to build")
         self._name = name
         self._settings = settings
-        self._platform = platform
+        self._foundation = foundation
         child = pulumi.ResourceOptions(parent=self)
-        prefix = f"{platform.stack.project}-{platform.stack.stack}"
-        capacity = (settings.capacity_provider or platform.profile.fargate_capacity).value
+        prefix = f"{foundation.stack.project}-{foundation.stack.stack}"
+        capacity = (settings.capacity_provider or foundation.profile.fargate_capacity).value
 
         self.repositories, self.built_images = {}, {}
         for source in self.images:
@@ -293,20 +392,19 @@ class Containers(Architecture):
             return aws.cloudwatch.LogGroup(
                 f"{name}-{role}-logs",
                 retention_in_days=retention,
-                kms_key_id=platform.key.arn,
-                opts=platform.stateful(self),
+                kms_key_id=foundation.key.arn,
+                opts=foundation.stateful(self),
             )
 
-        task_logs = log_group("tasks", platform.log_retention_days)
-        exec_logs = log_group("exec", platform.audit_log_retention_days)
-        machine_logs = log_group("pipeline", platform.audit_log_retention_days)
+        task_logs = log_group("tasks", foundation.log_retention_days)
+        exec_logs = log_group("exec", foundation.audit_log_retention_days)
 
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
             configuration=aws.ecs.ClusterConfigurationArgs(
                 execute_command_configuration=aws.ecs.ClusterConfigurationExecuteCommandConfigurationArgs(
-                    kms_key_id=platform.key.arn,
+                    kms_key_id=foundation.key.arn,
                     logging="OVERRIDE",
                     log_configuration=aws.ecs.ClusterConfigurationExecuteCommandConfigurationLogConfigurationArgs(
                         cloud_watch_encryption_enabled=True,
@@ -330,7 +428,7 @@ class Containers(Architecture):
 
         security_group = aws.ec2.SecurityGroup(
             f"{name}-tasks-sg",
-            vpc_id=platform.network.vpc_id,
+            vpc_id=foundation.network.vpc_id,
             description="ETL tasks: no inbound traffic; HTTPS out to AWS APIs",
             opts=child,
         )
@@ -345,7 +443,7 @@ class Containers(Architecture):
             opts=child,
         )
 
-        account = platform.stack.account_id
+        account = foundation.stack.account_id
         execution_role = service_role(
             f"{name}-execution-role",
             policy_name=f"{name}-execution-policy",
@@ -358,9 +456,9 @@ class Containers(Architecture):
             parent=self,
         ).role
 
-        lake = platform.lake
+        lake = foundation.lake
         lake_arns = pulumi.Output.all(
-            lake.raw.arn, lake.staged.arn, lake.curated.arn, lake.quarantine.arn, lake.artifacts.arn, platform.key.arn
+            lake.raw.arn, lake.staged.arn, lake.curated.arn, lake.quarantine.arn, lake.artifacts.arn, foundation.key.arn
         ).apply(lambda values: LakeArns(*values))
         environment = [{"name": key, "value": value} for key, value in sorted(lake.zone_environment().items())]
         size_platform = aws.ecs.TaskDefinitionRuntimePlatformArgs(
@@ -395,7 +493,7 @@ class Containers(Architecture):
                     "logDriver": "awslogs",
                     "options": {
                         "awslogs-group": task_logs.name,
-                        "awslogs-region": platform.stack.region,
+                        "awslogs-region": foundation.stack.region,
                         "awslogs-stream-prefix": stage.value,
                     },
                 },
@@ -416,36 +514,49 @@ class Containers(Architecture):
                 opts=child,
             )
 
-        pass_roles = [execution_role.arn, *[task_roles[stage].arn for stage in Stage]]
-        subnet_ids = list(platform.network.private_subnet_ids)
-        self.engine = EcsEngineRef(
+        self.runner = EcsRunner(
+            architecture="containers",
             cluster_arn=self.cluster.arn,
             task_definition_arns={stage: td.arn for stage, td in self.task_definitions.items()},
             container_name=CONTAINER_NAME,
-            subnet_ids=subnet_ids,
+            subnet_ids=list(foundation.network.private_subnet_ids),
             security_group_ids=[security_group.id],
-            pass_role_arns=pass_roles,
+            pass_role_arns=[execution_role.arn, *[task_roles[stage].arn for stage in Stage]],
             capacity_provider=capacity,
+            budgets={stage: settings.budget() for stage in Stage},
         )
-        failed_tasks = self._failed_task_rule(name)
-        self._orchestration(name, prefix, machine_logs, capacity, failed_tasks)
-        self._failure_alerts(name, failed_tasks)
+        self.pipeline = Orchestration(
+            f"{name}-pipeline",
+            OrchestrationArgs(
+                foundation=foundation,
+                sources=tuple(settings.sources),
+                runners=dict.fromkeys(Stage, self.runner),
+                schedule=settings.schedule,
+                max_quarantine_rate=settings.max_quarantine_rate,
+                max_concurrency=settings.max_concurrency,
+                settings_key="etl-platform:containers",
+                # The schedule's dead letters, once this component's own queue.
+                adopt={"schedule-dlq": pulumi.Alias(name=f"{name}-dlq", parent=self)},
+            ),
+            opts=child,
+        )
+        self.widgets.extend(self.pipeline.widgets)
         self._dashboard()
         self.register_outputs(self.outputs())
 
     # -----------------------------------------------------------------------------------------------------------------
     def _image(self, source: ImageSource, prefix: str) -> None:
-        settings, platform = self._settings, self._platform
+        settings, foundation = self._settings, self._foundation
         repository = aws.ecr.Repository(
             f"{self._name}-{source.name}-repo",
             name=f"{prefix}/{source.name}",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             image_tag_mutability="IMMUTABLE",
             encryption_configurations=[
-                aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=platform.key.arn)
+                aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=foundation.key.arn)
             ],
-            force_delete=platform.profile.force_destroy,
-            opts=platform.stateful(self),
+            force_delete=foundation.profile.force_destroy,
+            opts=foundation.stateful(self),
         )
         aws.ecr.LifecyclePolicy(
             f"{self._name}-{source.name}-lifecycle",
@@ -479,213 +590,17 @@ class Containers(Architecture):
         )
         self.repositories[source.name] = repository
 
-    # -----------------------------------------------------------------------------------------------------------------
-    def _orchestration(
-        self,
-        name: str,
-        prefix: str,
-        machine_logs: aws.cloudwatch.LogGroup,
-        capacity: str,
-        failed_tasks: aws.cloudwatch.EventRule,
-    ) -> None:
-        platform, settings = self._platform, self._settings
-        child = pulumi.ResourceOptions(parent=self)
-        account = platform.stack.account_id
-        engine = self.engine
-        assert isinstance(engine, EcsEngineRef)
-
-        def build(values: list[Any]) -> asl.StateMachine:
-            (cluster, topic, artifacts, key, partition, security_group, *rest) = values
-            count = len(engine.subnet_ids)
-            subnets, definitions, pass_roles = (
-                rest[:count],
-                rest[count : count + len(Stage)],
-                rest[count + len(Stage) :],
-            )
-            arns = dict(zip(Stage, definitions, strict=True))
-            return pipeline_definition(
-                PipelineRefs(
-                    engine=workflows.EcsInvoker(
-                        cluster_arn=cluster,
-                        task_definition_arn=arns[Stage.EXTRACT],
-                        container_name=CONTAINER_NAME,
-                        subnet_ids=tuple(subnets),
-                        security_group_ids=(security_group,),
-                        pass_role_arns=tuple(pass_roles),
-                        capacity_provider=capacity,
-                    ),
-                    task_definition_arns=arns,
-                    alerts_topic_arn=topic,
-                    artifacts_bucket=artifacts,
-                    key_arn=key,
-                    partition=partition,
-                ),
-                settings,
-                pipeline_name=f"{prefix} containers pipeline",
-            )
-
-        machine = pulumi.Output.all(
-            engine.cluster_arn,
-            platform.alerts.topic_arn,
-            platform.lake.artifacts.name,
-            platform.key.arn,
-            platform.stack.partition,
-            *engine.security_group_ids,
-            *engine.subnet_ids,
-            *[engine.task_definition_arns[stage] for stage in Stage],
-            *engine.pass_role_arns,
-        ).apply(build)
-
-        pipeline = service_role(
-            f"{name}-pipeline-role",
-            policy_name=f"{name}-pipeline-policy",
-            service="states.amazonaws.com",
-            account_id=account,
-            description="The containers state machine: runs the stage tasks, reads the validation result, alerts",
-            policy=pulumi.Output.all(machine, platform.key.arn).apply(
-                lambda values: json.dumps(state_machine_policy(values[0], values[1]))
-            ),
-            parent=self,
-        )
-        self.state_machine = aws.sfn.StateMachine(
-            f"{name}-pipeline",
-            type="STANDARD",
-            role_arn=pipeline.role.arn,
-            definition=machine.apply(lambda m: m.to_json()),
-            logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-                level="ALL", include_execution_data=True, log_destination=machine_logs.arn.apply(lambda a: f"{a}:*")
-            ),
-            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=True),
-            # Execution data (inputs, outputs, the validation result) is encrypted with the stack key.
-            encryption_configuration=aws.sfn.StateMachineEncryptionConfigurationArgs(
-                type="CUSTOMER_MANAGED_KMS_KEY",
-                kms_key_id=platform.key.arn,
-                kms_data_key_reuse_period_seconds=300,
-            ),
-            # Step Functions checks at creation that the role may deliver logs.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline.policy]),
-        )
-
-        # Schedules the scheduler could not start and failure events EventBridge could not deliver wait here.
-        self.dead_letters = dead_letter_queue(
-            f"{name}-dlq",
-            parent=self,
-            key_arn=platform.key.arn,
-            account_id=account,
-            alerts=platform.alerts,
-            stateful=platform.stateful(self),
-            holds="a schedule or failure event of the containers pipeline could not be delivered.",
-            senders=[("events.amazonaws.com", failed_tasks.arn)],
-        )
-        scheduler_role = service_role(
-            f"{name}-scheduler-role",
-            policy_name=f"{name}-scheduler-policy",
-            service="scheduler.amazonaws.com",
-            account_id=account,
-            description="EventBridge Scheduler: starts the containers pipeline",
-            policy=pulumi.Output.all(self.state_machine.arn, self.dead_letters.arn, platform.key.arn).apply(
-                lambda values: json.dumps(policies.start_execution_schedule_policy(*values))
-            ),
-            parent=self,
-        ).role
-        retry = {"maximum_event_age_in_seconds": 3600, "maximum_retry_attempts": 3}
-        aws.scheduler.Schedule(
-            f"{name}-schedule",
-            description="Starts the containers ETL pipeline",
-            schedule_expression=settings.schedule,
-            schedule_expression_timezone="UTC",
-            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
-            kms_key_arn=platform.key.arn,
-            target=aws.scheduler.ScheduleTargetArgs(
-                arn=self.state_machine.arn,
-                role_arn=scheduler_role.arn,
-                input=json.dumps({"scheduled_time": "<aws.scheduler.scheduled-time>", "source": "orders"}),
-                retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(**retry),
-                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(arn=self.dead_letters.arn),
-            ),
-            opts=child,
-        )
-        alerts = platform.alerts
-        for metric, what in (("ExecutionsFailed", "failed"), ("ExecutionsTimedOut", "timed out")):
-            metric_alarm(
-                f"{name}-pipeline-{metric.removeprefix('Executions').lower()}",
-                parent=self,
-                alerts=alerts,
-                description=f"A run of the containers ETL pipeline {what}.",
-                namespace="AWS/States",
-                metric_name=metric,
-                dimensions={"StateMachineArn": self.state_machine.arn},
-            )
-
-    # -----------------------------------------------------------------------------------------------------------------
-    def _failed_task_rule(self, name: str) -> aws.cloudwatch.EventRule:
-        """ECS tasks of this cluster that stop with a non-zero exit code (runTask.sync itself does not fail on it)."""
-        return aws.cloudwatch.EventRule(
-            f"{name}-task-failed",
-            description="An ETL task of this cluster stopped with a non-zero exit code",
-            event_pattern=pulumi.Output.json_dumps(
-                {
-                    "source": ["aws.ecs"],
-                    "detail-type": ["ECS Task State Change"],
-                    "detail": {
-                        "clusterArn": [self.cluster.arn],
-                        "lastStatus": ["STOPPED"],
-                        "containers": {"exitCode": [{"anything-but": 0}]},
-                    },
-                }
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _failure_alerts(self, name: str, rule: aws.cloudwatch.EventRule) -> None:
-        """Failed tasks alert at once, through the alerts topic."""
-        platform = self._platform
-        child = pulumi.ResourceOptions(parent=self)
-        aws.cloudwatch.EventTarget(
-            f"{name}-task-failed-alert",
-            rule=rule.name,
-            arn=platform.alerts.topic_arn,
-            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                maximum_event_age_in_seconds=3600, maximum_retry_attempts=3
-            ),
-            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.dead_letters.arn),
-            opts=child,
-        )
-
     def _dashboard(self) -> None:
-        region = self._platform.stack.region
-        machine, cluster = self.state_machine.arn, self.cluster.name
-        self.widgets.extend(
-            [
-                metric_widget(
-                    "Containers pipeline: executions",
-                    [
-                        ["AWS/States", metric, "StateMachineArn", machine]
-                        for metric in (
-                            "ExecutionsStarted",
-                            "ExecutionsSucceeded",
-                            "ExecutionsFailed",
-                            "ExecutionsTimedOut",
-                        )
-                    ],
-                    region=region,
-                ),
-                metric_widget(
-                    "Containers cluster: CPU and memory",
-                    [
-                        ["ECS/ContainerInsights", "CpuUtilized", "ClusterName", cluster],
-                        ["ECS/ContainerInsights", "MemoryUtilized", "ClusterName", cluster],
-                    ],
-                    region=region,
-                    stat="Average",
-                ),
-                metric_widget(
-                    "Containers DLQ depth",
-                    [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.dead_letters.name]],
-                    region=region,
-                    stat="Maximum",
-                ),
-            ]
+        self.widgets.append(
+            metric_widget(
+                "Containers cluster: CPU and memory",
+                [
+                    ["ECS/ContainerInsights", "CpuUtilized", "ClusterName", self.cluster.name],
+                    ["ECS/ContainerInsights", "MemoryUtilized", "ClusterName", self.cluster.name],
+                ],
+                region=self._foundation.stack.region,
+                stat="Average",
+            )
         )
 
     def outputs(self) -> dict[str, Any]:
@@ -693,5 +608,5 @@ class Containers(Architecture):
             "repositoryUrls": {name: repo.repository_url for name, repo in self.repositories.items()},
             "imageDigests": {name: image.repo_digest for name, image in self.built_images.items()},
             "clusterArn": self.cluster.arn,
-            "stateMachineArn": self.state_machine.arn,
+            "pipeline": self.pipeline.outputs(),
         }

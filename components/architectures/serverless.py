@@ -11,7 +11,7 @@ Provisions:
   6x the process timeout: rows 17-20);
 - the process `EtlFunction`, fed by an event source mapping with ReportBatchItemFailures (a poisoned run is retried
   alone, then dead-lettered);
-- four stage functions (`etl_jobs.handlers.stage_*`) exposed as `engine` (`LambdaEngineRef`), so the stepfunctions
+- four stage functions (`etl_jobs.handlers.stage_*`) exposed as `runner` (a `LambdaRunner`), so the stepfunctions
   orchestrator can run any stage here;
 - alarms (Lambda Errors/Throttles per function, each DLQ's depth > 0, age of the oldest work message) and widgets.
 
@@ -28,26 +28,36 @@ Networking: `interface_endpoints = ()` because the Lambdas run outside the VPC. 
 SQS, X-Ray, CloudWatch) over TLS with IAM auth, reach no private resource, and a VPC attachment would need NAT or four
 interface endpoints per AZ (cost) and ENI cold starts for no gain in isolation.
 
-Takes: `ArchitectureArgs[ServerlessSettings]`. Exposes: `engine`, `widgets`, `extract`, `process`, `stage_functions`,
+Takes: `ArchitectureArgs[ServerlessSettings]`. Exposes: `runner`, `widgets`, `extract`, `process`, `stage_functions`,
 `work_queue`, `work_dead_letters`, `event_dead_letters`, `schedule`; `outputs()` for the stack exports.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import Field, field_validator
 
 from components import packaging, policies
 from components.architectures.base import Architecture, ArchitectureArgs
 from components.foundation.alarms import metric_alarm, metric_widget
-from components.functions import AsyncFailureDestination, EtlFunction, EtlFunctionArgs, dependency_layer
+from components.functions import (
+    AsyncFailureDestination,
+    EtlFunction,
+    EtlFunctionArgs,
+    LambdaRunner,
+    dependency_layer,
+    lambda_stage_budget,
+)
 from components.queues import dead_letter_queue
-from components.refs import LakeRefs, LambdaEngineRef
+from components.refs import LakeRefs
 from components.roles import service_role
-from components.settings import ServerlessSettings, Stage
+from components.settings import ArchitectureSettings, LambdaArchitecture, QuarantineRate, Schedule
+from components.stages import RunnerCapabilities, Stage
 
 # Within SQS's 3-5 band: enough for a transient S3/throttling error to clear, few enough to dead-letter a bad run fast.
 MAX_RECEIVE_COUNT = 4
@@ -58,6 +68,28 @@ DELIVERY_RETRY_ATTEMPTS = 3
 DELIVERY_MAX_AGE_SECONDS = 3600
 OLDEST_MESSAGE_ALARM_SECONDS = 3600
 _RUN = "run_date="
+
+
+class ServerlessSettings(ArchitectureSettings):
+    """Architecture 1: scheduled extract Lambda -> SQS -> process Lambda; S3 file drops trigger the same path."""
+
+    schedule: Schedule = Field("rate(1 hour)", description="EventBridge Scheduler expression for the extract Lambda")
+    memory_mb: int = Field(1024, ge=128, le=10240, description="Lambda memory in MB (128-10240)")
+    timeout_seconds: int = Field(300, ge=1, le=900, description="Lambda timeout in seconds (1-900)")
+    reserved_concurrency: int | None = Field(
+        2, ge=1, le=1000, description="Reserved concurrency of each function; null for the unreserved pool"
+    )
+    architecture: LambdaArchitecture = Field(LambdaArchitecture.ARM64, description="`arm64` or `x86_64`")
+    batch_size: int = Field(5, ge=1, le=10, description="SQS messages per process-Lambda invocation (1-10)")
+    max_quarantine_rate: QuarantineRate = Field(0.10, description="Quarantined share of rows that fails a run")
+    landing_prefix: str = Field("landing/", description="Prefix in the raw bucket where file drops start a run")
+
+    @field_validator("landing_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9!_.*'()/-]+/", value) or value.startswith("/"):
+            raise ValueError(f"{value!r} is not an S3 prefix ending in '/', e.g. 'landing/'")
+        return value
 
 
 def lake_statements(role: str, lake: LakeRefs, landing_prefix: str) -> pulumi.Output[list[policies.Statement]]:
@@ -101,16 +133,21 @@ class Serverless(Architecture):
     """Scheduled and file-drop ETL on Lambda and SQS, plus per-stage Lambdas for the orchestrator."""
 
     type_token: ClassVar[str] = "etl:architectures:Serverless"
+    settings_model: ClassVar[type[ArchitectureSettings]] = ServerlessSettings
     interface_endpoints: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def runner_capabilities(cls, settings: ArchitectureSettings) -> RunnerCapabilities:
+        return RunnerCapabilities(stages=frozenset(Stage))
 
     def __init__(
         self, name: str, args: ArchitectureArgs[ServerlessSettings], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(name, args, opts)
-        settings, platform = args.settings, args.platform
+        settings, foundation = args.settings, args.foundation
         if not isinstance(settings, ServerlessSettings):
             raise TypeError(f"serverless: settings must be ServerlessSettings, got {type(settings).__name__}")
-        stack, key_arn, account = platform.stack, platform.key.arn, platform.stack.account_id
+        stack, key_arn, account = foundation.stack, foundation.key.arn, foundation.stack.account_id
         child = pulumi.ResourceOptions(parent=self)
 
         # --- queues --------------------------------------------------------------------------------------------
@@ -118,7 +155,7 @@ class Serverless(Architecture):
         file_drops = aws.cloudwatch.EventRule(
             f"{name}-file-drops",
             description=f"Files created under {settings.landing_prefix} in the raw bucket start a {name} run",
-            event_pattern=platform.lake.raw.name.apply(
+            event_pattern=foundation.lake.raw.name.apply(
                 lambda bucket: json.dumps(
                     {
                         "source": ["aws.s3"],
@@ -137,8 +174,8 @@ class Serverless(Architecture):
             parent=self,
             key_arn=key_arn,
             account_id=account,
-            alerts=platform.alerts,
-            stateful=platform.stateful(self),
+            alerts=foundation.alerts,
+            stateful=foundation.stateful(self),
             holds="a run failed every delivery attempt of the process function.",
         )
         self.event_dead_letters = dead_letter_queue(
@@ -146,8 +183,8 @@ class Serverless(Architecture):
             parent=self,
             key_arn=key_arn,
             account_id=account,
-            alerts=platform.alerts,
-            stateful=platform.stateful(self),
+            alerts=foundation.alerts,
+            stateful=foundation.stateful(self),
             holds="a schedule, file drop or async extract invocation could not be delivered or failed for good.",
             senders=[("events.amazonaws.com", file_drops.arn)],
         )
@@ -159,21 +196,21 @@ class Serverless(Architecture):
                 lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
             ),
             # Pending runs live here: deleting the queue in prod would drop them.
-            opts=platform.stateful(self),
+            opts=foundation.stateful(self),
         )
 
         # --- functions -------------------------------------------------------------------------------------------
-        layer = dependency_layer(name, settings.architecture, platform, self)
+        layer = dependency_layer(name, settings.architecture, foundation, self)
         code = packaging.function_package()
 
         def function(role: str, handler: str, statements: list[Any], *, label: str = "", **extra: Any) -> EtlFunction:
             return EtlFunction(
                 f"{name}-{label or role}",
                 EtlFunctionArgs(
-                    platform=platform,
+                    foundation=foundation,
                     handler=handler,
                     service_name=f"serverless-{label or role}",
-                    policy_statements=[lake_statements(role, platform.lake, settings.landing_prefix), *statements],
+                    policy_statements=[lake_statements(role, foundation.lake, settings.landing_prefix), *statements],
                     memory_mb=settings.memory_mb,
                     timeout_seconds=settings.timeout_seconds,
                     reserved_concurrency=settings.reserved_concurrency,
@@ -319,7 +356,7 @@ class Serverless(Architecture):
         metric_alarm(
             f"{name}-work-age",
             parent=self,
-            alerts=platform.alerts,
+            alerts=foundation.alerts,
             description=f"The oldest {name} work message is over an hour old: processing is stuck or too slow.",
             namespace="AWS/SQS",
             metric_name="ApproximateAgeOfOldestMessage",
@@ -343,8 +380,10 @@ class Serverless(Architecture):
             )
         )
 
-        self.engine = LambdaEngineRef(
-            function_arns={stage: etl_function.function_arn for stage, etl_function in self.stage_functions.items()}
+        self.runner = LambdaRunner(
+            architecture="serverless",
+            function_arns={stage: etl_function.function_arn for stage, etl_function in self.stage_functions.items()},
+            budgets={stage: lambda_stage_budget(settings.timeout_seconds) for stage in Stage},
         )
         self.register_outputs(self.outputs())
 

@@ -3,8 +3,8 @@
 Composes Encryption (the stack key), DataLake (zone buckets, access logs, Glue database), Network (VPC) and
 Monitoring (alerts topic, dashboard). Resolves the account and partition through the stack's provider.
 
-Takes: `FoundationArgs` (the validated settings and the interface endpoints architectures need). Exposes: `platform`
-(`Platform`, what architectures receive) and `monitoring` (to publish the dashboard once everything is built).
+Takes: `FoundationArgs` (the validated settings and the interface endpoints architectures need). Exposes: `refs`
+(`FoundationRefs`, what architectures receive) and `monitoring` (to publish the dashboard once everything is built).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from components.foundation.data_lake import DataLake, DataLakeArgs
 from components.foundation.encryption import Encryption, EncryptionArgs
 from components.foundation.monitoring import Monitoring, MonitoringArgs
 from components.foundation.network import Network, NetworkArgs
-from components.refs import Platform, StackRefs
+from components.refs import FoundationRefs, StackRefs
 from components.settings import StackSettings
 
 
@@ -31,7 +31,7 @@ class FoundationArgs:
 
 
 class Foundation(pulumi.ComponentResource):
-    platform: Platform
+    foundation: FoundationRefs
     monitoring: Monitoring
 
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -99,7 +99,7 @@ class Foundation(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.platform = Platform(
+        self.refs = FoundationRefs(
             stack=StackRefs(
                 project=settings.project,
                 stack=settings.stack,
