@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import platform
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,9 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from components.images import DEFAULT_PLATFORM, context_hash, write_context_tar
+from components.images import context_hash, write_context_tar
 from tests.containers.engine import Engine, EngineUnavailable, ensure_base_image, ensure_engine
 from tests.support.moto_server import MotoServer, running_moto
+
+# The engine here emulates nothing: images are built for the machine running the tests.
+HOST_PLATFORM = "linux/arm64" if platform.machine() in ("aarch64", "arm64") else "linux/amd64"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = "containers/etl/Dockerfile"
@@ -72,7 +76,7 @@ def build_image(
     """Build from a tar of exactly the hashed context; returns the build's wall time."""
     buffer = io.BytesIO()
     write_context_tar(context_root, DOCKERFILE, buffer)
-    args = ["build", "--network", "host", "--platform", DEFAULT_PLATFORM, "-f", DOCKERFILE, "-t", ref]
+    args = ["build", "--network", "host", "--platform", HOST_PLATFORM, "-f", DOCKERFILE, "-t", ref]
     for name, value in sorted(build_args.items()):
         args += ["--build-arg", f"{name}={value}"]
     if no_cache:
@@ -91,7 +95,7 @@ def build_image(
 @pytest.fixture(scope="session")
 def etl_image(engine: Engine, base_image: str, context_root: Path) -> BuiltImage:
     build_args = {"BASE_IMAGE": base_image}
-    tag = context_hash(context_root, DOCKERFILE, build_args, DEFAULT_PLATFORM)
+    tag = context_hash(context_root, DOCKERFILE, build_args, HOST_PLATFORM)
     ref = f"{IMAGE_REPOSITORY}:{tag}"
     if engine.image_exists(ref):
         return BuiltImage(ref, context_root, build_args, 0.0)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.workflows import STAGES as ETL_STAGES
+from components.stages import Stage
 
 RUN_DATE = "2024-05-02"
 SOURCE = "orders"
@@ -41,9 +41,9 @@ def zone_environment(prefix: str) -> dict[str, str]:
 
 def state_machine_commands(result_uri: str, run_date: str = RUN_DATE, source: str = SOURCE) -> list[list[str]]:
     """The ECS container command of each stage, as `_stage_task` in components/workflows.py builds it."""
-    commands = {stage: [stage, "--run-date", run_date, "--source", source] for stage in ETL_STAGES}
+    commands = {stage: [stage, "--run-date", run_date, "--source", source] for stage in (s.value for s in Stage)}
     commands["validate"] += ["--result-uri", result_uri]
-    return [commands[stage] for stage in ETL_STAGES]
+    return [commands[stage] for stage in (s.value for s in Stage)]
 
 
 def manifest_location(environment: Mapping[str, str], run_date: str = RUN_DATE) -> str:

@@ -1,37 +1,29 @@
 """The state machine definition THE PROGRAM renders, executed on moto's Step Functions engine (a moto server process).
 
-Unlike test_workflow_execution.py, which builds definitions in the test, this evaluates `__main__.py` under the
-Pulumi mocks (`tests.conftest.evaluate_config`), takes the `definition` input of the StepFunctions component's
-`aws:sfn/stateMachine:StateMachine` registration as JSON text, and creates it unchanged in moto. Two stacks:
+Unlike test_pipeline_execution.py, which builds definitions in the test, this evaluates `__main__.py` under the
+Pulumi mocks, takes the `definition` input of the StepFunctions component's state machine as JSON text, and creates it
+unchanged in moto. Two stacks:
 - `own-lambdas`: `architectures: [stepfunctions]`, every stage on the orchestrator's own Lambdas;
-- `serverless-engines`: `[serverless, stepfunctions]` with every stage on the serverless functions (the dev stack).
+- `serverless-runners`: `[serverless, stepfunctions]` with every stage on the serverless functions (the dev stack).
 
 No ARN is rewritten: the mocks name resources `<name>-<7 hex>` in account 123456789012, which is moto's default
 account, and the stacks are evaluated in us-east-1, the server's region, so moto's `create_function` / `create_topic`
 with the names in the definition return exactly the definition's ARNs (the fixture asserts it).
 
-What runs, on the rendered definition: RunDate (Choice on `IsPresent`, then
-`States.ArrayGetItem(States.StringSplit($.run_date, 'T'), 0)` on the scheduler's timestamp), the Parallel extract, the Map transform with its
-`ItemSelector` over `$$.Map.Item.Value`, `lambda:invoke` Tasks with their ResultSelector, the production Retry (the
-`States.TaskFailed` retrier, interval 5 s, backoff 2.0, full jitter: moto really sleeps, so one retry costs 0-5 s),
-the top-level Catch into NotifyFailure, the QualityGate Choice (Or/Not/IsPresent, BooleanEquals,
-NumericGreaterThan), the Pass that builds the gate's error with `States.JsonToString`, and `sns:publish` delivered by
-moto's SNS to an SQS subscriber. Every Task of the definition is a `lambda:invoke` stage or an `sns:publish` notice
-(the fixture asserts it), so no state of the rendered definition is left out for lack of an integration.
+What runs, on the rendered definition: the input checks (the scheduler's timestamp cut to its date), the Sources Map,
+`lambda:invoke` Tasks with the production Retry (the `States.TaskFailed` retrier, interval 5 s, backoff 2.0, full
+jitter: moto really sleeps, so one retry costs 0-5 s), the Catch into the alert path, the QualityGate Choice, the
+summaries built with `States.Format`, and `sns:publish` delivered by moto's SNS to an SQS subscriber.
 
 What moto cannot run, or runs only in part:
 - RunDateFromStartTime (a manual run without `run_date`): moto 5.2 puts `$$.Execution.StartTime` in the context object
   as a `datetime`, not AWS's ISO-8601 string, so `States.StringSplit` fails with States.Runtime (TypeError). The test
-  asserts the Choice's routing there and that exact failure (or, once moto passes a string, the successful run).
-- The stage functions' code: moto's "lambda simple" backend returns queued results (shaped like `etl_jobs.pipeline`
-  stage results) from one FIFO per account and region, whatever the function. So the results are queued in
-  invocation order, which is deterministic only because both stacks have one source (asserted in the fixture).
-- A Lambda *function error* cannot be queued, except through the response size limit: a result over 6 MB makes the
-  invoke fail with `Function.ResponseSizeTooLarge` (a `States.TaskFailed`), which stands in for a crashing stage.
-- The first retrier (`Lambda.ServiceException`, `Lambda.TooManyRequestsException`, ...): "lambda simple" never
-  raises them, so only the `States.TaskFailed` retrier is exercised.
-- Task / execution timeouts (900 s / 3600 s) are not reached; the state machine's role, logging, tracing and KMS
-  encryption are not enforced by moto (the machine is created with the definition, name and a role only).
+  asserts the routing there and that exact failure (or, once moto passes a string, the successful run).
+- The stage functions' code: moto's "lambda simple" backend returns queued results from one FIFO per account and
+  region, whatever the function, so results are queued in invocation order (one source keeps it deterministic).
+- A Lambda *function error* only through the response size limit (`Function.ResponseSizeTooLarge`); the
+  `Lambda.ServiceException` retrier is never exercised.
+- Task / execution timeouts are not reached; the role, logging, tracing and KMS encryption are not enforced.
 """
 
 from __future__ import annotations
@@ -44,12 +36,13 @@ from typing import Any
 
 import pytest
 
-from components.architectures.stepfunctions import RUN_DATE_STATE, SCHEDULED_INPUT
+from components.orchestration import SCHEDULED_INPUT
 from etlctl.mocks import ACCOUNT_ID, PlatformMocks
 from etlctl.offline import Evaluation
-from tests.conftest import evaluate_config
-from tests.integration.conftest import Emulator, entered
+from tests.support.definitions import states as all_states
+from tests.support.emulator import Emulator, entered, scheduled_payloads, task_events
 from tests.support.moto_server import REGION
+from tests.support.stacks import evaluate_config
 
 MACHINE = "aws:sfn/stateMachine:StateMachine"
 COMPONENT = "etl:architectures:StepFunctions"
@@ -57,28 +50,24 @@ FUNCTION = "aws:lambda/function:Function"
 BASE = {"aws:region": REGION, "etl-platform:environment": "dev"}
 STACKS: dict[str, dict[str, object]] = {
     "own-lambdas": {**BASE, "etl-platform:architectures": ["stepfunctions"]},
-    "serverless-engines": {
+    "serverless-runners": {
         **BASE,
         "etl-platform:architectures": ["serverless", "stepfunctions"],
         "etl-platform:stepfunctions": {
-            "engines": {stage: "serverless" for stage in ("extract", "transform", "validate", "load")}
+            "runners": {stage: "serverless" for stage in ("extract", "transform", "validate", "load")}
         },
     },
 }
 # The component that owns the functions each stack's definition invokes.
 FUNCTION_OWNER = {
     "own-lambdas": "etl:architectures:StepFunctions",
-    "serverless-engines": "etl:architectures:Serverless",
+    "serverless-runners": "etl:architectures:Serverless",
 }
 # Over moto's 6,000,000-byte response limit: the invoke fails with FunctionError, like a crashing function.
 FAILING_RESULT = json.dumps("x" * 6_000_100)
 RUN_DATE = "2024-01-02"
-# What the EventBridge schedule sends (SCHEDULED_INPUT with the scheduler's placeholders filled in).
-SCHEDULED_RUN = {
-    "run_date": f"{RUN_DATE}T02:00:00Z",
-    "scheduler_execution_id": str(uuid.UUID(int=7)),
-    "scheduler_attempt": "1",
-}
+# What the EventBridge schedule sends (SCHEDULED_INPUT with the scheduler's placeholder filled in).
+SCHEDULED_RUN = {"run_date": f"{RUN_DATE}T02:00:00Z"}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -183,38 +172,17 @@ class Rendered:
     """MaxAttempts of the Tasks' States.TaskFailed retrier."""
 
 
-def _states(scope: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for name, state in scope["States"].items():
-        found[name] = state
-        for branch in state.get("Branches", []):
-            found |= _states(branch)
-        if "ItemProcessor" in state:
-            found |= _states(state["ItemProcessor"])
-    return found
-
-
 def _render(evaluation: Evaluation, stack: str) -> Rendered:
-    (component,) = [r for r in evaluation.registrations if r.type == COMPONENT]
-    (machine,) = [r for r in evaluation.registrations if r.type == MACHINE and r.parent == component.urn]
+    (machine,) = [r for r in evaluation.registrations if r.type == MACHINE]
     text = machine.inputs["definition"]
     assert isinstance(text, str), "the definition is resolved in update mode"
-    states = _states(json.loads(text))
-    notices = {"NotifySuccess", "NotifyFailure"}
-    stage_of = {"Transform partition": "transform", "Validate": "validate", "Load": "load"}
-    sources = [name.removeprefix("Extract ") for name in states if name.startswith("Extract ")]
-    functions: dict[str, str] = {}
-    for name, state in states.items():
-        stage = "extract" if name.startswith("Extract ") else stage_of.get(name)
-        if stage:
-            assert state["Resource"] == "arn:aws:states:::lambda:invoke", name
-            functions.setdefault(stage, state["Parameters"]["FunctionName"])
+    states = all_states(json.loads(text))
+    stages = {"Extract": "extract", "Transform": "transform", "Validate": "validate", "Load": "load"}
+    functions = {stage: states[name]["Parameters"]["FunctionName"] for name, stage in stages.items()}
+    assert {states[name]["Resource"] for name in stages} == {"arn:aws:states:::lambda:invoke"}
     task_states = {name for name, state in states.items() if state["Type"] == "Task"}
-    assert task_states == {f"Extract {source}" for source in sources} | set(stage_of) | notices, task_states
-    assert {states[name]["Resource"] for name in notices} == {"arn:aws:states:::sns:publish"}
-    topics = {states[name]["Parameters"]["TopicArn"] for name in notices}
-    assert len(topics) == 1, topics
-    (topic_arn,) = topics
+    assert task_states == {*stages, "NotifyFailure"}, task_states
+    topic_arn = states["NotifyFailure"]["Parameters"]["TopicArn"]
     (retrier,) = [r for r in states["Load"]["Retry"] if "States.TaskFailed" in r["ErrorEquals"]]
     gate = [rule for rule in states["QualityGate"]["Choices"] if "NumericGreaterThan" in rule]
     # The ARNs are those the mocks gave the program's functions, under the component expected to own them.
@@ -229,11 +197,11 @@ def _render(evaluation: Evaluation, stack: str) -> Rendered:
         assert f"{FUNCTION_OWNER[stack]}$" in registered[arn], (stage, registered[arn])
     return Rendered(
         stack=stack,
-        machine_name=machine.inputs["name"],
+        machine_name=machine.name,
         definition=text,
         functions=functions,
         topic_arn=topic_arn,
-        sources=sources,
+        sources=states["DefaultSources"]["Result"],
         max_quarantine_rate=gate[0]["NumericGreaterThan"],
         failure_retries=retrier["MaxAttempts"],
     )
@@ -259,61 +227,15 @@ class Deployed:
 def deployed(emulator: Emulator, rendered: Rendered) -> Deployed:
     """Create in moto, under the definition's own names, the functions, the alerts topic with an SQS subscriber, and
     the state machine with the rendered definition unchanged."""
-    iam, lam, sns, sqs = (emulator.client(name) for name in ("iam", "lambda", "sns", "sqs"))
-    role = iam.create_role(RoleName=f"{rendered.machine_name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    for arn in sorted(set(rendered.functions.values())):
-        name = arn.split(":function:", 1)[1]
-        created = lam.create_function(
-            FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler", Code={"ZipFile": b"stub"}
-        )["FunctionArn"]
-        assert created == arn, "moto's ARN differs from the definition's: the account or region does not match"
-    topic_name = rendered.topic_arn.rsplit(":", 1)[1]
-    assert sns.create_topic(Name=topic_name)["TopicArn"] == rendered.topic_arn
-    queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=rendered.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    role = emulator.role(f"{rendered.machine_name}-role")
+    emulator.functions(list(rendered.functions.values()), role)
+    topic_arn, queue_url = emulator.alerts_topic(rendered.topic_arn.rsplit(":", 1)[1])
+    assert topic_arn == rendered.topic_arn
     machine_arn = emulator.client("stepfunctions").create_state_machine(
         name=rendered.machine_name, definition=rendered.definition, roleArn=role, type="STANDARD"
     )["stateMachineArn"]
     assert machine_arn == f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{rendered.machine_name}"
     return Deployed(machine_arn, queue_url)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Executing and reading the history
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def _task_events(events: list[dict[str, Any]], state: str) -> list[dict[str, Any]]:
-    """The events of one Task state, from its entry to its exit (one source: no other state interleaves)."""
-    start = next(
-        i
-        for i, e in enumerate(events)
-        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == state
-    )
-    end = next(
-        i
-        for i, e in enumerate(events)
-        if i > start and e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == state
-    )
-    return events[start : end + 1]
-
-
-def _scheduled_payloads(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The `Payload` of every lambda:invoke the execution scheduled, in order."""
-    found = []
-    for event in events:
-        details = event.get("taskScheduledEventDetails")
-        if details and details["resourceType"] == "lambda":
-            found.append(json.loads(details["parameters"])["Payload"])
-    return found
-
-
-def _alerts(emulator: Emulator, queue_url: str) -> list[dict[str, Any]]:
-    """The SNS notifications in the subscriber queue, as (subject, parsed message) dicts."""
-    messages = emulator.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-    envelopes = [json.loads(message["Body"]) for message in messages]
-    return [{"Subject": envelope.get("Subject"), "Message": json.loads(envelope["Message"])} for envelope in envelopes]
 
 
 def _passing_results(rendered: Rendered) -> list[str]:
@@ -327,18 +249,9 @@ def _passing_results(rendered: Rendered) -> list[str]:
     ]
 
 
-HAPPY_PATH = [
-    "ExtractSources",
-    "Source orders",
-    "Extract orders",
-    "TransformPartitions",
-    "Transform partition",
-    "Validate",
-    "QualityGate",
-    "Load",
-    "NotifySuccess",
-    "Succeeded",
-]
+CHECKS = ["CheckSources", "DefaultSources", "CheckRunDate"]
+DATED = ["CheckDate", "IsDate"]
+HAPPY_PATH = ["Sources", "CheckSource", "Extract", "Transform", "Validate", "QualityGate", "Load", "Succeeded"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -346,39 +259,29 @@ HAPPY_PATH = [
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def test_the_scheduled_run_succeeds_and_notifies(emulator: Emulator, rendered: Rendered, deployed: Deployed) -> None:
+def test_the_scheduled_run_succeeds_and_alerts_nobody(
+    emulator: Emulator, rendered: Rendered, deployed: Deployed
+) -> None:
     assert set(SCHEDULED_RUN) == set(SCHEDULED_INPUT)
     emulator.queue_lambda_results(*_passing_results(rendered))
 
     description, events = emulator.execute(deployed.machine_arn, SCHEDULED_RUN)
 
     assert description["status"] == "SUCCEEDED", description
-    assert entered(events) == [RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH]
-    # Each stage got the state the contract in components.workflows describes.
-    extract_event, transform_event, validate_event, load_event = _scheduled_payloads(events)
-    assert extract_event == {"run_date": RUN_DATE, "source": "orders"}
-    assert transform_event == {
-        "run_date": RUN_DATE,
-        "source": "orders",
-        "extract": {"Payload": extract_result("orders")},
-    }
-    output = json.loads(description["output"])
-    assert validate_event == {key: output[key] for key in ("run_date", "extract", "transform")}
-    assert load_event == {key: output[key] for key in ("run_date", "extract", "transform", "validate")}
-    # RunDateFromInput keeps the date part only and drops the scheduler's bookkeeping.
-    assert output["run_date"] == RUN_DATE
-    assert not {"scheduler_execution_id", "scheduler_attempt"} & set(output)
-    assert output["extract"] == [
-        {"run_date": RUN_DATE, "source": "orders", "extract": {"Payload": extract_result("orders")}}
+    assert entered(events) == [*CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH]
+    # Each stage got the event the stage handlers read (etl_jobs.handlers), the gate's threshold included.
+    assert scheduled_payloads(events) == [
+        {"stage": "extract", "run_date": RUN_DATE, "source": "orders"},
+        {"stage": "transform", "run_date": RUN_DATE, "source": "orders"},
+        {"stage": "validate", "run_date": RUN_DATE, "max_quarantine_rate": rendered.max_quarantine_rate},
+        {"stage": "load", "run_date": RUN_DATE},
     ]
-    assert [item["transform"] for item in output["transform"]] == [{"Payload": transform_result("orders")}]
+    output = json.loads(description["output"])
+    assert output["run_date"] == RUN_DATE, "the scheduler's timestamp is cut to its date"
+    assert output["per_source"][0]["transform"] == {"Payload": transform_result("orders")}
     assert output["validate"]["Payload"]["quarantine_rate"] == 0.02
     assert output["load"] == {"Payload": LOAD_RESULT}
-    assert "MessageId" in output["notification"]
-    [alert] = _alerts(emulator, deployed.queue_url)
-    assert alert["Subject"] == f"{rendered.machine_name} succeeded"
-    # The notice carries the whole state as it was before NotifySuccess.
-    assert alert["Message"] == {key: value for key, value in output.items() if key != "notification"}
+    assert emulator.alerts(deployed.queue_url) == []
 
 
 def test_a_manual_run_without_a_date_takes_the_start_time_branch(
@@ -386,24 +289,23 @@ def test_a_manual_run_without_a_date_takes_the_start_time_branch(
 ) -> None:
     """In AWS `$$.Execution.StartTime` is an ISO-8601 string; moto 5.2 puts a `datetime` in the context object, so
     `States.StringSplit` in RunDateFromStartTime fails with States.Runtime (a TypeError) before any stage runs. What
-    runs is asserted: the RunDate Choice routes an input without `run_date` to RunDateFromStartTime, and the failure
-    is exactly that limitation. Should moto pass a string, the run must succeed with the start date as `run_date`."""
+    runs is asserted: an input without `run_date` is routed to RunDateFromStartTime, and the failure is exactly that
+    limitation. Should moto pass a string, the run must succeed with the start date as `run_date`."""
     emulator.queue_lambda_results(*_passing_results(rendered))
 
     description, events = emulator.execute(deployed.machine_arn, {})
 
     states = entered(events)
-    assert states[:2] == [RUN_DATE_STATE, "RunDateFromStartTime"]
+    assert states[:4] == [*CHECKS, "RunDateFromStartTime"]
     if description["status"] == "FAILED":
         assert description.get("error") == "States.Runtime", description
         assert "TypeError" in description["cause"] and "datetime" in description["cause"], description["cause"]
-        assert states == [RUN_DATE_STATE, "RunDateFromStartTime"]
-        assert _scheduled_payloads(events) == []
+        assert states == [*CHECKS, "RunDateFromStartTime"]
+        assert scheduled_payloads(events) == []
         return
     assert description["status"] == "SUCCEEDED", description
     started = description["startDate"].astimezone(UTC).date().isoformat()
     assert json.loads(description["output"])["run_date"] == started
-    assert _scheduled_payloads(events)[0] == {"run_date": started, "source": "orders"}
 
 
 def test_a_transient_stage_failure_is_retried_and_the_run_succeeds(
@@ -415,8 +317,8 @@ def test_a_transient_stage_failure_is_retried_and_the_run_succeeds(
     description, events = emulator.execute(deployed.machine_arn, SCHEDULED_RUN)
 
     assert description["status"] == "SUCCEEDED", description
-    assert entered(events) == [RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH]
-    extract_events = _task_events(events, "Extract orders")
+    assert entered(events) == [*CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH]
+    extract_events = task_events(events, "Extract")
     # One state entry, two attempts: the failure is retried inside the state, not caught.
     assert [event["type"] for event in extract_events] == [
         "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskFailed", "TaskScheduled", "TaskStarted",
@@ -424,12 +326,10 @@ def test_a_transient_stage_failure_is_retried_and_the_run_succeeds(
     ]  # fmt: skip
     failed = next(e for e in extract_events if e["type"] == "TaskFailed")["taskFailedEventDetails"]
     assert failed["error"] == "Function.ResponseSizeTooLarge"
-    assert json.loads(description["output"])["extract"][0]["extract"] == {"Payload": extract_result("orders")}
-    [alert] = _alerts(emulator, deployed.queue_url)
-    assert alert["Subject"] == f"{rendered.machine_name} succeeded"
+    assert emulator.alerts(deployed.queue_url) == []
 
 
-def test_a_failed_validation_gate_alerts_and_fails_the_run(
+def test_a_failed_validation_gate_alerts_once_and_loads_nothing(
     emulator: Emulator, rendered: Rendered, deployed: Deployed
 ) -> None:
     rejected = validate_result(passed=False, quarantine_rate=0.3, max_quarantine_rate=rendered.max_quarantine_rate)
@@ -441,19 +341,20 @@ def test_a_failed_validation_gate_alerts_and_fails_the_run(
     assert description["status"] == "FAILED", description
     assert description.get("error") == "PipelineFailed"
     assert entered(events) == [
-        RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH[:7], "QualityGateFailed", "NotifyFailure", "Failed",
+        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:6], "QualityGateFailed", "NotifyFailure", "Failed",
     ]  # fmt: skip
-    assert len(_scheduled_payloads(events)) == 3, "load must not be invoked"
-    [alert] = _alerts(emulator, deployed.queue_url)
-    assert alert["Subject"] == f"{rendered.machine_name} failed"
-    error = alert["Message"]["error"]
-    assert error["Error"] == "QualityGateFailed"
-    assert json.loads(error["Cause"]) == {"Payload": rejected}
-    assert alert["Message"]["run_date"] == RUN_DATE
-    assert "load" not in alert["Message"]
+    assert len(scheduled_payloads(events)) == 3, "load must not be invoked"
+    [(subject, message)] = emulator.alerts(deployed.queue_url)
+    assert subject == f"{rendered.machine_name.removesuffix('-machine')}: quality gate failed"
+    assert (
+        f"run {RUN_DATE} stopped at the quality gate (quarantine rate 0.3 above {rendered.max_quarantine_rate}, "
+        in message
+    )
+    assert "1000 of 1000 rows quarantined" in message and "nothing was published" in message
+    assert "s3://" not in message, "no URIs or stage results in the alert"
 
 
-def test_a_stage_failing_every_attempt_is_caught_and_alerted(
+def test_a_stage_failing_every_attempt_is_caught_and_alerted_once(
     emulator: Emulator, rendered: Rendered, deployed: Deployed
 ) -> None:
     attempts = 1 + rendered.failure_retries
@@ -463,16 +364,11 @@ def test_a_stage_failing_every_attempt_is_caught_and_alerted(
     description, events = emulator.execute(deployed.machine_arn, SCHEDULED_RUN)
 
     assert description["status"] == "FAILED", description
-    assert description.get("error") == "PipelineFailed"
-    assert entered(events) == [RUN_DATE_STATE, "RunDateFromInput", *HAPPY_PATH[:8], "NotifyFailure", "Failed"]
-    load_events = _task_events(events, "Load")
-    assert [e["type"] for e in load_events].count("TaskFailed") == attempts
-    assert "NotifySuccess" not in entered(events)
-    [alert] = _alerts(emulator, deployed.queue_url)
-    assert alert["Subject"] == f"{rendered.machine_name} failed"
-    message = alert["Message"]
-    assert message["error"]["Error"] == "Function.ResponseSizeTooLarge"
-    assert "Response payload size exceeded" in message["error"]["Cause"]
-    # The alert carries what the run got done before the failure.
-    assert message["validate"] == {"Payload": json.loads(validate)}
-    assert message["run_date"] == RUN_DATE and "load" not in message
+    assert entered(events) == [
+        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:7], "FailedLoad", "Alert", "NotifyFailure", "Failed",
+    ]  # fmt: skip
+    assert [e["type"] for e in task_events(events, "Load")].count("TaskFailed") == attempts
+    [(subject, message)] = emulator.alerts(deployed.queue_url)
+    assert subject.endswith(": run failed")
+    assert f"run {RUN_DATE} failed at load with Function.ResponseSizeTooLarge" in message
+    assert "s3://" not in message and "quarantine_rate" not in message

@@ -37,8 +37,8 @@ from policy.controls import (
     queues_redrive,
     stack_of,
 )
-from tests.conftest import ROOT, STACKS, evaluated
-from tests.unit.resources import named
+from tests.support.resources import named
+from tests.support.stacks import ROOT, STACKS, evaluated
 
 BY_NAME = {c.name: c for c in RESOURCE_CHECKS}
 
@@ -197,21 +197,21 @@ CASES = [
     Case("etl-46-ecs-task-logs-and-secrets", "containers-extract", _first_container(lambda c: c.pop("logConfiguration")), ["container etl log driver is None, not awslogs"]),
     Case("etl-47-ecs-task-hardening", "containers-extract", _first_container(lambda c: c.update(readonlyRootFilesystem=False)), ["container etl root filesystem is writable (readonlyRootFilesystem must be true)"]),
     Case("etl-47-ecs-task-hardening", "containers-extract", lambda p: p.update(taskRoleArn=p["executionRoleArn"]), ["the execution role is also the task role"]),
-    Case("etl-48-ecs-private-tasks", "containers-pipeline", edit_json("definition", lambda d: states(d)["Extract"]["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"].update(AssignPublicIp="ENABLED")), ["task state Extract assigns a public IP"]),
+    Case("etl-48-ecs-private-tasks", "containers-pipeline-machine", edit_json("definition", lambda d: states(d)["Sources"]["ItemProcessor"]["States"]["Extract"]["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"].update(AssignPublicIp="ENABLED")), ["task state Sources/Extract assigns a public IP"]),
     Case("etl-49-ecr-repository", "containers-etl-repo", _set("imageTagMutability", "MUTABLE"), ["imageTagMutability is MUTABLE, not IMMUTABLE"]),
     Case("etl-49-ecr-repository", "containers-etl-repo", _set("forceDelete", True), ["forceDelete must be false outside dev (stack prod)"]),
     Case("etl-50-ecr-lifecycle-and-policy", "containers-etl-lifecycle", edit_json("policy", lambda d: d.update(rules=[])), ["the lifecycle policy has no rules"]),
     Case("etl-51-sfn-logging-tracing", "stepfunctions-machine", _set("tracingConfiguration.enabled", False), ["tracingConfiguration.enabled must be true"]),
     Case("etl-51-sfn-logging-tracing", "stepfunctions-machine", _set("loggingConfiguration.level", "ERROR"), ["loggingConfiguration.level is ERROR, not ALL"]),
     Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["Validate"].pop("Retry")), ["task Validate has no Retry"]),
-    Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["TransformPartitions"].pop("Catch")), ["map TransformPartitions does not catch States.ALL"]),
+    Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["Sources"].pop("Catch")), ["map Sources does not catch States.ALL"]),
     Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["Load"]["Retry"][0].update(JitterStrategy="NONE")), ["task Load retrier 0 JitterStrategy is NONE, not FULL"]),
-    Case("etl-52-sfn-task-reliability", "containers-pipeline", edit_json("definition", lambda d: states(d)["Load"].update(Resource="arn:aws:states:::ecs:runTask")), ["task Load calls arn:aws:states:::ecs:runTask without .sync: the run would not wait for the job"]),
+    Case("etl-52-sfn-task-reliability", "containers-pipeline-machine", edit_json("definition", lambda d: states(d)["Load"].update(Resource="arn:aws:states:::ecs:runTask")), ["task Load calls arn:aws:states:::ecs:runTask without .sync: the run would not wait for the job"]),
     Case("etl-53-log-retention-and-key", "network-flow-logs", _drop("retentionInDays"), ["retentionInDays unset: logs never expire"]),
     Case("etl-53-log-retention-and-key", "network-flow-logs", _drop("kmsKeyId"), ["kmsKeyId unset: not encrypted with the customer key"]),
     Case("etl-54-alarm-notifies", "monitoring-alerts-dlq-depth", _set("alarmActions", []), ["no alarmActions: the alarm notifies nobody"]),
-    Case("etl-55-event-target-dlq-retry", "containers-task-failed-alert", _drop("deadLetterConfig"), ["no deadLetterConfig: failed deliveries are dropped"]),
-    Case("etl-55-event-target-dlq-retry", "containers-schedule", _drop("target.retryPolicy"), ["no retryPolicy"]),
+    Case("etl-55-event-target-dlq-retry", "serverless-file-drops-target", _drop("deadLetterConfig"), ["no deadLetterConfig: failed deliveries are dropped"]),
+    Case("etl-55-event-target-dlq-retry", "containers-pipeline-schedule", _drop("target.retryPolicy"), ["no retryPolicy"]),
     Case("etl-56-vpc-flow-logs-all", "network-flow-log", _set("trafficType", "REJECT"), ["trafficType is REJECT, not ALL"]),
     Case("etl-57-vpc-closed-default-sg-private-subnets", "network-private-0", _set("mapPublicIpOnLaunch", True), ["mapPublicIpOnLaunch must be false"]),
     Case("etl-57-vpc-closed-default-sg-private-subnets", "network-default-sg", _set("ingress", [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]), ["the default security group has ingress rules"]),
@@ -262,7 +262,7 @@ def test_documented_exceptions_and_dev_allowances_hold() -> None:
 def test_tasks_inside_parallel_and_map_are_caught_by_the_enclosing_state() -> None:
     machine = named(evaluated("prod"), "stepfunctions-machine")
     definition = json.loads(machine.inputs["definition"])
-    nested = definition["States"]["TransformPartitions"]["ItemProcessor"]["States"]
+    nested = definition["States"]["Sources"]["ItemProcessor"]["States"]
     assert all("Catch" not in s for s in nested.values() if s["Type"] == "Task")
     check = BY_NAME["etl-52-sfn-task-reliability"].check
     assert check(machine.type, machine.inputs) == []

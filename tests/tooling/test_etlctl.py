@@ -16,8 +16,8 @@ import yaml
 from components.settings import StackConfig, json_schema
 from etlctl import offline
 from etlctl.stack_config import SECRET_PLACEHOLDER, load_stack_config
-from tests.conftest import ROOT
-from tests.unit.test_settings import CONFIG_MISTAKES
+from tests.support.config_cases import CONFIG_MISTAKES
+from tests.support.stacks import ROOT
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -78,7 +78,9 @@ def test_config_mistake_exits_non_zero_with_the_programs_message_and_no_tracebac
     )
     result = etlctl("preview", "--offline", "--stack", "dev", "--cwd", str(project))
     assert result.returncode == 1
-    assert "etl-platform:architectures[0]: 'serverles' is not allowed. Did you mean 'serverless'?" in result.stderr
+    assert (
+        "etl-platform:architectures[0]: 'serverles' is not an architecture. Did you mean 'serverless'?" in result.stderr
+    )
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 

@@ -1,5 +1,5 @@
 """The ASL builder: every reference check with its exact message, rendering, reliability defaults, permissions, and
-statelint on every definition the workflows module renders."""
+statelint on a definition per service integration. The pipeline built with it is tested in test_pipelines.py."""
 
 from __future__ import annotations
 
@@ -11,16 +11,6 @@ import pytest
 from statelint.linter import Linter
 
 from components import asl
-from components.workflows import (
-    EcsInvoker,
-    EmrServerlessInvoker,
-    GlueInvoker,
-    LambdaInvoker,
-    PipelineStages,
-    ValidationResultLocation,
-    orchestrated_pipeline,
-    sequential_pipeline,
-)
 
 ACCOUNT = "123456789012"
 FUNCTION = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:stage"
@@ -30,13 +20,27 @@ TASK_DEFINITION = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/etl-transfor
 TASK_ROLE = f"arn:aws:iam::{ACCOUNT}:role/etl-task"
 EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/etl-execution"
 
-LAMBDA = LambdaInvoker(FUNCTION)
-ECS = EcsInvoker(CLUSTER, TASK_DEFINITION, "etl", ("subnet-a", "subnet-b"), ("sg-1",), (TASK_ROLE, EXECUTION_ROLE))
-GLUE = GlueInvoker(f"arn:aws:glue:us-east-1:{ACCOUNT}:job/etl-transform")
-EMR = EmrServerlessInvoker(
-    f"arn:aws:emr-serverless:us-east-1:{ACCOUNT}:/applications/00abc", EXECUTION_ROLE, "s3://artifacts/spark/job.py"
-)
-RESULTS = ValidationResultLocation("etl-artifacts")
+COMMAND = "States.Array('transform', '--run-date', $.run_date)"
+
+
+def _stage(name: str, kind: str, **options: Any) -> asl.Task:
+    """One stage Task per service integration the platform uses."""
+    if kind == "lambda":
+        return asl.lambda_invoke(name, FUNCTION, **options)
+    if kind == "ecs":
+        return asl.ecs_run_task(
+            name, cluster_arn=CLUSTER, task_definition_arn=TASK_DEFINITION, container_name="etl",
+            subnet_ids=("subnet-a", "subnet-b"), security_group_ids=("sg-1",),
+            pass_role_arns=(TASK_ROLE, EXECUTION_ROLE), command_path=COMMAND, **options,
+        )  # fmt: skip
+    if kind == "glue":
+        job = f"arn:aws:glue:us-east-1:{ACCOUNT}:job/etl-transform"
+        return asl.glue_start_job_run(name, job_arn=job, arguments={"--run-date.$": "$.run_date"}, **options)
+    application = f"arn:aws:emr-serverless:us-east-1:{ACCOUNT}:/applications/00abc"
+    return asl.emr_serverless_start_job_run(
+        name, application_arn=application, execution_role_arn=EXECUTION_ROLE, entry_point="s3://artifacts/job.py",
+        entry_point_arguments_path=COMMAND, **options,
+    )  # fmt: skip
 
 
 def _machine(*states: Any, **kwargs: Any) -> asl.StateMachine:
@@ -265,14 +269,25 @@ def _all_tasks(definition: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
 
 
 def _workflow_definitions() -> dict[str, asl.StateMachine]:
+    """For each integration: the stage at the top level, then twice inside a Map; reading a result; alerting."""
     machines: dict[str, asl.StateMachine] = {}
-    for engine, invoker in {"lambda": LAMBDA, "ecs": ECS, "glue": GLUE, "emr": EMR}.items():
-        stages = PipelineStages(invoker, invoker, invoker, invoker)
-        machines[f"sequential-{engine}"] = sequential_pipeline(stages, TOPIC, validation_result=RESULTS)
-        machines[f"orchestrated-{engine}"] = orchestrated_pipeline(
-            ["orders", "customers"], stages, TOPIC, validation_result=RESULTS
+    for kind in ("lambda", "ecs", "glue", "emr"):
+        inner = asl.Branch(
+            (_stage(f"{kind} item", kind, next=f"{kind} again"), _stage(f"{kind} again", kind, end=True))
         )
-    machines["sequential-mixed"] = sequential_pipeline(PipelineStages(LAMBDA, ECS, LAMBDA, GLUE), TOPIC)
+        machines[kind] = asl.StateMachine(
+            (
+                _stage("Stage", kind, result_path="$.stage", next="Read"),
+                asl.s3_get_object(
+                    "Read", "etl-artifacts", key_path="States.Format('results/{}.json', $$.Execution.Name)",
+                    key_prefix="results/", result_path="$.result", next="Each",
+                ),
+                asl.Map(name="Each", items_path="$.items", item_processor=inner, result_path="$.each", next="Done"),
+                asl.Succeed(name="Done"),
+                *_notify_and_fail(),
+            ),
+            defaults=asl.TaskDefaults(catch_next="Alert"),
+        )  # fmt: skip
     return machines
 
 
@@ -297,7 +312,7 @@ def test_every_task_has_the_reliability_defaults(name: str) -> None:
     # Nested tasks propagate their errors to the Parallel/Map, which catches them.
     for state in definition["States"].values():
         if state["Type"] in ("Parallel", "Map"):
-            assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "Next": "NotifyFailure", "ResultPath": "$.error"}]
+            assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "Next": "Alert", "ResultPath": "$.error"}]
 
 
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
@@ -363,8 +378,7 @@ def test_permissions_have_no_wildcard_action_and_only_explicit_arns(name: str) -
 
 
 def test_ecs_pipeline_permissions_are_exactly_what_runtask_sync_needs() -> None:
-    statements = sequential_pipeline(PipelineStages(ECS, ECS, ECS, ECS), TOPIC, validation_result=RESULTS)
-    by_action = {tuple(statement["Action"]): statement for statement in statements.required_permissions()}
+    by_action = {tuple(statement["Action"]): statement for statement in WORKFLOWS["ecs"].required_permissions()}
     assert by_action[("ecs:RunTask",)]["Resource"] == [
         f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/etl-transform:*"
     ]
@@ -380,15 +394,15 @@ def test_ecs_pipeline_permissions_are_exactly_what_runtask_sync_needs() -> None:
     assert by_action[("events:DescribeRule", "events:PutRule", "events:PutTargets")]["Resource"] == [
         f"arn:aws:events:us-east-1:{ACCOUNT}:rule/StepFunctionsGetEventsForECSTaskRule"
     ]
-    assert by_action[("s3:GetObject",)]["Resource"] == ["arn:aws:s3:::etl-artifacts/validation/*"]
+    assert by_action[("s3:GetObject",)]["Resource"] == ["arn:aws:s3:::etl-artifacts/results/*"]
     assert by_action[("sns:Publish",)]["Resource"] == [TOPIC]
     assert len(by_action) == 6
 
 
 def test_lambda_permissions_cover_versions_and_are_merged() -> None:
-    machine = sequential_pipeline(PipelineStages(LAMBDA, LAMBDA, LAMBDA, LAMBDA), TOPIC)
-    assert machine.required_permissions() == [
+    assert WORKFLOWS["lambda"].required_permissions() == [
         {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [FUNCTION, f"{FUNCTION}:*"]},
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::etl-artifacts/results/*"]},
         {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [TOPIC]},
     ]
 

@@ -5,36 +5,34 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
 
 from components.policies import wildcard_actions
 from etlctl.offline import Evaluation
-from tests.conftest import STACKS
-from tests.unit.resources import as_list, named, of_type, policy, statements
+from tests.support.resources import as_list, named, of_type, policy, statements
+from tests.support.stacks import STACKS, evaluated
 
-Evaluate = Callable[..., Evaluation]
 DATA_ZONES = ("raw", "staged", "curated", "quarantine", "artifacts")
 
 
 @pytest.fixture(params=STACKS)
-def stack(request: pytest.FixtureRequest, stack_evaluation: Evaluate) -> Evaluation:
-    return stack_evaluation(request.param)
+def stack(request: pytest.FixtureRequest) -> Evaluation:
+    return evaluated(request.param)
 
 
 @pytest.mark.parametrize("name", STACKS)
-def test_preview_and_update_register_the_same_resources(name: str, stack_evaluation: Evaluate) -> None:
+def test_preview_and_update_register_the_same_resources(name: str) -> None:
     def census(evaluation: Evaluation) -> Counter[tuple[str, str, bool, bool]]:
         return Counter((r.type, r.name, r.protect, r.retain_on_delete) for r in evaluation.registrations)
 
-    update, preview = stack_evaluation(name), stack_evaluation(name, preview=True)
+    update, preview = evaluated(name), evaluated(name, preview=True)
     assert len(update.resources) > 50
     assert census(preview) == census(update)
 
 
-def test_preview_mode_leaves_computed_values_unknown(stack_evaluation: Evaluate) -> None:
-    preview = stack_evaluation("dev", preview=True)
+def test_preview_mode_leaves_computed_values_unknown() -> None:
+    preview = evaluated("dev", preview=True)
     bucket_policy = named(preview, "lake-raw-policy")
     assert not isinstance(bucket_policy.inputs.get("policy"), str), "a bucket ARN is not known before creation"
 
@@ -283,8 +281,8 @@ STATEFUL = {
 }
 
 
-def test_prod_protects_and_retains_every_stateful_resource(stack_evaluation: Evaluate) -> None:
-    prod = stack_evaluation("prod")
+def test_prod_protects_and_retains_every_stateful_resource() -> None:
+    prod = evaluated("prod")
     stateful = [r for r in prod.resources if r.type in STATEFUL]
     assert len(stateful) >= 8
     for resource in stateful:
@@ -293,5 +291,5 @@ def test_prod_protects_and_retains_every_stateful_resource(stack_evaluation: Eva
 
 
 @pytest.mark.parametrize("name", ["dev", "staging"])
-def test_non_prod_stacks_protect_nothing(name: str, stack_evaluation: Evaluate) -> None:
-    assert not [r.name for r in stack_evaluation(name).resources if r.protect]
+def test_non_prod_stacks_protect_nothing(name: str) -> None:
+    assert not [r.name for r in evaluated(name).resources if r.protect]

@@ -14,7 +14,7 @@ from pulumi.runtime.sync_await import _sync_await
 from components.roles import ServiceRole, service_role
 from etlctl.mocks import ACCOUNT_ID, PlatformMocks, RecordingMonitor, Registration
 from policy.controls import iam_trust_one_service
-from tests.unit.resources import policy, statements
+from tests.support.resources import policy, statements
 
 PERMISSIONS = json.dumps(
     {
