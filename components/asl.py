@@ -1,8 +1,9 @@
 """A small typed builder for Amazon States Language (ASL) definitions, and the IAM statements they need.
 
 What it provides:
-- State classes (`Task`, `Pass`, `Choice`, `Parallel`, `Map`, `Wait`, `Succeed`, `Fail`), `Retry` / `Catch`, and typed
-  Choice rules (`NumericGreaterThan`, `BooleanEquals`, `StringEquals`, `IsPresent`, `And`, `Or`, `Not`, ...).
+- State classes (`Task`, `Pass`, `Choice`, `Parallel`, `Map`, `Succeed`, `Fail`), `Retry` / `Catch`, and typed
+  Choice rules (`NumericGreaterThan`, `BooleanEquals`, `StringEquals`, `IsPresent`, `IsString`, `IsTimestamp`,
+  `And`, `Or`, `Not`).
 - Task factories for the service integrations the platform uses: `lambda_invoke`, `sns_publish`, `sqs_send_message`,
   `ecs_run_task` (`runTask.sync`), `glue_start_job_run` (`startJobRun.sync`), `emr_serverless_start_job_run`
   (`startJobRun.sync`) and `s3_get_object` (SDK integration). Each factory records the IAM statements its Task needs.
@@ -137,33 +138,9 @@ class _Comparison(Condition):
 
 
 @dataclass(frozen=True)
-class NumericEquals(_Comparison):
-    value: float
-    operator: ClassVar[str] = "NumericEquals"
-
-
-@dataclass(frozen=True)
 class NumericGreaterThan(_Comparison):
     value: float
     operator: ClassVar[str] = "NumericGreaterThan"
-
-
-@dataclass(frozen=True)
-class NumericGreaterThanEquals(_Comparison):
-    value: float
-    operator: ClassVar[str] = "NumericGreaterThanEquals"
-
-
-@dataclass(frozen=True)
-class NumericLessThan(_Comparison):
-    value: float
-    operator: ClassVar[str] = "NumericLessThan"
-
-
-@dataclass(frozen=True)
-class NumericLessThanEquals(_Comparison):
-    value: float
-    operator: ClassVar[str] = "NumericLessThanEquals"
 
 
 @dataclass(frozen=True)
@@ -185,12 +162,6 @@ class IsPresent(_Comparison):
 
 
 @dataclass(frozen=True)
-class IsNumeric(_Comparison):
-    value: bool = True
-    operator: ClassVar[str] = "IsNumeric"
-
-
-@dataclass(frozen=True)
 class IsString(_Comparison):
     value: bool = True
     operator: ClassVar[str] = "IsString"
@@ -200,11 +171,6 @@ class IsString(_Comparison):
 class IsTimestamp(_Comparison):
     value: bool = True
     operator: ClassVar[str] = "IsTimestamp"
-
-
-class IsBoolean(_Comparison):
-    value: bool = True
-    operator: ClassVar[str] = "IsBoolean"
 
 
 @dataclass(frozen=True, init=False)
@@ -391,24 +357,6 @@ class Pass(_FlowState):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Wait(_FlowState):
-    """Wait a number of seconds (`seconds`) or until a timestamp read from the input (`timestamp_path`)."""
-
-    seconds: int | None = None
-    timestamp_path: str | None = None
-
-    type_name: ClassVar[str] = "Wait"
-
-    def render(self, defaults: TaskDefaults, top_level: bool) -> JsonDict:
-        rendered = super().render(defaults, top_level)
-        if self.seconds is not None:
-            rendered["Seconds"] = self.seconds
-        if self.timestamp_path is not None:
-            rendered["TimestampPath"] = self.timestamp_path
-        return rendered
-
-
-@dataclass(frozen=True, kw_only=True)
 class Succeed(_State):
     type_name: ClassVar[str] = "Succeed"
     terminal: ClassVar[bool] = True
@@ -567,7 +515,7 @@ class Map(_CompositeState):
         return rendered
 
 
-State = Task | Pass | Wait | Succeed | Fail | Choice | Parallel | Map
+State = Task | Pass | Succeed | Fail | Choice | Parallel | Map
 
 
 # ---------------------------------------------------------------------------------------------------------------------
