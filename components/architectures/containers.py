@@ -511,6 +511,9 @@ class Containers(Architecture):
                 # A task-private scratch volume: the only writable place on the read-only root filesystem.
                 volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="scratch")],
                 container_definitions=pulumi.Output.json_dumps([container]),
+                # An image change registers a new revision; the old one stays active, because executions that
+                # started before the update still run tasks from it (the state machine names the revision).
+                skip_destroy=True,
                 opts=child,
             )
 

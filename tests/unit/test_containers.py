@@ -343,6 +343,7 @@ def test_task_definitions_log_with_awslogs_and_carry_no_secrets(stack: Evaluatio
 def test_task_definitions_are_hardened_fargate_tasks(stack: Evaluation) -> None:
     for definition in ours(stack, "aws:ecs/taskDefinition:TaskDefinition"):
         inputs = definition.inputs
+        assert inputs["skipDestroy"] is True, "running executions keep the revision they started with"
         (container,) = _containers(definition)
         stage = container["command"][0]
         assert container["command"] == [stage, "--json"] and stage in {s.value for s in Stage}
