@@ -71,8 +71,9 @@ class EtlFunctionArgs:
     """Memory in MB (128-10240); CPU scales with it."""
     timeout_seconds: int = 300
     """Timeout in seconds (1-900). Queues feeding the function must hide messages for 6x this."""
-    reserved_concurrency: int | None = 2
-    """Reserved concurrent executions; None for the account's unreserved pool (recorded explicitly as -1)."""
+    reserved_concurrency: int | None = None
+    """Reserved concurrent executions; None for the account's unreserved pool (recorded explicitly as -1). A
+    reservation takes account quota, which the stack's settings check against `lambdaConcurrencyQuota`."""
     architecture: LambdaArchitecture = LambdaArchitecture.ARM64
     """Instruction set; the layer must be built for the same one."""
     runtime: str = "python3.12"

@@ -174,10 +174,19 @@ def bucket_policy(bucket_arn: str) -> PolicyDocument:
 
 
 def access_log_bucket_policy(
-    bucket_arn: str, account_id: str, source_bucket_arns: Sequence[str], partition: str = "aws"
+    bucket_arn: str,
+    account_id: str,
+    source_bucket_arns: Sequence[str],
+    partition: str = "aws",
+    *,
+    flow_logs: tuple[str, str] | None = None,
 ) -> PolicyDocument:
-    """The access-log bucket: TLS only, and the S3 logging service may write for our buckets only."""
-    return document(
+    """The access-log bucket: TLS only, and the S3 logging service may write for our buckets only.
+
+    `flow_logs=(region, prefix)` also lets VPC flow log delivery (`delivery.logs.amazonaws.com`) write under
+    `prefix` for this account's flow logs in `region` only, and check the bucket as AWS's delivery does first.
+    Granted here, the delivery never rewrites the bucket policy itself (it would, finding no grant)."""
+    statements: list[Statement] = [
         deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"]),
         {
             "Sid": "S3ServerAccessLogs",
@@ -190,7 +199,32 @@ def access_log_bucket_policy(
                 "ArnLike": {"aws:SourceArn": list(source_bucket_arns)},
             },
         },
-    )
+    ]
+    if flow_logs is not None:
+        region, prefix = flow_logs
+        source = {"aws:SourceArn": f"arn:{partition}:logs:{region}:{account_id}:*"}
+        statements += [
+            {
+                "Sid": "FlowLogDeliveryWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/{prefix}AWSLogs/{account_id}/*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id, "s3:x-amz-acl": "bucket-owner-full-control"},
+                    "ArnLike": source,
+                },
+            },
+            {
+                "Sid": "FlowLogDeliveryCheck",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+                "Resource": bucket_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnLike": source},
+            },
+        ]
+    return document(*statements)
 
 
 def topic_policy(topic_arn: str, account_id: str) -> PolicyDocument:

@@ -1,4 +1,4 @@
-"""The checks of CONTROLS.md as plain functions, shared by the CrossGuard pack (`policy/__main__.py`) and the tests.
+"""The checks of docs/CONTROLS.md as plain functions, shared by the CrossGuard pack (`policy/__main__.py`) and tests.
 
 A resource check is `check(resource_type, props, context=Context()) -> list[str]`: the violation messages for one
 resource, given its properties as the policy engine sees them (engine names, camelCase; JSON documents as text).
@@ -62,7 +62,7 @@ class Control:
 
     @property
     def description(self) -> str:
-        return f"CONTROLS.md row {self.row} ({self.sources}): {self.summary}"
+        return f"docs/CONTROLS.md row {self.row} ({self.sources}): {self.summary}"
 
 
 RESOURCE_CHECKS: list[Control] = []
@@ -517,6 +517,41 @@ def iam_trust_one_service(resource_type: str, props: Props, context: Context) ->
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Glue (row 28)
+# ---------------------------------------------------------------------------------------------------------------------
+
+CATALOG_ENCRYPTION = "aws:glue/dataCatalogEncryptionSettings:DataCatalogEncryptionSettings"
+
+
+@control(
+    28,
+    "glue-catalog-encryption",
+    "ckv CKV_AWS_94",
+    "the stack that owns the account-and-region catalog setting encrypts metadata and connection passwords with a "
+    "customer key (other stacks declare no setting)",
+    CATALOG_ENCRYPTION,
+)
+def glue_catalog_encryption(resource_type: str, props: Props, context: Context) -> list[str]:
+    settings = _get(props, "dataCatalogEncryptionSettings")
+    if unknown(settings):
+        return []
+    found: list[str] = []
+    at_rest = _get(settings, "encryptionAtRest")
+    mode = _get(at_rest, "catalogEncryptionMode")
+    if not unknown(mode) and mode != "SSE-KMS":
+        found.append(f"catalogEncryptionMode is {mode if mode is not MISSING else 'unset'}, not SSE-KMS")
+    elif _get(at_rest, "sseAwsKmsKeyId") is MISSING:
+        found.append("sseAwsKmsKeyId unset: catalog metadata is not encrypted with the customer key")
+    passwords = _get(settings, "connectionPasswordEncryption")
+    returned = _get(passwords, "returnConnectionPasswordEncrypted")
+    if not unknown(returned) and returned is not True:
+        found.append("returnConnectionPasswordEncrypted must be true")
+    elif _get(passwords, "awsKmsKeyId") is MISSING:
+        found.append("connectionPasswordEncryption.awsKmsKeyId unset")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Lambda (rows 12-16)
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -649,6 +684,21 @@ def lambda_event_source_failures(resource_type: str, props: Props, context: Cont
     if not unknown(bisect) and bisect is not True:
         found.append("bisectBatchOnFunctionError must be true")
     return found
+
+
+@control(
+    61,
+    "lambda-no-reservation-in-dev",
+    "ours (Lambda quotas)",
+    "dev functions reserve no concurrency (elsewhere reservations fit etl-platform:lambdaConcurrencyQuota, checked "
+    "by the settings)",
+    FUNCTION,
+)
+def lambda_no_reservation_in_dev(resource_type: str, props: Props, context: Context) -> list[str]:
+    reserved = _int(_get(props, "reservedConcurrentExecutions"))
+    if context.stack == "dev" and reserved is not None and reserved >= 0:
+        return [f"reservedConcurrentExecutions is {reserved} in dev; dev runs in the unreserved pool (-1)"]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1077,15 +1127,18 @@ def alarm_notifies(resource_type: str, props: Props, context: Context) -> list[s
     55,
     "event-target-dlq-retry",
     "nagS EventBusDLQ",
-    "EventBridge rule targets and schedules have a dead-letter queue and a retry policy",
+    "EventBridge rule targets and schedules have a dead-letter queue and a retry policy; schedules are encrypted "
+    "with the customer key",
     EVENT_TARGET,
     SCHEDULE,
 )
 def event_target_dlq_retry(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    if resource_type == SCHEDULE and _get(props, "kmsKeyArn") is MISSING:
+        found.append("kmsKeyArn unset: the schedule's target input is not encrypted with the customer key")
     target = props if resource_type == EVENT_TARGET else _get(props, "target")
     if unknown(target):
-        return []
-    found: list[str] = []
+        return found
     if _get(target, "deadLetterConfig", "arn") is MISSING:
         found.append("no deadLetterConfig: failed deliveries are dropped")
     if _get(target, "retryPolicy") is MISSING:
@@ -1107,14 +1160,30 @@ INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 
 
-@control(56, "vpc-flow-logs-all", "SH EC2.6; nag VPC7", "flow logs record ALL traffic", FLOW_LOG)
+@control(
+    56,
+    "vpc-flow-logs-all",
+    "SH EC2.6; nag VPC7",
+    "flow logs record ALL traffic, delivered to S3 as Parquet at 60 or 600 s aggregation",
+    FLOW_LOG,
+)
 def vpc_flow_logs_all(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
     traffic = _get(props, "trafficType")
-    return (
-        []
-        if unknown(traffic) or traffic == "ALL"
-        else [f"trafficType is {traffic if traffic is not MISSING else 'unset'}, not ALL"]
-    )
+    if not unknown(traffic) and traffic != "ALL":
+        found.append(f"trafficType is {traffic if traffic is not MISSING else 'unset'}, not ALL")
+    destination = _get(props, "logDestinationType")
+    if not unknown(destination) and destination != "s3":
+        shown = destination if destination is not MISSING else "unset (cloud-watch-logs)"
+        found.append(f"logDestinationType is {shown}: deliver to the log bucket (s3) as Parquet")
+    file_format = _get(props, "destinationOptions", "fileFormat")
+    if destination == "s3" and not unknown(file_format) and file_format != "parquet":
+        shown = file_format if file_format is not MISSING else "unset (plain-text)"
+        found.append(f"destinationOptions.fileFormat is {shown}, not parquet")
+    interval = _int(_get(props, "maxAggregationInterval"))
+    if interval is not None and interval not in (60, 600):
+        found.append(f"maxAggregationInterval is {interval}, not 60 or 600")
+    return found
 
 
 @control(
@@ -1219,7 +1288,7 @@ class StackControl:
 
     @property
     def description(self) -> str:
-        return f"CONTROLS.md rows {self.rows}: {self.summary}"
+        return f"docs/CONTROLS.md rows {self.rows}: {self.summary}"
 
 
 BUCKET_COMPANIONS = {
@@ -1296,6 +1365,21 @@ def prod_protects_state(resources: Sequence[StackResource], stack: str | None = 
     ]
 
 
+def logging_after_target_policy(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+    """Every bucket's access logging waits for its target bucket's policy (row 4): S3 refuses to enable logging to a
+    bucket whose policy does not admit the logging service yet (InvalidTargetBucketForLogging)."""
+    found: list[tuple[str, str]] = []
+    buckets = [r for r in resources if r.type == BUCKET]
+    for logging in (r for r in resources if r.type == BUCKET_LOGGING):
+        targets = [b for b in buckets if logging.depends_on(b.urn, "targetBucket")]
+        target_policies = [
+            p for b in targets for p in resources if p.type == BUCKET_POLICY and p.depends_on(b.urn, "bucket")
+        ]
+        if target_policies and not any(p.urn in logging.dependencies for p in target_policies):
+            found.append((logging.urn, f"{logging.name} is not created after its target bucket's policy"))
+    return found
+
+
 STACK_CHECKS: list[StackControl] = [
     StackControl(
         "etl-s3-ecr-companions",
@@ -1303,6 +1387,12 @@ STACK_CHECKS: list[StackControl] = [
         "every bucket has its public access block, encryption, "
         "versioning, policy, ownership and lifecycle resources; every repository a lifecycle policy",
         bucket_companions,
+    ),
+    StackControl(
+        "etl-4-logging-after-target-policy",
+        "4",
+        "every bucket's access logging is created after its target bucket's policy",
+        logging_after_target_policy,
     ),
     StackControl(
         "etl-20-queues-redrive",

@@ -163,13 +163,6 @@ def stage_statements(stage: Stage, lake: LakeRefs) -> pulumi.Output[list[policie
     return pulumi.Output.all(**zones).apply(build)
 
 
-def reserved_concurrency(stage: Stage, settings: StepFunctionsSettings) -> int:
-    """As many concurrent invocations as one execution makes of the stage (the Map's concurrency per source)."""
-    if stage in (Stage.EXTRACT, Stage.TRANSFORM):
-        return min(len(settings.sources), settings.max_concurrency)
-    return 1
-
-
 class StepFunctions(Architecture):
     """The orchestrator: see the module docstring."""
 
@@ -250,7 +243,9 @@ class StepFunctions(Architecture):
                     policy_statements=[stage_statements(stage, foundation.lake)],
                     memory_mb=settings.memory_mb,
                     timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
-                    reserved_concurrency=reserved_concurrency(stage, settings),
+                    # Unreserved: the Map's maxConcurrency bounds a run's invocations, and a reservation would take
+                    # account quota a stack file has to declare (etl-platform:lambdaConcurrencyQuota).
+                    reserved_concurrency=None,
                     architecture=settings.architecture,
                     layers=[layer.arn],
                     environment={"ETL_MAX_QUARANTINE_RATE": str(settings.max_quarantine_rate)},

@@ -4,9 +4,17 @@ Every data bucket (raw, staged, curated, quarantine, artifacts) meets CONTROLS.m
 SSE-KMS with the stack key and bucket keys, a TLS-only policy with no Allow, access logging to the log bucket under
 its own prefix, versioning, lifecycle (tiering, noncurrent expiry, abort multipart), BucketOwnerEnforced. The raw
 bucket sends its events to EventBridge, which drives file-drop pipelines without competing bucket notifications.
-The access-log bucket uses SSE-S3: S3 server access logging cannot deliver to an SSE-KMS bucket.
+The access-log bucket uses SSE-S3: S3 server access logging cannot deliver to an SSE-KMS bucket. It also receives
+the VPC flow logs (under `FLOW_LOG_PREFIX`), so its policy admits both deliveries, and each zone's `BucketLogging` is
+created after that policy: S3 refuses a logging target whose policy does not let the logging service write yet
+(`InvalidTargetBucketForLogging`).
 
-Takes: `DataLakeArgs`. Exposes: `lake` (`LakeRefs`).
+Catalog encryption (`aws.glue.DataCatalogEncryptionSettings`) is one setting per account and region, not per stack:
+only the stack that `owns_catalog_encryption` declares it, and it is retained on delete, because the provider's delete
+writes an empty setting, which would turn catalog encryption off for every stack in the account and region.
+
+Takes: `DataLakeArgs`. Exposes: `lake` (`LakeRefs`), `buckets` and `versioning` by zone (replication builds on them),
+`access_log_policy` (what a delivery into the log bucket must wait for).
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from components import policies
 from components.refs import BucketRef, LakeRefs
 
 ZONES = ("raw", "staged", "curated", "quarantine", "artifacts")
+# Where VPC flow logs land in the access-log bucket (the bucket's lifecycle keeps them for the audit retention).
+FLOW_LOG_PREFIX = "vpc-flow-logs/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +46,12 @@ class DataLakeArgs:
     """How long access logs are kept."""
     stateful: pulumi.ResourceOptions
     """Protection options from the profile (protect/retain in prod)."""
+    region: str = ""
+    """Where the VPC flow logs delivered into the log bucket come from; empty: the log bucket admits none."""
+    partition: pulumi.Input[str] = "aws"
+    owns_catalog_encryption: bool = True
+    """Declare the account-and-region-wide Glue Data Catalog encryption setting (exactly one stack per account and
+    region may)."""
 
 
 class DataLake(pulumi.ComponentResource):
@@ -44,18 +60,33 @@ class DataLake(pulumi.ComponentResource):
     def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("etl:foundation:DataLake", name, {}, opts)
         self._args = args
+        self._versioning: dict[str, aws.s3.BucketVersioning] = {}
         logs = self._access_log_bucket(name)
         buckets = {zone: self._zone_bucket(f"{name}-{zone}", zone, logs) for zone in ZONES}
+        self.buckets = buckets
+        self.versioning = {zone: self._versioning[f"{name}-{zone}"] for zone in ZONES}
 
         source_arns = pulumi.Output.all(*(bucket.arn for bucket in buckets.values()))
-        aws.s3.BucketPolicy(
+        flow_logs = (args.region, FLOW_LOG_PREFIX) if args.region else None
+        self.access_log_policy = aws.s3.BucketPolicy(
             f"{name}-access-logs-policy",
             bucket=logs.bucket,
-            policy=pulumi.Output.all(logs.arn, args.account_id, source_arns).apply(
-                lambda values: json.dumps(policies.access_log_bucket_policy(values[0], values[1], values[2]))
+            policy=pulumi.Output.all(logs.arn, args.account_id, source_arns, args.partition).apply(
+                lambda values: json.dumps(
+                    policies.access_log_bucket_policy(values[0], values[1], values[2], values[3], flow_logs=flow_logs)
+                )
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # Only once the log bucket lets the logging service write: S3 checks the target when logging is enabled.
+        for zone, bucket in buckets.items():
+            aws.s3.BucketLogging(
+                f"{name}-{zone}-logging",
+                bucket=bucket.id,
+                target_bucket=logs.id,
+                target_prefix=f"{zone}/",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.access_log_policy]),
+            )
 
         # File drops into the raw zone start pipelines through EventBridge rules (S3.11 / row 7).
         aws.s3.BucketNotification(
@@ -72,21 +103,23 @@ class DataLake(pulumi.ComponentResource):
             location_uri=pulumi.Output.concat("s3://", buckets["curated"].bucket, "/"),
             opts=pulumi.ResourceOptions.merge(args.stateful, pulumi.ResourceOptions(parent=self)),
         )
-        # Catalog encryption is a per-account-and-region setting; this stack owns it for its region (CKV_AWS_94).
-        aws.glue.DataCatalogEncryptionSettings(
-            f"{name}-catalog-encryption",
-            data_catalog_encryption_settings=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsArgs(
-                encryption_at_rest=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsEncryptionAtRestArgs(
-                    catalog_encryption_mode="SSE-KMS",
-                    sse_aws_kms_key_id=args.key_arn,
+        # One setting per account and region (CKV_AWS_94), declared by its owner only. Retained on delete: the
+        # provider's delete writes an empty setting, switching catalog encryption off account-wide.
+        if args.owns_catalog_encryption:
+            aws.glue.DataCatalogEncryptionSettings(
+                f"{name}-catalog-encryption",
+                data_catalog_encryption_settings=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsArgs(
+                    encryption_at_rest=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsEncryptionAtRestArgs(
+                        catalog_encryption_mode="SSE-KMS",
+                        sse_aws_kms_key_id=args.key_arn,
+                    ),
+                    connection_password_encryption=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsConnectionPasswordEncryptionArgs(
+                        return_connection_password_encrypted=True,
+                        aws_kms_key_id=args.key_arn,
+                    ),
                 ),
-                connection_password_encryption=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsConnectionPasswordEncryptionArgs(
-                    return_connection_password_encrypted=True,
-                    aws_kms_key_id=args.key_arn,
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
 
         def ref(bucket: aws.s3.Bucket) -> BucketRef:
             return BucketRef(name=bucket.bucket, arn=bucket.arn)
@@ -128,7 +161,7 @@ class DataLake(pulumi.ComponentResource):
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             opts=child,
         )
-        aws.s3.BucketVersioning(
+        self._versioning[name] = aws.s3.BucketVersioning(
             f"{name}-versioning",
             bucket=bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
@@ -194,13 +227,6 @@ class DataLake(pulumi.ComponentResource):
             f"{name}-policy",
             bucket=bucket.id,
             policy=bucket.arn.apply(lambda arn: json.dumps(policies.bucket_policy(arn))),
-            opts=child,
-        )
-        aws.s3.BucketLogging(
-            f"{name}-logging",
-            bucket=bucket.id,
-            target_bucket=logs.id,
-            target_prefix=f"{zone}/",
             opts=child,
         )
         rules = [

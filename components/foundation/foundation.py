@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.foundation.data_lake import DataLake, DataLakeArgs
+from components.foundation.data_lake import FLOW_LOG_PREFIX, DataLake, DataLakeArgs
 from components.foundation.encryption import Encryption, EncryptionArgs
 from components.foundation.monitoring import Monitoring, MonitoringArgs
 from components.foundation.network import Network, NetworkArgs
@@ -46,10 +46,16 @@ class Foundation(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         prefix = f"{settings.project}-{settings.stack}"
 
+        # The account-wide catalog setting points at this key: its owner keeps the key when the stack goes.
+        key_options = (
+            pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(retain_on_delete=True))
+            if settings.config.owns_catalog_encryption
+            else stateful
+        )
         encryption = Encryption(
             f"{name}-encryption",
             EncryptionArgs(
-                alias=prefix, account_id=account_id, partition=partition, region=settings.region, stateful=stateful
+                alias=prefix, account_id=account_id, partition=partition, region=settings.region, stateful=key_options
             ),
             opts=child,
         )
@@ -65,6 +71,9 @@ class Foundation(pulumi.ComponentResource):
                 noncurrent_version_days=profile.noncurrent_version_days,
                 access_log_days=settings.audit_log_retention_days,
                 stateful=stateful,
+                region=settings.region,
+                partition=partition,
+                owns_catalog_encryption=settings.config.owns_catalog_encryption,
             ),
             opts=child,
         )
@@ -76,13 +85,12 @@ class Foundation(pulumi.ComponentResource):
                 cidr=settings.config.network.cidr,
                 az_count=settings.config.network.az_count,
                 nat_gateways=nat,
-                key_arn=key.arn,
-                account_id=account_id,
-                partition=partition,
                 region=settings.region,
-                flow_log_retention_days=settings.audit_log_retention_days,
+                flow_log_bucket_arn=lake.lake.access_logs.arn,
+                flow_log_prefix=FLOW_LOG_PREFIX,
+                flow_log_aggregation_seconds=settings.config.network.flow_log_aggregation_seconds,
+                flow_log_after=[lake.access_log_policy],
                 interface_endpoints=tuple(args.interface_endpoints),
-                stateful=stateful,
             ),
             opts=child,
         )

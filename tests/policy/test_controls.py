@@ -33,6 +33,7 @@ from policy.controls import (
     StackResource,
     bucket_companions,
     check_resource,
+    logging_after_target_policy,
     prod_protects_state,
     queues_redrive,
     stack_of,
@@ -207,8 +208,8 @@ CASES = [
     Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["Sources"].pop("Catch")), ["map Sources does not catch States.ALL"]),
     Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["Load"]["Retry"][0].update(JitterStrategy="NONE")), ["task Load retrier 0 JitterStrategy is NONE, not FULL"]),
     Case("etl-52-sfn-task-reliability", "containers-pipeline-machine", edit_json("definition", lambda d: states(d)["Load"].update(Resource="arn:aws:states:::ecs:runTask")), ["task Load calls arn:aws:states:::ecs:runTask without .sync: the run would not wait for the job"]),
-    Case("etl-53-log-retention-and-key", "network-flow-logs", _drop("retentionInDays"), ["retentionInDays unset: logs never expire"]),
-    Case("etl-53-log-retention-and-key", "network-flow-logs", _drop("kmsKeyId"), ["kmsKeyId unset: not encrypted with the customer key"]),
+    Case("etl-53-log-retention-and-key", "containers-tasks-logs", _drop("retentionInDays"), ["retentionInDays unset: logs never expire"]),
+    Case("etl-53-log-retention-and-key", "containers-tasks-logs", _drop("kmsKeyId"), ["kmsKeyId unset: not encrypted with the customer key"]),
     Case("etl-54-alarm-notifies", "monitoring-alerts-dlq-depth", _set("alarmActions", []), ["no alarmActions: the alarm notifies nobody"]),
     Case("etl-55-event-target-dlq-retry", "serverless-file-drops-target", _drop("deadLetterConfig"), ["no deadLetterConfig: failed deliveries are dropped"]),
     Case("etl-55-event-target-dlq-retry", "containers-pipeline-schedule", _drop("target.retryPolicy"), ["no retryPolicy"]),
@@ -217,6 +218,12 @@ CASES = [
     Case("etl-57-vpc-closed-default-sg-private-subnets", "network-default-sg", _set("ingress", [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]), ["the default security group has ingress rules"]),
     Case("etl-58-vpc-dns-and-endpoints", "network-vpc", _set("enableDnsHostnames", False), ["enableDnsHostnames must be true"]),
     Case("etl-59-vpc-no-open-ingress", "containers-tasks-https-out", _drop("description"), ["rule has no description"]),
+    Case("etl-28-glue-catalog-encryption", "lake-catalog-encryption", _set("dataCatalogEncryptionSettings.encryptionAtRest.catalogEncryptionMode", "DISABLED"), ["catalogEncryptionMode is DISABLED, not SSE-KMS"]),
+    Case("etl-28-glue-catalog-encryption", "lake-catalog-encryption", _drop("dataCatalogEncryptionSettings.connectionPasswordEncryption.awsKmsKeyId"), ["connectionPasswordEncryption.awsKmsKeyId unset"]),
+    Case("etl-55-event-target-dlq-retry", "serverless-schedule", _drop("kmsKeyArn"), ["kmsKeyArn unset: the schedule's target input is not encrypted with the customer key"]),
+    Case("etl-56-vpc-flow-logs-all", "network-flow-log", _set("logDestinationType", "cloud-watch-logs"), ["logDestinationType is cloud-watch-logs: deliver to the log bucket (s3) as Parquet"]),
+    Case("etl-56-vpc-flow-logs-all", "network-flow-log", _set("destinationOptions.fileFormat", "plain-text"), ["destinationOptions.fileFormat is plain-text, not parquet"]),
+    Case("etl-61-lambda-no-reservation-in-dev", "serverless-extract-function", _set("reservedConcurrentExecutions", 2.0), ["reservedConcurrentExecutions is 2 in dev; dev runs in the unreserved pool (-1)"], stack="dev"),
 ]  # fmt: skip
 
 
@@ -298,6 +305,18 @@ def test_a_repository_without_a_lifecycle_policy_is_reported() -> None:
     ]
 
 
+def test_bucket_logging_created_before_its_target_policy_is_reported() -> None:
+    resources = stack_resources(evaluated("prod"))
+    log_policy = next(r for r in resources if r.name.endswith("lake-access-logs-policy"))
+    raw_logging = next(r for r in resources if r.name.endswith("lake-raw-logging"))
+    early = StackResource(raw_logging.urn, raw_logging.type, raw_logging.name, raw_logging.props,
+                          dependencies=tuple(d for d in raw_logging.dependencies if d != log_policy.urn))  # fmt: skip
+    assert logging_after_target_policy(resources, "prod") == []
+    assert logging_after_target_policy([early if r is raw_logging else r for r in resources], "prod") == [
+        (raw_logging.urn, "etl-platform-lake-raw-logging is not created after its target bucket's policy")
+    ]
+
+
 def test_a_work_queue_without_a_redrive_policy_is_reported() -> None:
     resources = stack_resources(evaluated("prod"))
     work = next(r for r in resources if r.name.endswith("serverless-work"))
@@ -336,7 +355,7 @@ def test_the_pack_wires_every_check_as_a_mandatory_policy() -> None:
     assert len({p.name for p in pack.POLICIES}) == len(pack.POLICIES)
     for policy in pack.POLICIES:
         assert policy.enforcement_level == EnforcementLevel.MANDATORY
-        assert policy.description.startswith("CONTROLS.md row"), policy.name
+        assert policy.description.startswith("docs/CONTROLS.md row"), policy.name
     assert pack.PACK_NAME == "etl-platform-controls"
 
 

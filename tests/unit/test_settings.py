@@ -60,12 +60,18 @@ def test_profiles_fill_defaults_and_keys_override_them() -> None:
     assert dev.nat_gateways is NatGateways.NONE
     assert dev.log_retention_days == 14
     assert dev.profile.protect is False and dev.profile.fargate_capacity is CapacityProvider.FARGATE_SPOT
-    prod = load(environment="prod")
+    prod = load(environment="prod", replication={"region": "eu-central-1"})
     assert prod.environment is Environment.PROD
     assert prod.nat_gateways is NatGateways.PER_AZ and prod.profile.protect and prod.profile.retain_on_delete
     assert prod.audit_log_retention_days >= 365
-    assert load(environment="prod", logRetentionDays=731, network={"natGateways": "single"}).log_retention_days == 731
-    assert load(environment="prod", network={"natGateways": "single"}).nat_gateways is NatGateways.SINGLE
+    assert prod.code_signing and prod.replication and not (dev.code_signing or dev.replication)
+    replica = {"region": "eu-central-1"}
+    assert load(environment="prod", replication=replica, logRetentionDays=731).log_retention_days == 731
+    assert (
+        load(environment="prod", replication=replica, network={"natGateways": "single"}).nat_gateways
+        is NatGateways.SINGLE
+    )
+    assert not load(environment="prod", codeSigning=False, replication={"enabled": False}).replication
 
 
 def test_default_tags_merge_the_profile_and_the_tags_key() -> None:
