@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from components.architectures.containers import ContainersSettings
-
 from tests.support.stacks import ROOT, STACKS
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
