@@ -701,6 +701,36 @@ def lambda_no_reservation_in_dev(resource_type: str, props: Props, context: Cont
     return []
 
 
+CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
+SIGNING_PROFILE = "aws:signer/signingProfile:SigningProfile"
+SIGNING_JOB = "aws:signer/signingJob:SigningJob"
+LAYER = "aws:lambda/layerVersion:LayerVersion"
+
+
+@control(
+    62,
+    "lambda-code-signing",
+    "SH Lambda (code signing); nagS",
+    "prod functions run under a code-signing config that enforces a Lambda Signer profile",
+    FUNCTION,
+    CODE_SIGNING_CONFIG,
+    SIGNING_PROFILE,
+)
+def lambda_code_signing(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == SIGNING_PROFILE:
+        platform = _get(props, "platformId")
+        ok = unknown(platform) or platform == "AWSLambda-SHA384-ECDSA"
+        return [] if ok else [f"platformId is {platform}, not AWSLambda-SHA384-ECDSA"]
+    if resource_type == CODE_SIGNING_CONFIG:
+        policy = _get(props, "policies", "untrustedArtifactOnDeployment")
+        if unknown(policy) or policy == "Enforce":
+            return []
+        return [f"untrustedArtifactOnDeployment is {policy if policy is not MISSING else 'unset (Warn)'}, not Enforce"]
+    if context.stack == "prod" and _get(props, "codeSigningConfigArn") is MISSING:
+        return ["codeSigningConfigArn unset: prod functions must run signed code only"]
+    return []
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # SQS / SNS (rows 17-22)
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1380,6 +1410,19 @@ def logging_after_target_policy(resources: Sequence[StackResource], stack: str |
     return found
 
 
+def signed_code_only(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+    """Under a code-signing config, every function and layer deploys the output of a signing job (row 62): an
+    enforcing config refuses unsigned layers as well as unsigned functions."""
+    if not any(r.type == CODE_SIGNING_CONFIG for r in resources):
+        return []
+    jobs = [r for r in resources if r.type == SIGNING_JOB]
+    return [
+        (r.urn, f"{r.name} does not deploy a signed package (its s3Key comes from no signing job)")
+        for r in resources
+        if r.type in (FUNCTION, LAYER) and not any(r.depends_on(job.urn, "s3Key") for job in jobs)
+    ]
+
+
 STACK_CHECKS: list[StackControl] = [
     StackControl(
         "etl-s3-ecr-companions",
@@ -1393,6 +1436,12 @@ STACK_CHECKS: list[StackControl] = [
         "4",
         "every bucket's access logging is created after its target bucket's policy",
         logging_after_target_policy,
+    ),
+    StackControl(
+        "etl-62-signed-code-only",
+        "62",
+        "under a code-signing config, every function and layer deploys a signed package",
+        signed_code_only,
     ),
     StackControl(
         "etl-20-queues-redrive",

@@ -52,6 +52,7 @@ from components.functions import (
     LambdaRunner,
     dependency_layer,
     lambda_stage_budget,
+    signed_package,
 )
 from components.queues import dead_letter_queue
 from components.refs import LakeRefs
@@ -213,6 +214,7 @@ class Serverless(Architecture):
         # --- functions -------------------------------------------------------------------------------------------
         layer = dependency_layer(name, settings.architecture, foundation, self)
         code = packaging.function_package()
+        signed_code = signed_package(f"{name}-code", code, foundation, self)
 
         def function(role: str, handler: str, statements: list[Any], *, label: str = "", **extra: Any) -> EtlFunction:
             return EtlFunction(
@@ -227,6 +229,7 @@ class Serverless(Architecture):
                     reserved_concurrency=settings.reserved_concurrency,
                     architecture=settings.architecture,
                     code=code,
+                    signed_code=signed_code,
                     layers=[layer.arn],
                     environment={
                         "ETL_LANDING_PREFIX": settings.landing_prefix,

@@ -1,7 +1,9 @@
 """Foundation: the parts every architecture shares, built once per stack and handed on as frozen refs.
 
-Composes Encryption (the stack key), DataLake (zone buckets, access logs, Glue database), Network (VPC) and
-Monitoring (alerts topic, dashboard). Resolves the account and partition through the stack's provider.
+Composes Encryption (the stack key), DataLake (zone buckets, access logs, Glue database), Network (VPC),
+Monitoring (alerts topic, dashboard) and, where the settings turn them on (the prod profile does), CodeSigning (Lambda
+code signing) and Replication (raw and curated copied to a second region). Resolves the account and partition
+through the stack's provider.
 
 Takes: `FoundationArgs` (the validated settings and the interface endpoints architectures need). Exposes: `refs`
 (`FoundationRefs`, what architectures receive) and `monitoring` (to publish the dashboard once everything is built).
@@ -19,6 +21,7 @@ from components.foundation.data_lake import FLOW_LOG_PREFIX, DataLake, DataLakeA
 from components.foundation.encryption import Encryption, EncryptionArgs
 from components.foundation.monitoring import Monitoring, MonitoringArgs
 from components.foundation.network import Network, NetworkArgs
+from components.foundation.signing import CodeSigning, CodeSigningArgs
 from components.refs import FoundationRefs, StackRefs
 from components.settings import StackSettings
 
@@ -107,6 +110,12 @@ class Foundation(pulumi.ComponentResource):
             opts=child,
         )
 
+        signing = (
+            CodeSigning(f"{name}-signing", CodeSigningArgs(prefix=prefix), opts=child).signing
+            if settings.code_signing
+            else None
+        )
+
         self.refs = FoundationRefs(
             stack=StackRefs(
                 project=settings.project,
@@ -123,5 +132,6 @@ class Foundation(pulumi.ComponentResource):
             lake=lake.lake,
             network=network.network,
             alerts=self.monitoring.alerts,
+            signing=signing,
         )
         self.register_outputs({"keyArn": key.arn, "alertsTopicArn": self.monitoring.alerts.topic_arn})

@@ -36,6 +36,7 @@ from policy.controls import (
     logging_after_target_policy,
     prod_protects_state,
     queues_redrive,
+    signed_code_only,
     stack_of,
 )
 from tests.support.resources import named
@@ -224,6 +225,9 @@ CASES = [
     Case("etl-56-vpc-flow-logs-all", "network-flow-log", _set("logDestinationType", "cloud-watch-logs"), ["logDestinationType is cloud-watch-logs: deliver to the log bucket (s3) as Parquet"]),
     Case("etl-56-vpc-flow-logs-all", "network-flow-log", _set("destinationOptions.fileFormat", "plain-text"), ["destinationOptions.fileFormat is plain-text, not parquet"]),
     Case("etl-61-lambda-no-reservation-in-dev", "serverless-extract-function", _set("reservedConcurrentExecutions", 2.0), ["reservedConcurrentExecutions is 2 in dev; dev runs in the unreserved pool (-1)"], stack="dev"),
+    Case("etl-62-lambda-code-signing", "serverless-extract-function", _drop("codeSigningConfigArn"), ["codeSigningConfigArn unset: prod functions must run signed code only"]),
+    Case("etl-62-lambda-code-signing", "signing-config", _set("policies.untrustedArtifactOnDeployment", "Warn"), ["untrustedArtifactOnDeployment is Warn, not Enforce"]),
+    Case("etl-62-lambda-code-signing", "signing-profile", _set("platformId", "AWSIoTDeviceManagement-SHA256-ECDSA"), ["platformId is AWSIoTDeviceManagement-SHA256-ECDSA, not AWSLambda-SHA384-ECDSA"]),
 ]  # fmt: skip
 
 
@@ -279,7 +283,9 @@ def test_unknown_values_are_never_violations() -> None:
     """During preview the engine does not know computed values: a check reports nothing about them."""
     for control in RESOURCE_CHECKS:
         for token in control.resource_types:
-            real = [r for stack in STACKS for r in evaluated(stack).resources if r.type == token]
+            # Judged as prod (the strictest context), so taken from prod where prod has one.
+            stacks = sorted(STACKS, key=lambda stack: stack != "prod")
+            real = [r for stack in stacks for r in evaluated(stack).resources if r.type == token]
             for resource in real[:1]:
                 unknown_props = {key: None for key in resource.inputs}
                 assert control.check(token, unknown_props, Context("prod", resource.name)) == [], control.name
@@ -315,6 +321,19 @@ def test_bucket_logging_created_before_its_target_policy_is_reported() -> None:
     assert logging_after_target_policy([early if r is raw_logging else r for r in resources], "prod") == [
         (raw_logging.urn, "etl-platform-lake-raw-logging is not created after its target bucket's policy")
     ]
+
+
+def test_an_unsigned_layer_under_an_enforcing_config_is_reported() -> None:
+    resources = stack_resources(evaluated("prod"))
+    assert signed_code_only(resources, "prod") == []
+    layer = next(r for r in resources if r.type == "aws:lambda/layerVersion:LayerVersion")
+    jobs = {r.urn for r in resources if r.type == "aws:signer/signingJob:SigningJob"}
+    unsigned = StackResource(layer.urn, layer.type, layer.name, layer.props,
+                             dependencies=tuple(d for d in layer.dependencies if d not in jobs))  # fmt: skip
+    assert signed_code_only([unsigned if r is layer else r for r in resources], "prod") == [
+        (layer.urn, f"{layer.name} does not deploy a signed package (its s3Key comes from no signing job)")
+    ]
+    assert signed_code_only(stack_resources(evaluated("dev")), "dev") == [], "no config, nothing enforced"
 
 
 def test_a_work_queue_without_a_redrive_policy_is_reported() -> None:
