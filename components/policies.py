@@ -168,6 +168,61 @@ def key_policy(account_id: str, partition: str, region: str) -> PolicyDocument:
     )
 
 
+def replica_key_policy(account_id: str, partition: str) -> PolicyDocument:
+    """The replica region's key: the account administers it and IAM grants its use (the replication role's
+    policy); no service principal needs it directly."""
+    return document(
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+
+
+def replication_role_policy(
+    pairs: Sequence[tuple[str, str]], source_key_arn: str, replica_key_arn: str, region: str, replica_region: str
+) -> PolicyDocument:
+    """What S3 replication needs for each (source bucket, replica bucket) pair: read the configuration and object
+    versions of the sources, replicate into the replicas, decrypt with the source key and encrypt with the replica
+    key, each only through S3 in its own region."""
+    sources = [source for source, _ in pairs]
+    replicas = [replica for _, replica in pairs]
+    return document(
+        allow(["s3:GetReplicationConfiguration", "s3:ListBucket"], sources, sid="SourceBuckets"),
+        allow(
+            ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+            [f"{arn}/*" for arn in sources],
+            sid="SourceObjects",
+        ),
+        allow(
+            ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+            [f"{arn}/*" for arn in replicas],
+            sid="ReplicaObjects",
+        ),
+        allow(
+            ["kms:Decrypt"],
+            [source_key_arn],
+            sid="SourceKey",
+            Condition={
+                "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [f"{arn}/*" for arn in sources]},
+            },
+        ),
+        allow(
+            ["kms:Encrypt", "kms:GenerateDataKey"],
+            [replica_key_arn],
+            sid="ReplicaKey",
+            Condition={
+                "StringEquals": {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [f"{arn}/*" for arn in replicas]},
+            },
+        ),
+    )
+
+
 def bucket_policy(bucket_arn: str) -> PolicyDocument:
     """Every data bucket: TLS only; no Allow at all (access is granted by IAM roles of this account)."""
     return document(deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"]))

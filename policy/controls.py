@@ -70,6 +70,7 @@ RESOURCE_CHECKS: list[Control] = []
 # Documented exceptions, by the end of the logical resource name.
 SSE_S3_EXCEPTIONS: dict[str, str] = {
     "lake-access-logs-encryption": "S3 server access logs can only be delivered to a bucket encrypted with SSE-S3",
+    "replica-access-logs-encryption": "the replica region's access-log bucket, for the same reason",
 }
 MANAGED_POLICY_EXCEPTIONS: dict[str, str] = {}
 """AWS managed policy ARN -> why it is used (row 11). None today."""
@@ -380,6 +381,43 @@ def s3_owner_enforced(resource_type: str, props: Props, context: Context) -> lis
     if not unknown(ownership) and ownership != "BucketOwnerEnforced":
         return [f"objectOwnership is {ownership if ownership is not MISSING else 'unset'}, not 'BucketOwnerEnforced'"]
     return []
+
+
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+
+
+@control(
+    63,
+    "s3-replication",
+    "SH S3.7; ours",
+    "replication rules are enabled, include SSE-KMS objects, re-encrypt with a customer key in the replica region "
+    "and publish replication metrics",
+    REPLICATION,
+)
+def s3_replication(resource_type: str, props: Props, context: Context) -> list[str]:
+    rules = _get(props, "rules")
+    if unknown(rules):
+        return []
+    if not rules:
+        return ["no replication rule"]
+    found: list[str] = []
+    for index, rule in enumerate(_as_list(rules)):
+        rule_id = _get(rule, "id")
+        label = rule_id if isinstance(rule_id, str) else str(index)
+        checks = {
+            "status": (_get(rule, "status"), "Enabled"),
+            "sourceSelectionCriteria.sseKmsEncryptedObjects.status": (
+                _get(rule, "sourceSelectionCriteria", "sseKmsEncryptedObjects", "status"),
+                "Enabled",
+            ),
+            "destination.metrics.status": (_get(rule, "destination", "metrics", "status"), "Enabled"),
+        }
+        for path, (value, wanted) in checks.items():
+            if not unknown(value) and value != wanted:
+                found.append(f"rule {label}: {path} is {value if value is not MISSING else 'unset'}, not {wanted}")
+        if _get(rule, "destination", "encryptionConfiguration", "replicaKmsKeyId") is MISSING:
+            found.append(f"rule {label}: replicas are not encrypted with a customer key (replicaKmsKeyId unset)")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1423,6 +1461,26 @@ def signed_code_only(resources: Sequence[StackResource], stack: str | None = Non
     ]
 
 
+REPLICATED_BUCKETS = ("lake-raw", "lake-curated")
+
+
+def prod_replicates_raw_and_curated(
+    resources: Sequence[StackResource], stack: str | None = None
+) -> list[tuple[str, str]]:
+    """In prod, the raw zone (the source of truth) and the curated zone (the product) replicate to another region
+    (row 63)."""
+    if stack != "prod":
+        return []
+    configs = [r for r in resources if r.type == REPLICATION]
+    return [
+        (bucket.urn, f"bucket {bucket.name} has no replication to another region")
+        for bucket in resources
+        if bucket.type == BUCKET
+        and bucket.name.endswith(REPLICATED_BUCKETS)
+        and not any(c.depends_on(bucket.urn, "bucket") for c in configs)
+    ]
+
+
 STACK_CHECKS: list[StackControl] = [
     StackControl(
         "etl-s3-ecr-companions",
@@ -1442,6 +1500,12 @@ STACK_CHECKS: list[StackControl] = [
         "62",
         "under a code-signing config, every function and layer deploys a signed package",
         signed_code_only,
+    ),
+    StackControl(
+        "etl-63-prod-replicates-raw-and-curated",
+        "63",
+        "prod replicates the raw and curated buckets to another region",
+        prod_replicates_raw_and_curated,
     ),
     StackControl(
         "etl-20-queues-redrive",

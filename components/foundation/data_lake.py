@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
+from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -54,17 +56,44 @@ class DataLakeArgs:
     region may)."""
 
 
-class DataLake(pulumi.ComponentResource):
-    lake: LakeRefs
+class BucketSettings(Protocol):
+    """What `ZoneBuckets` builds its buckets from (DataLakeArgs, ReplicaLakeArgs)."""
 
-    def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("etl:foundation:DataLake", name, {}, opts)
+    @property
+    def key_arn(self) -> pulumi.Input[str]: ...
+    @property
+    def account_id(self) -> pulumi.Input[str]: ...
+    @property
+    def partition(self) -> pulumi.Input[str]: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def force_destroy(self) -> bool: ...
+    @property
+    def noncurrent_version_days(self) -> int: ...
+    @property
+    def access_log_days(self) -> int: ...
+    @property
+    def stateful(self) -> pulumi.ResourceOptions: ...
+
+
+class ZoneBuckets(pulumi.ComponentResource):
+    """Base of the components holding zone buckets (the lake, its replica): each zone bucket with rows 1-7, the
+    access-log bucket, its policy, then each zone's logging into it."""
+
+    _args: BucketSettings
+    buckets: dict[str, aws.s3.Bucket]
+    versioning: dict[str, aws.s3.BucketVersioning]
+    access_logs: aws.s3.Bucket
+    access_log_policy: aws.s3.BucketPolicy
+
+    def _zones(self, name: str, zones: Sequence[str], args: BucketSettings) -> None:
         self._args = args
         self._versioning: dict[str, aws.s3.BucketVersioning] = {}
-        logs = self._access_log_bucket(name)
-        buckets = {zone: self._zone_bucket(f"{name}-{zone}", zone, logs) for zone in ZONES}
+        logs = self.access_logs = self._access_log_bucket(name)
+        buckets = {zone: self._zone_bucket(f"{name}-{zone}", zone, logs) for zone in zones}
         self.buckets = buckets
-        self.versioning = {zone: self._versioning[f"{name}-{zone}"] for zone in ZONES}
+        self.versioning = {zone: self._versioning[f"{name}-{zone}"] for zone in zones}
 
         source_arns = pulumi.Output.all(*(bucket.arn for bucket in buckets.values()))
         flow_logs = (args.region, FLOW_LOG_PREFIX) if args.region else None
@@ -87,55 +116,6 @@ class DataLake(pulumi.ComponentResource):
                 target_prefix=f"{zone}/",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.access_log_policy]),
             )
-
-        # File drops into the raw zone start pipelines through EventBridge rules (S3.11 / row 7).
-        aws.s3.BucketNotification(
-            f"{name}-raw-events",
-            bucket=buckets["raw"].bucket,
-            eventbridge=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-        database = aws.glue.CatalogDatabase(
-            f"{name}-catalog",
-            name=args.catalog_database_name,
-            description="Curated zone of the orders pipeline",
-            location_uri=pulumi.Output.concat("s3://", buckets["curated"].bucket, "/"),
-            opts=pulumi.ResourceOptions.merge(args.stateful, pulumi.ResourceOptions(parent=self)),
-        )
-        # One setting per account and region (CKV_AWS_94), declared by its owner only. Retained on delete: the
-        # provider's delete writes an empty setting, switching catalog encryption off account-wide.
-        if args.owns_catalog_encryption:
-            aws.glue.DataCatalogEncryptionSettings(
-                f"{name}-catalog-encryption",
-                data_catalog_encryption_settings=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsArgs(
-                    encryption_at_rest=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsEncryptionAtRestArgs(
-                        catalog_encryption_mode="SSE-KMS",
-                        sse_aws_kms_key_id=args.key_arn,
-                    ),
-                    connection_password_encryption=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsConnectionPasswordEncryptionArgs(
-                        return_connection_password_encrypted=True,
-                        aws_kms_key_id=args.key_arn,
-                    ),
-                ),
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-            )
-
-        def ref(bucket: aws.s3.Bucket) -> BucketRef:
-            return BucketRef(name=bucket.bucket, arn=bucket.arn)
-
-        self.lake = LakeRefs(
-            raw=ref(buckets["raw"]),
-            staged=ref(buckets["staged"]),
-            curated=ref(buckets["curated"]),
-            quarantine=ref(buckets["quarantine"]),
-            artifacts=ref(buckets["artifacts"]),
-            access_logs=ref(logs),
-            catalog_database=database.name,
-        )
-        self.register_outputs(
-            {f"{zone}Bucket": bucket.bucket for zone, bucket in buckets.items()} | {"catalogDatabase": database.name}
-        )
 
     # -----------------------------------------------------------------------------------------------------------------
 
@@ -250,3 +230,86 @@ class DataLake(pulumi.ComponentResource):
         ]
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=rules, opts=child)
         return bucket
+
+
+class DataLake(ZoneBuckets):
+    lake: LakeRefs
+
+    def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("etl:foundation:DataLake", name, {}, opts)
+        self._zones(name, ZONES, args)
+        buckets, logs = self.buckets, self.access_logs
+
+        # File drops into the raw zone start pipelines through EventBridge rules (S3.11 / row 7).
+        aws.s3.BucketNotification(
+            f"{name}-raw-events",
+            bucket=buckets["raw"].bucket,
+            eventbridge=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        database = aws.glue.CatalogDatabase(
+            f"{name}-catalog",
+            name=args.catalog_database_name,
+            description="Curated zone of the orders pipeline",
+            location_uri=pulumi.Output.concat("s3://", buckets["curated"].bucket, "/"),
+            opts=pulumi.ResourceOptions.merge(args.stateful, pulumi.ResourceOptions(parent=self)),
+        )
+        # One setting per account and region (CKV_AWS_94), declared by its owner only. Retained on delete: the
+        # provider's delete writes an empty setting, switching catalog encryption off account-wide.
+        if args.owns_catalog_encryption:
+            aws.glue.DataCatalogEncryptionSettings(
+                f"{name}-catalog-encryption",
+                data_catalog_encryption_settings=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsArgs(
+                    encryption_at_rest=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsEncryptionAtRestArgs(
+                        catalog_encryption_mode="SSE-KMS",
+                        sse_aws_kms_key_id=args.key_arn,
+                    ),
+                    connection_password_encryption=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsConnectionPasswordEncryptionArgs(
+                        return_connection_password_encrypted=True,
+                        aws_kms_key_id=args.key_arn,
+                    ),
+                ),
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+
+        def ref(bucket: aws.s3.Bucket) -> BucketRef:
+            return BucketRef(name=bucket.bucket, arn=bucket.arn)
+
+        self.lake = LakeRefs(
+            raw=ref(buckets["raw"]),
+            staged=ref(buckets["staged"]),
+            curated=ref(buckets["curated"]),
+            quarantine=ref(buckets["quarantine"]),
+            artifacts=ref(buckets["artifacts"]),
+            access_logs=ref(logs),
+            catalog_database=database.name,
+        )
+        self.register_outputs(
+            {f"{zone}Bucket": bucket.bucket for zone, bucket in buckets.items()} | {"catalogDatabase": database.name}
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplicaLakeArgs:
+    key_arn: pulumi.Input[str]
+    """The replica region's key."""
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    force_destroy: bool
+    noncurrent_version_days: int
+    access_log_days: int
+    stateful: pulumi.ResourceOptions
+    zones: Sequence[str] = ("raw", "curated")
+    region: str = ""
+    """No flow logs reach the replica's log bucket."""
+
+
+class ReplicaLake(ZoneBuckets):
+    """The replica buckets of `zones`, built like the lake's (rows 1-7, access logs in the replica region): give it
+    the replica region's provider."""
+
+    def __init__(self, name: str, args: ReplicaLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("etl:foundation:ReplicaLake", name, {}, opts)
+        self._zones(name, args.zones, args)
+        self.register_outputs({f"{zone}Bucket": bucket.bucket for zone, bucket in self.buckets.items()})

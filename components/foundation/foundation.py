@@ -21,6 +21,7 @@ from components.foundation.data_lake import FLOW_LOG_PREFIX, DataLake, DataLakeA
 from components.foundation.encryption import Encryption, EncryptionArgs
 from components.foundation.monitoring import Monitoring, MonitoringArgs
 from components.foundation.network import Network, NetworkArgs
+from components.foundation.replication import REPLICATED_ZONES, Replication, ReplicationArgs
 from components.foundation.signing import CodeSigning, CodeSigningArgs
 from components.refs import FoundationRefs, StackRefs
 from components.settings import StackSettings
@@ -31,6 +32,8 @@ class FoundationArgs:
     settings: StackSettings
     interface_endpoints: Sequence[str] = ()
     """Interface endpoints the selected architectures need when the VPC has no NAT."""
+    replica_provider: aws.Provider | None = None
+    """The explicit provider of the replica region; required when the settings turn replication on."""
 
 
 class Foundation(pulumi.ComponentResource):
@@ -109,6 +112,29 @@ class Foundation(pulumi.ComponentResource):
             ),
             opts=child,
         )
+
+        if settings.replication:
+            if args.replica_provider is None or settings.config.replication.region is None:
+                raise ValueError("replication is on: FoundationArgs.replica_provider and a replica region are required")
+            Replication(
+                f"{name}-replication",
+                ReplicationArgs(
+                    provider=args.replica_provider,
+                    replica_region=settings.config.replication.region,
+                    region=settings.region,
+                    sources={zone: lake.buckets[zone] for zone in REPLICATED_ZONES},
+                    source_versioning=[lake.versioning[zone] for zone in REPLICATED_ZONES],
+                    key_arn=key.arn,
+                    account_id=account_id,
+                    partition=partition,
+                    alerts=self.monitoring.alerts,
+                    force_destroy=profile.force_destroy,
+                    noncurrent_version_days=profile.noncurrent_version_days,
+                    access_log_days=settings.audit_log_retention_days,
+                    stateful=stateful,
+                ),
+                opts=child,
+            )
 
         signing = (
             CodeSigning(f"{name}-signing", CodeSigningArgs(prefix=prefix), opts=child).signing

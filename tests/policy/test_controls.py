@@ -35,6 +35,7 @@ from policy.controls import (
     check_resource,
     logging_after_target_policy,
     prod_protects_state,
+    prod_replicates_raw_and_curated,
     queues_redrive,
     signed_code_only,
     stack_of,
@@ -228,6 +229,9 @@ CASES = [
     Case("etl-62-lambda-code-signing", "serverless-extract-function", _drop("codeSigningConfigArn"), ["codeSigningConfigArn unset: prod functions must run signed code only"]),
     Case("etl-62-lambda-code-signing", "signing-config", _set("policies.untrustedArtifactOnDeployment", "Warn"), ["untrustedArtifactOnDeployment is Warn, not Enforce"]),
     Case("etl-62-lambda-code-signing", "signing-profile", _set("platformId", "AWSIoTDeviceManagement-SHA256-ECDSA"), ["platformId is AWSIoTDeviceManagement-SHA256-ECDSA, not AWSLambda-SHA384-ECDSA"]),
+    Case("etl-63-s3-replication", "replication-raw", _drop("rules.0.destination.encryptionConfiguration"), ["rule replicate-everything: replicas are not encrypted with a customer key (replicaKmsKeyId unset)"]),
+    Case("etl-63-s3-replication", "replication-curated", _set("rules.0.sourceSelectionCriteria.sseKmsEncryptedObjects.status", "Disabled"), ["rule replicate-everything: sourceSelectionCriteria.sseKmsEncryptedObjects.status is Disabled, not Enabled"]),
+    Case("etl-63-s3-replication", "replication-raw", _drop("rules.0.destination.metrics"), ["rule replicate-everything: destination.metrics.status is unset, not Enabled"]),
 ]  # fmt: skip
 
 
@@ -334,6 +338,17 @@ def test_an_unsigned_layer_under_an_enforcing_config_is_reported() -> None:
         (layer.urn, f"{layer.name} does not deploy a signed package (its s3Key comes from no signing job)")
     ]
     assert signed_code_only(stack_resources(evaluated("dev")), "dev") == [], "no config, nothing enforced"
+
+
+def test_a_prod_raw_bucket_without_replication_is_reported() -> None:
+    resources = stack_resources(evaluated("prod"))
+    assert prod_replicates_raw_and_curated(resources, "prod") == []
+    raw = next(r for r in resources if r.name.endswith("lake-raw"))
+    without = [r for r in resources if r.name != "etl-platform-replication-raw"]
+    assert prod_replicates_raw_and_curated(without, "prod") == [
+        (raw.urn, "bucket etl-platform-lake-raw has no replication to another region")
+    ]
+    assert prod_replicates_raw_and_curated(stack_resources(evaluated("dev")), "dev") == []
 
 
 def test_a_work_queue_without_a_redrive_policy_is_reported() -> None:

@@ -39,16 +39,30 @@ def test_preview_mode_leaves_computed_values_unknown() -> None:
     assert not isinstance(bucket_policy.inputs.get("policy"), str), "a bucket ARN is not known before creation"
 
 
-def test_one_explicit_provider_reaches_every_resource(stack: Evaluation) -> None:
-    providers = [r for r in stack.registrations if r.type == "pulumi:providers:aws"]
-    assert [p.name for p in providers] == ["aws"]
-    assert providers[0].inputs["region"] == "eu-west-1"
+def test_explicit_providers_reach_every_resource(stack: Evaluation) -> None:
+    """One provider for the stack's region; a second only where replication is on, used by the replica region's
+    resources alone (replica key and buckets), never by the rest."""
+    providers = {p.name: p for p in stack.registrations if p.type == "pulumi:providers:aws"}
+    replicated = stack.config.stack == "prod"
+    assert sorted(providers) == (["aws", "aws-replica"] if replicated else ["aws"])
+    assert providers["aws"].inputs["region"] == "eu-west-1"
     # Provider inputs travel as JSON text.
-    tags = json.loads(providers[0].inputs["defaultTags"])["tags"]
-    assert tags["Environment"] == stack.config.stack and tags["ManagedBy"] == "pulumi"
+    for provider in providers.values():
+        tags = json.loads(provider.inputs["defaultTags"])["tags"]
+        assert tags["Environment"] == stack.config.stack and tags["ManagedBy"] == "pulumi"
+    in_replica_region = set()
     for resource in stack.resources:
         if resource.type.startswith("aws:"):
-            assert resource.provider.startswith(providers[0].urn), f"{resource.name} does not use the stack's provider"
+            # A provider reference is "<provider urn>::<provider id>".
+            (used,) = [name for name, p in providers.items() if resource.provider.rsplit("::", 1)[0] == p.urn]
+            if used == "aws-replica":
+                in_replica_region.add(resource.name)
+    if replicated:
+        assert providers["aws-replica"].inputs["region"] == "eu-central-1"
+        assert "etl-platform-replication-key" in in_replica_region
+        assert {"etl-platform-replication-replica-raw", "etl-platform-replication-replica-curated"} <= in_replica_region
+        assert all(name.startswith("etl-platform-replication-") for name in in_replica_region)
+        assert "etl-platform-replication-raw" not in in_replica_region, "the configuration lives with its source"
 
 
 def test_default_providers_are_disabled(stack: Evaluation) -> None:
@@ -61,7 +75,7 @@ def test_default_providers_are_disabled(stack: Evaluation) -> None:
 
 
 def test_stack_key_rotates_with_a_30_day_window_and_an_explicit_policy(stack: Evaluation) -> None:
-    (key,) = of_type(stack, "aws:kms/key:Key")
+    key = named(stack, "encryption-key")
     assert key.inputs["enableKeyRotation"] is True
     assert key.inputs["deletionWindowInDays"] == 30
     for statement in statements(policy(key.inputs["policy"])):
@@ -93,7 +107,7 @@ def test_every_bucket_blocks_public_access_and_enforces_owner(stack: Evaluation,
 
 @pytest.mark.parametrize("zone", DATA_ZONES)
 def test_data_buckets_use_the_stack_key_with_bucket_keys(stack: Evaluation, zone: str) -> None:
-    (key,) = of_type(stack, "aws:kms/key:Key")
+    key = named(stack, "encryption-key")
     (rule,) = _bucket_child(stack, "encryption", zone)["rules"]
     default = rule["applyServerSideEncryptionByDefault"]
     assert default["sseAlgorithm"] == "aws:kms"
@@ -174,7 +188,7 @@ def test_the_account_wide_catalog_setting_and_its_key_outlive_the_owner(stack: E
     the setting keeps pointing at the owner's key: both are retained on delete, in every profile."""
     (settings,) = of_type(stack, CATALOG_ENCRYPTION)
     assert settings.retain_on_delete
-    (key,) = of_type(stack, "aws:kms/key:Key")
+    key = named(stack, "encryption-key")
     assert key.retain_on_delete
     assert settings.inputs["dataCatalogEncryptionSettings"]["encryptionAtRest"]["sseAwsKmsKeyId"] == arn_of(key)
 
