@@ -1,6 +1,6 @@
 """Data lake: the zone buckets, the access-log bucket and the Glue Data Catalog database of the curated zone.
 
-Every data bucket (raw, staged, curated, quarantine, artifacts) meets CONTROLS.md rows 1-7: public access blocked,
+Every data bucket (raw, staged, curated, quarantine, artifacts) meets docs/CONTROLS.md rows 1-7: public access blocked,
 SSE-KMS with the stack key and bucket keys, a TLS-only policy with no Allow, access logging to the log bucket under
 its own prefix, versioning, lifecycle (tiering, noncurrent expiry, abort multipart), BucketOwnerEnforced. The raw
 bucket sends its events to EventBridge, which drives file-drop pipelines without competing bucket notifications.

@@ -432,6 +432,24 @@ def test_a_stack_policy_reads_protect_from_the_resource_options() -> None:
     assert reported == [("etl-platform-lake-raw (aws:s3/bucket:Bucket) is not protected in prod", bucket.urn)]
 
 
+def test_every_policy_cites_a_row_of_the_projects_controls_document() -> None:
+    """The pack cites docs/CONTROLS.md by path; each row it names is there, amended rows with their reason."""
+    document = (ROOT / "docs" / "CONTROLS.md").read_text()
+    rows = {
+        int(line.split("|")[1])
+        for line in document.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    }
+    assert {c.row for c in RESOURCE_CHECKS} <= rows
+    for row in (4, 28, 55, 56):
+        (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
+        assert "Amended:" in line, f"row {row} changed without its reason"
+    for row in (61, 62, 63):
+        (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
+        assert "Added:" in line
+    assert "## Changelog" in document
+
+
 def test_importing_the_pack_never_starts_the_policy_server() -> None:
     code = "import policy.controls, policy.__main__ as pack; print(len(pack.POLICIES))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
