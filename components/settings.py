@@ -315,8 +315,8 @@ class StackConfig(SettingsModel):
     code_signing: bool | None = Field(
         None,
         description="Enforce Lambda code signing: a Signer profile, an enforcing code-signing config, every function "
-        "package and layer signed on upload. Default from the profile (on in prod). Monthly cost: none for AWS "
-        "Signer with Lambda; the signed copies in the artifacts bucket, a few cents",
+        "package and layer signed on upload. Default from the profile (on in prod). Monthly cost: $0 for AWS "
+        "Signer with Lambda; the signed copies in the artifacts bucket, under $0.01 per release",
     )
     replication: ReplicationSettings = Field(
         default_factory=ReplicationSettings, description="Cross-region replication of raw and curated"

@@ -171,7 +171,7 @@ def test_schedule_and_rule_target_retry_then_dead_letter(stack: Evaluation) -> N
 
 def test_every_schedule_is_encrypted_with_the_stack_key(stack: Evaluation) -> None:
     """Row 55 as amended: the schedule's target input rests under the stack key, like the other schedules'."""
-    (key,) = of_type(stack, "aws:kms/key:Key")
+    key = named(stack, "encryption-key")
     schedules = of_type(stack, "aws:scheduler/schedule:Schedule")
     assert schedules
     for schedule in schedules:

@@ -14,9 +14,13 @@ from components.settings import (
     ConfigError,
     Environment,
     NatGateways,
+    NetworkSettings,
+    ReplicationSettings,
+    StackConfig,
     load_settings,
     validate_schedule,
 )
+from components.stages import Stage
 from etlctl.stack_config import load_stack_config
 from tests.support.config_cases import CONFIG_MISTAKES
 from tests.support.stacks import ROOT, STACKS
@@ -145,3 +149,33 @@ def test_valid_schedules(expression: str) -> None:
 def test_invalid_schedules(expression: str, expected: str) -> None:
     with pytest.raises(ValueError, match=expected.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
         validate_schedule(expression)
+
+
+def test_staging_runs_prods_architectures_and_runners_at_smaller_sizes() -> None:
+    """prod's orchestration path (transform and load on Fargate through runTask.sync) must run in staging first."""
+    staging, prod = (
+        load_settings(load_stack_config(ROOT, name).values, project="etl-platform", stack=name)
+        for name in ("staging", "prod")
+    )
+    assert staging.architectures == prod.architectures
+    runners = [s.architecture_settings("stepfunctions").runners.by_stage() for s in (staging, prod)]
+    assert runners[0] == runners[1]
+    small, large = staging.architecture_settings("containers"), prod.architecture_settings("containers")
+    for stage in Stage:
+        assert small.size(stage).cpu <= large.size(stage).cpu and small.size(stage).memory <= large.size(stage).memory
+    assert small.size(Stage.TRANSFORM).memory < large.size(Stage.TRANSFORM).memory
+    assert staging.architecture_settings("serverless").memory_mb < prod.architecture_settings("serverless").memory_mb
+    assert small.platform == large.platform, "the same image platform as prod"
+
+
+def test_every_hardening_setting_states_its_monthly_cost() -> None:
+    fields = {
+        "ownsCatalogEncryption": StackConfig.model_fields["owns_catalog_encryption"],
+        "lambdaConcurrencyQuota": StackConfig.model_fields["lambda_concurrency_quota"],
+        "codeSigning": StackConfig.model_fields["code_signing"],
+        "replication.enabled": ReplicationSettings.model_fields["enabled"],
+        "network.flowLogAggregationSeconds": NetworkSettings.model_fields["flow_log_aggregation_seconds"],
+    }
+    for key, field in fields.items():
+        description = field.description or ""
+        assert "$" in description or "No cost" in description, f"{key} does not state its cost"
