@@ -11,6 +11,10 @@ the alerts topic (row 54).
 Takes: `EtlFunctionArgs`. Exposes: `function_arn`, `function_name`, `role_arn`, `log_group_name`, `widgets`.
 Reused by the serverless and stepfunctions architectures.
 
+When the stack enforces code signing (`FoundationRefs.signing`), the function deploys from a signed copy in the
+artifacts bucket under the stack's enforcing code-signing config: `signed_package()` uploads and signs an
+architecture's package once for all its functions, and `dependency_layer()` signs the layer the same way.
+
 Also the Lambda stage runner (`LambdaRunner`, bound: `LambdaStages`): stages as synchronous `lambda:invoke` Tasks
 whose result is the handler's return value, for any architecture whose functions run `etl_jobs.handlers.stage_*`.
 """
@@ -55,6 +59,14 @@ class AsyncFailureDestination:
 
 
 @dataclasses.dataclass(frozen=True)
+class S3Code:
+    """A zip in the artifacts bucket that Lambda deploys from (for a function: the signed copy)."""
+
+    bucket: pulumi.Output[str]
+    key: pulumi.Output[str]
+
+
+@dataclasses.dataclass(frozen=True)
 class EtlFunctionArgs:
     """What one ETL Lambda is built from."""
 
@@ -71,8 +83,9 @@ class EtlFunctionArgs:
     """Memory in MB (128-10240); CPU scales with it."""
     timeout_seconds: int = 300
     """Timeout in seconds (1-900). Queues feeding the function must hide messages for 6x this."""
-    reserved_concurrency: int | None = 2
-    """Reserved concurrent executions; None for the account's unreserved pool (recorded explicitly as -1)."""
+    reserved_concurrency: int | None = None
+    """Reserved concurrent executions; None for the account's unreserved pool (recorded explicitly as -1). A
+    reservation takes account quota, which the stack's settings check against `lambdaConcurrencyQuota`."""
     architecture: LambdaArchitecture = LambdaArchitecture.ARM64
     """Instruction set; the layer must be built for the same one."""
     runtime: str = "python3.12"
@@ -83,6 +96,8 @@ class EtlFunctionArgs:
     """Extra environment variables (no secrets; the lake zones and Powertools settings are always set)."""
     code: packaging.CodePackage | None = None
     """The function's code; default: the hash-stable `etl_jobs` archive from `packaging.function_package()`."""
+    signed_code: S3Code | None = None
+    """The signed copy of `code` (`signed_package()`); required when the stack enforces code signing."""
     layers: Sequence[pulumi.Input[str]] = ()
     """Layer version ARNs (the dependency layer holding the single-node engine)."""
     on_failure: AsyncFailureDestination | None = None
@@ -168,6 +183,18 @@ class EtlFunction(pulumi.ComponentResource):
         foundation = args.foundation
         stack = foundation.stack
         code = args.code or packaging.function_package()
+        if foundation.signing is not None and args.signed_code is None:
+            raise ValueError(f"{name}: the stack enforces code signing; pass signed_code from signed_package()")
+        # Signed code deploys from the artifacts bucket under the enforcing config; otherwise the zip goes directly.
+        deployment: dict[str, Any] = (
+            {
+                "s3_bucket": args.signed_code.bucket,
+                "s3_key": args.signed_code.key,
+                "code_signing_config_arn": foundation.signing.config_arn,
+            }
+            if foundation.signing is not None and args.signed_code is not None
+            else {"code": code.archive}
+        )
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -219,7 +246,7 @@ class EtlFunction(pulumi.ComponentResource):
             role=execution.role.arn,
             runtime=args.runtime,
             handler=args.handler,
-            code=code.archive,
+            **deployment,
             source_code_hash=code.source_code_hash,
             layers=list(args.layers),
             architectures=[args.architecture.value],
@@ -313,17 +340,65 @@ def dependency_layer(
         kms_key_id=foundation.key.arn,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+    # An enforcing code-signing config rejects unsigned layers too: the layer is the signed copy.
+    location = (
+        _signed(f"{name}-layer", layer_zip, f"lambda/signed/layers/{name}/", foundation, parent)
+        if foundation.signing is not None
+        else S3Code(bucket=layer_zip.bucket, key=layer_zip.key)
+    )
     return aws.lambda_.LayerVersion(
         f"{name}-layer",
         layer_name=f"{name}-{foundation.stack.stack}-deps",
         description=f"etl_jobs dependencies ({package.key})",
         compatible_runtimes=list(packaging.LAYER_RUNTIMES),
         compatible_architectures=[architecture.value],
-        s3_bucket=layer_zip.bucket,
-        s3_key=layer_zip.key,
+        s3_bucket=location.bucket,
+        s3_key=location.key,
         source_code_hash=package.source_code_hash,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+def _signed(
+    name: str, source: aws.s3.BucketObjectv2, prefix: str, foundation: FoundationRefs, parent: pulumi.Resource
+) -> S3Code:
+    """Sign an uploaded zip with the stack's profile; the signed copy lands under `prefix` in the same bucket."""
+    assert foundation.signing is not None
+    job = aws.signer.SigningJob(
+        f"{name}-signing",
+        profile_name=foundation.signing.profile_name,
+        source=aws.signer.SigningJobSourceArgs(
+            s3=aws.signer.SigningJobSourceS3Args(bucket=source.bucket, key=source.key, version=source.version_id)
+        ),
+        destination=aws.signer.SigningJobDestinationArgs(
+            s3=aws.signer.SigningJobDestinationS3Args(bucket=source.bucket, prefix=prefix)
+        ),
+        # A failed signing fails the deployment instead of leaving an unsigned package to be refused later.
+        ignore_signing_job_failure=False,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    signed = job.signed_objects.apply(lambda objects: (objects[0].s3s or [])[0])
+    return S3Code(bucket=signed.apply(lambda s3: s3.bucket or ""), key=signed.apply(lambda s3: s3.key or ""))
+
+
+def signed_package(
+    name: str, package: packaging.CodePackage, foundation: FoundationRefs, parent: pulumi.Resource
+) -> S3Code | None:
+    """The function package, uploaded and signed once for all of an architecture's functions, when the stack
+    enforces code signing (None otherwise: the zip is uploaded with each function directly)."""
+    if foundation.signing is None:
+        return None
+    upload = aws.s3.BucketObjectv2(
+        f"{name}-zip",
+        bucket=foundation.lake.artifacts.name,
+        # The owner's name in the key, as for the layer: no two architectures write (and delete) one object.
+        key=f"lambda/functions/{name}/{package.key}.zip",
+        source=package.asset,
+        server_side_encryption="aws:kms",
+        kms_key_id=foundation.key.arn,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return _signed(name, upload, f"lambda/signed/functions/{name}/", foundation, parent)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

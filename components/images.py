@@ -18,7 +18,21 @@ dockerignore matching are unmaintained or tiny single-author ports; moby's match
 documented, so it is reproduced here with tests (tests/unit/test_images.py).
 
 Which ignore file: `<Dockerfile>.dockerignore` beside the Dockerfile wins (BuildKit's rule), else
-`<context>/.dockerignore` (the classic rule, and the only one pulumi-docker's `docker.Image` reads).
+`<context>/.dockerignore` (the classic rule).
+
+Why a rebuild of unchanged content can never be refused. ECR tags are IMMUTABLE (CONTROLS row 49): pushing a new
+digest under an existing tag fails. pulumi-docker's `docker.Image` rebuilds and pushes (under the same `imageName`)
+whenever any input it diffs on changes: the `contextDigest` it hashes in Check (each file's path, content and FULL
+Go file mode, so a checkout under another umask differs), the `build` settings, `buildOnPreview`, `skipPush` (never
+the registry credentials). A rebuild gives a new digest even for the same files (BuildKit's timestamps). So:
+- `stage_context()` copies exactly the hashed files into `build/images/<image>-<tag>/` with normalised modes
+  (0644, or 0755 when executable) and the Dockerfile beside them, and the image is built from that directory: the
+  digest pulumi-docker computes is then a function of what the tag covers, the same on every machine and umask;
+- `context_hash()` also covers every other input pulumi-docker diffs on (`extra`), so whatever makes it rebuild gives
+  a new tag, which the repository accepts.
+Unchanged content therefore means the same tag and no diff at all; changed content means a new tag. Checking the
+registry for the tag before pushing was the alternative: it needs a registry call during preview and still leaves
+the provider wanting to push.
 """
 
 from __future__ import annotations
@@ -26,8 +40,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tarfile
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -38,7 +54,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ETL_IMAGE_DIR = REPO_ROOT / "containers" / "etl"
 ETL_DOCKERFILE = ETL_IMAGE_DIR / "Dockerfile"
 # Bumped when the hash layout below changes, so old and new tags can never collide.
-_HASH_FORMAT = b"etl-platform-context-hash/v1\0"
+_HASH_FORMAT = b"etl-platform-context-hash/v2\0"
+# Where build contexts are staged with normalised modes (ignored by git, like build/lambda/).
+STAGING_DIR = REPO_ROOT / "build" / "images"
 
 _REGEX_SPECIALS = set(".+()|{}$^")
 
@@ -220,13 +238,16 @@ def context_hash(
     build_args: Mapping[str, str] | None = None,
     platform: str = "",
     length: int = TAG_LENGTH,
+    extra: Mapping[str, str] | None = None,
 ) -> str:
     """The image tag: the first `length` hex chars of a sha256 over everything that decides the image.
 
     Covers each context file's posix path, executable bit and content (or symlink target), the ignore file and the
     Dockerfile (even when they sit outside the context or are themselves ignored), the build args sorted by name,
-    and the platform. No mtimes, owners or absolute paths, so the tag is the same on every machine and checkout.
-    Only the executable bit of the mode is used: git records nothing else, so other bits differ with the umask.
+    the platform, and `extra`: the other image inputs the builder's provider diffs on (builder version,
+    buildOnPreview, skipPush), so a change that makes it rebuild also gives a new tag. No mtimes, owners or absolute
+    paths, so the tag is the same on every machine and checkout. Only the executable bit of the mode is used: git
+    records nothing else, and `stage_context()` normalises the rest before the builder hashes the files.
     """
     root = Path(context_dir).resolve()
     dockerfile_path = _resolve_dockerfile(root, dockerfile)
@@ -245,6 +266,8 @@ def context_hash(
     for name, value in sorted((build_args or {}).items()):
         field(b"arg", name.encode(), value.encode())
     field(b"platform", platform.encode())
+    for name, value in sorted((extra or {}).items()):
+        field(b"input", name.encode(), value.encode())
     for relative in context_files(root, dockerfile_path):
         full = root / relative
         info = full.lstat()
@@ -285,3 +308,39 @@ def write_context_tar(context_dir: Path | str, dockerfile: Path | str | None, fi
             else:
                 tar.addfile(info)
     return sorted(names)
+
+
+def stage_context(
+    context_dir: Path | str, dockerfile: Path | str | None, tag: str, name: str, out_dir: Path | None = None
+) -> Path:
+    """The build context as a directory of its own: `<out_dir>/<name>-<tag>/` holding exactly the files
+    `context_files()` selects, modes normalised (0644; 0755 when executable), symlinks kept, and the Dockerfile as
+    `Dockerfile`. Written once per tag, atomically (a rename), so concurrent runs and re-runs never see half a copy.
+    """
+    root = Path(context_dir).resolve()
+    dockerfile_path = _resolve_dockerfile(root, dockerfile)
+    target = (out_dir or STAGING_DIR) / f"{name}-{tag}"
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-{tag}-", dir=target.parent))
+    try:
+        for relative in context_files(root, dockerfile_path):
+            source, copy = root / relative, scratch / relative
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_symlink():
+                os.symlink(os.readlink(source), copy)
+                continue
+            copy.write_bytes(source.read_bytes())
+            os.chmod(copy, 0o755 if source.lstat().st_mode & 0o111 else 0o644)
+        staged_dockerfile = scratch / "Dockerfile"
+        staged_dockerfile.write_bytes(dockerfile_path.read_bytes())
+        os.chmod(staged_dockerfile, 0o644)
+        for directory in (scratch, *(p for p in scratch.rglob("*") if p.is_dir() and not p.is_symlink())):
+            os.chmod(directory, 0o755)
+        os.rename(scratch, target)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if not target.is_dir():
+            raise
+    return target

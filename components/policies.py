@@ -168,16 +168,80 @@ def key_policy(account_id: str, partition: str, region: str) -> PolicyDocument:
     )
 
 
+def replica_key_policy(account_id: str, partition: str) -> PolicyDocument:
+    """The replica region's key: the account administers it and IAM grants its use (the replication role's
+    policy); no service principal needs it directly."""
+    return document(
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+
+
+def replication_role_policy(
+    pairs: Sequence[tuple[str, str]], source_key_arn: str, replica_key_arn: str, region: str, replica_region: str
+) -> PolicyDocument:
+    """What S3 replication needs for each (source bucket, replica bucket) pair: read the configuration and object
+    versions of the sources, replicate into the replicas, decrypt with the source key and encrypt with the replica
+    key, each only through S3 in its own region."""
+    sources = [source for source, _ in pairs]
+    replicas = [replica for _, replica in pairs]
+    return document(
+        allow(["s3:GetReplicationConfiguration", "s3:ListBucket"], sources, sid="SourceBuckets"),
+        allow(
+            ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+            [f"{arn}/*" for arn in sources],
+            sid="SourceObjects",
+        ),
+        allow(
+            ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+            [f"{arn}/*" for arn in replicas],
+            sid="ReplicaObjects",
+        ),
+        allow(
+            ["kms:Decrypt"],
+            [source_key_arn],
+            sid="SourceKey",
+            Condition={
+                "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [f"{arn}/*" for arn in sources]},
+            },
+        ),
+        allow(
+            ["kms:Encrypt", "kms:GenerateDataKey"],
+            [replica_key_arn],
+            sid="ReplicaKey",
+            Condition={
+                "StringEquals": {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [f"{arn}/*" for arn in replicas]},
+            },
+        ),
+    )
+
+
 def bucket_policy(bucket_arn: str) -> PolicyDocument:
     """Every data bucket: TLS only; no Allow at all (access is granted by IAM roles of this account)."""
     return document(deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"]))
 
 
 def access_log_bucket_policy(
-    bucket_arn: str, account_id: str, source_bucket_arns: Sequence[str], partition: str = "aws"
+    bucket_arn: str,
+    account_id: str,
+    source_bucket_arns: Sequence[str],
+    partition: str = "aws",
+    *,
+    flow_logs: tuple[str, str] | None = None,
 ) -> PolicyDocument:
-    """The access-log bucket: TLS only, and the S3 logging service may write for our buckets only."""
-    return document(
+    """The access-log bucket: TLS only, and the S3 logging service may write for our buckets only.
+
+    `flow_logs=(region, prefix)` also lets VPC flow log delivery (`delivery.logs.amazonaws.com`) write under
+    `prefix` for this account's flow logs in `region` only, and check the bucket as AWS's delivery does first.
+    Granted here, the delivery never rewrites the bucket policy itself (it would, finding no grant)."""
+    statements: list[Statement] = [
         deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"]),
         {
             "Sid": "S3ServerAccessLogs",
@@ -190,7 +254,32 @@ def access_log_bucket_policy(
                 "ArnLike": {"aws:SourceArn": list(source_bucket_arns)},
             },
         },
-    )
+    ]
+    if flow_logs is not None:
+        region, prefix = flow_logs
+        source = {"aws:SourceArn": f"arn:{partition}:logs:{region}:{account_id}:*"}
+        statements += [
+            {
+                "Sid": "FlowLogDeliveryWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/{prefix}AWSLogs/{account_id}/*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id, "s3:x-amz-acl": "bucket-owner-full-control"},
+                    "ArnLike": source,
+                },
+            },
+            {
+                "Sid": "FlowLogDeliveryCheck",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+                "Resource": bucket_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, "ArnLike": source},
+            },
+        ]
+    return document(*statements)
 
 
 def topic_policy(topic_arn: str, account_id: str) -> PolicyDocument:

@@ -23,6 +23,16 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
         default_tags=aws.ProviderDefaultTagsArgs(tags=settings.default_tags),
     )
     under_provider = pulumi.ResourceOptions(providers={"aws": provider})
+    # The second explicit provider: the replica region's resources name it, everything else the first.
+    replica = (
+        aws.Provider(
+            "aws-replica",
+            region=settings.config.replication.region,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=settings.default_tags),
+        )
+        if settings.replication
+        else None
+    )
 
     classes = {name: REGISTRY.architecture_class(name) for name in settings.architectures}
     endpoints: set[str] = set()
@@ -32,7 +42,9 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
             endpoints.update(cls.interface_endpoints)
 
     foundation = Foundation(
-        settings.project, FoundationArgs(settings=settings, interface_endpoints=sorted(endpoints)), opts=under_provider
+        settings.project,
+        FoundationArgs(settings=settings, interface_endpoints=sorted(endpoints), replica_provider=replica),
+        opts=under_provider,
     )
     refs = foundation.refs
 

@@ -79,6 +79,14 @@ class AlertRefs:
 
 
 @dataclasses.dataclass(frozen=True)
+class SigningRefs:
+    """The stack's Lambda code signing: the Signer profile that signs uploads and the config that enforces it."""
+
+    profile_name: pulumi.Output[str]
+    config_arn: pulumi.Output[str]
+
+
+@dataclasses.dataclass(frozen=True)
 class FoundationRefs:
     """Everything the foundation shares with architectures."""
 
@@ -90,6 +98,8 @@ class FoundationRefs:
     lake: LakeRefs
     network: NetworkRefs
     alerts: AlertRefs
+    signing: SigningRefs | None = None
+    """Set when the stack enforces Lambda code signing: every function package and layer must be signed with it."""
 
     def stateful(self, parent: pulumi.Resource, **options: object) -> pulumi.ResourceOptions:
         """Options for a resource that holds data: protected and retained on delete where the profile says so."""

@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import pulumi
 from pydantic import (
@@ -159,6 +159,12 @@ class NetworkSettings(SettingsModel):
     nat_gateways: NatGateways | None = Field(
         None, description="`none` (gateway endpoints only), `single` or `per-az`; default from the profile"
     )
+    flow_log_aggregation_seconds: Literal[60, 600] = Field(
+        600,
+        description="Aggregation interval of the VPC flow logs (ALL traffic, delivered to the log bucket as Parquet): "
+        "600 writes up to 10x fewer records than 60. Cost: S3 vended-log delivery about $0.25/GB plus $0.03/GB for "
+        "Parquet (CloudWatch Logs ingestion was $0.50/GB plus KMS), then S3 storage of compressed Parquet",
+    )
 
     @field_validator("cidr")
     @classmethod
@@ -187,6 +193,10 @@ class ArchitectureSettings(SettingsModel):
 
     def stack_problems(self, stack: StackContext) -> list[str]:
         return []
+
+    def concurrency_reservations(self) -> dict[str, int]:
+        """Lambda concurrency its functions reserve, by the stack-file key that sets it (none by default)."""
+        return {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,6 +227,8 @@ class Profile:
     fargate_capacity: CapacityProvider
     noncurrent_version_days: int
     deletion_protection: bool
+    code_signing: bool = False  # Lambda code signing enforced, every package and layer signed
+    replication: bool = False  # raw and curated copied to a second region
 
 
 PROFILES: dict[Environment, Profile] = {
@@ -233,9 +245,40 @@ PROFILES: dict[Environment, Profile] = {
     Environment.PROD: Profile(
         protect=True, retain_on_delete=True, force_destroy=False, log_retention_days=90,
         audit_log_retention_days=365, nat_gateways=NatGateways.PER_AZ, fargate_capacity=CapacityProvider.FARGATE,
-        noncurrent_version_days=90, deletion_protection=True,
+        noncurrent_version_days=90, deletion_protection=True, code_signing=True, replication=True,
     ),
 }  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Production hardening
+# --------------------------------------------------------------------------------------------------------------------
+
+# Lambda keeps this much of the account's concurrency unreserved; reservations may only take the rest.
+LAMBDA_UNRESERVED_MINIMUM = 100
+_REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d"
+
+
+class ReplicationSettings(SettingsModel):
+    """Cross-region replication of the raw (source of truth) and curated (product) zones."""
+
+    enabled: bool | None = Field(
+        None,
+        description="Replicate raw and curated to `region`; default from the profile (on in prod). Monthly cost: "
+        "inter-region transfer about $0.02/GB replicated, replica storage at the replica region's S3 prices (same "
+        "Intelligent-Tiering as the source), $1 for the replica KMS key plus its requests, replication metrics "
+        "about $1.20 per bucket (4 CloudWatch metrics) and $0.10 per alarm",
+    )
+    region: str | None = Field(
+        None, description="The replica region (another region than aws:region), e.g. `eu-central-1`"
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(_REGION, value):
+            raise ValueError(f"{value!r} is not an AWS region name such as 'eu-central-1'")
+        return value
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -256,6 +299,28 @@ class StackConfig(SettingsModel):
     )
     tags: dict[str, str] = Field(default_factory=dict, description="Added to the provider's default tags")
     network: NetworkSettings = Field(default_factory=NetworkSettings, description="The VPC")
+    owns_catalog_encryption: bool = Field(
+        True,
+        description="Declare the Glue Data Catalog encryption setting, which is one per account and region: true in "
+        "exactly one stack of each account and region (each environment in its own account, the recommended "
+        "layout: every stack). Retained when a stack stops owning it or is destroyed. No cost of its own",
+    )
+    lambda_concurrency_quota: int | None = Field(
+        None,
+        ge=10,
+        description="The account's Lambda concurrent-executions quota in this region (Service Quotas L-B99A9384); "
+        "required when functions reserve concurrency, which may take at most the quota minus the 100 Lambda keeps "
+        "unreserved. No cost",
+    )
+    code_signing: bool | None = Field(
+        None,
+        description="Enforce Lambda code signing: a Signer profile, an enforcing code-signing config, every function "
+        "package and layer signed on upload. Default from the profile (on in prod). Monthly cost: $0 for AWS "
+        "Signer with Lambda; the signed copies in the artifacts bucket, under $0.01 per release",
+    )
+    replication: ReplicationSettings = Field(
+        default_factory=ReplicationSettings, description="Cross-region replication of raw and curated"
+    )
 
     @field_validator("architectures")
     @classmethod
@@ -309,6 +374,15 @@ class StackSettings:
     @property
     def nat_gateways(self) -> NatGateways:
         return self.config.network.nat_gateways or self.profile.nat_gateways
+
+    @property
+    def code_signing(self) -> bool:
+        return self.profile.code_signing if self.config.code_signing is None else self.config.code_signing
+
+    @property
+    def replication(self) -> bool:
+        enabled = self.config.replication.enabled
+        return self.profile.replication if enabled is None else enabled
 
     @property
     def default_tags(self) -> dict[str, str]:
@@ -525,6 +599,7 @@ def load_settings(
         )
         for name in selected:
             problems.extend(configs[name].stack_problems(context))
+        problems.extend(hardening_problems(config, configs, str(region) if region else None))
 
     if problems:
         raise _fail(stack, problems)
@@ -537,6 +612,48 @@ def load_settings(
         profile=PROFILES[config.environment],
         architecture_configs=configs,
     )
+
+
+def hardening_problems(
+    config: StackConfig, configs: Mapping[str, ArchitectureSettings], region: str | None
+) -> list[str]:
+    """What the production-hardening keys need from the rest of the stack: a concurrency quota that fits every
+    reservation, and a replica region (not the stack's own) whenever replication is on."""
+    problems: list[str] = []
+    reserved = {
+        key: units for settings in configs.values() for key, units in settings.concurrency_reservations().items()
+    }
+    total = sum(reserved.values())
+    if total:
+        where = ", ".join(f"{key} ({units})" for key, units in sorted(reserved.items()))
+        quota = config.lambda_concurrency_quota
+        if quota is None:
+            problems.append(
+                f"{PROJECT}:lambdaConcurrencyQuota: required, but not set: functions reserve {total} concurrent "
+                f"executions ({where}). Set it to the account's quota (`aws service-quotas get-service-quota "
+                f"--service-code lambda --quota-code L-B99A9384`), or reserve none."
+            )
+        elif total > quota - LAMBDA_UNRESERVED_MINIMUM:
+            problems.append(
+                f"{PROJECT}:lambdaConcurrencyQuota: functions reserve {total} concurrent executions ({where}), but a "
+                f"quota of {quota} leaves at most {max(quota - LAMBDA_UNRESERVED_MINIMUM, 0)} to reserve (Lambda "
+                f"keeps {LAMBDA_UNRESERVED_MINIMUM} unreserved); reserve less or raise the quota first."
+            )
+    enabled = config.replication.enabled
+    if PROFILES[config.environment].replication if enabled is None else enabled:
+        replica = config.replication.region
+        if replica is None:
+            problems.append(
+                f"{PROJECT}:replication.region: required, but not set: replication is on "
+                f"({'the ' + config.environment.value + ' profile' if enabled is None else 'replication.enabled'}); "
+                "name the replica region, e.g. 'eu-central-1', or set replication.enabled: false."
+            )
+        elif replica == region:
+            problems.append(
+                f"{PROJECT}:replication.region: {replica!r} is the stack's own region (aws:region); "
+                "a replica must live in another region."
+            )
+    return problems
 
 
 def json_schema(architectures: ArchitectureSource | None = None) -> dict[str, Any]:

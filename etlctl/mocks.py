@@ -196,6 +196,23 @@ class PlatformMocks(pulumi.runtime.Mocks):
             database = inputs.get("name") or physical
             arn = f"arn:aws:glue:{region}:{account}:database/{database}"
             rid = f"{account}:{database}"
+        elif typ == "aws:s3/bucketObjectv2:BucketObjectv2":
+            rid = f"{inputs.get('bucket')}/{inputs.get('key')}"
+            state["versionId"] = _hex("version" + name, 32)
+        elif typ == "aws:signer/signingProfile:SigningProfile":
+            profile = inputs.get("name") or f"{inputs.get('namePrefix', '')}{_hex(name, 12)}"
+            arn = f"arn:aws:signer:{region}:{account}:/signing-profiles/{profile}"
+            rid = profile
+            state.update(name=profile, version=_hex("v" + name, 10), versionArn=f"{arn}/{_hex('v' + name, 10)}")
+        elif typ == "aws:signer/signingJob:SigningJob":
+            rid = _uuid(name)
+            destination = inputs.get("destination", {}).get("s3", {})
+            signed = {"bucket": destination.get("bucket", ""), "key": f"{destination.get('prefix', '')}{rid}.zip"}
+            state.update(jobId=rid, signedObjects=[{"s3s": [signed]}], status="Succeeded")
+        elif typ == "aws:lambda/codeSigningConfig:CodeSigningConfig":
+            rid = "csc-" + _hex(name, 17)
+            arn = f"arn:aws:lambda:{region}:{account}:code-signing-config:{rid}"
+            state["configId"] = rid
         elif typ.startswith("docker:") and kind == "Image":
             image = inputs.get("imageName", f"{physical}:latest")
             repository = image.rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image

@@ -1,4 +1,4 @@
-"""The checks of CONTROLS.md as plain functions, shared by the CrossGuard pack (`policy/__main__.py`) and the tests.
+"""The checks of docs/CONTROLS.md as plain functions, shared by the CrossGuard pack (`policy/__main__.py`) and tests.
 
 A resource check is `check(resource_type, props, context=Context()) -> list[str]`: the violation messages for one
 resource, given its properties as the policy engine sees them (engine names, camelCase; JSON documents as text).
@@ -62,7 +62,7 @@ class Control:
 
     @property
     def description(self) -> str:
-        return f"CONTROLS.md row {self.row} ({self.sources}): {self.summary}"
+        return f"docs/CONTROLS.md row {self.row} ({self.sources}): {self.summary}"
 
 
 RESOURCE_CHECKS: list[Control] = []
@@ -70,6 +70,7 @@ RESOURCE_CHECKS: list[Control] = []
 # Documented exceptions, by the end of the logical resource name.
 SSE_S3_EXCEPTIONS: dict[str, str] = {
     "lake-access-logs-encryption": "S3 server access logs can only be delivered to a bucket encrypted with SSE-S3",
+    "replica-access-logs-encryption": "the replica region's access-log bucket, for the same reason",
 }
 MANAGED_POLICY_EXCEPTIONS: dict[str, str] = {}
 """AWS managed policy ARN -> why it is used (row 11). None today."""
@@ -382,6 +383,43 @@ def s3_owner_enforced(resource_type: str, props: Props, context: Context) -> lis
     return []
 
 
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+
+
+@control(
+    63,
+    "s3-replication",
+    "SH S3.7; ours",
+    "replication rules are enabled, include SSE-KMS objects, re-encrypt with a customer key in the replica region "
+    "and publish replication metrics",
+    REPLICATION,
+)
+def s3_replication(resource_type: str, props: Props, context: Context) -> list[str]:
+    rules = _get(props, "rules")
+    if unknown(rules):
+        return []
+    if not rules:
+        return ["no replication rule"]
+    found: list[str] = []
+    for index, rule in enumerate(_as_list(rules)):
+        rule_id = _get(rule, "id")
+        label = rule_id if isinstance(rule_id, str) else str(index)
+        checks = {
+            "status": (_get(rule, "status"), "Enabled"),
+            "sourceSelectionCriteria.sseKmsEncryptedObjects.status": (
+                _get(rule, "sourceSelectionCriteria", "sseKmsEncryptedObjects", "status"),
+                "Enabled",
+            ),
+            "destination.metrics.status": (_get(rule, "destination", "metrics", "status"), "Enabled"),
+        }
+        for path, (value, wanted) in checks.items():
+            if not unknown(value) and value != wanted:
+                found.append(f"rule {label}: {path} is {value if value is not MISSING else 'unset'}, not {wanted}")
+        if _get(rule, "destination", "encryptionConfiguration", "replicaKmsKeyId") is MISSING:
+            found.append(f"rule {label}: replicas are not encrypted with a customer key (replicaKmsKeyId unset)")
+    return found
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # KMS (rows 8-9)
 # ---------------------------------------------------------------------------------------------------------------------
@@ -513,6 +551,41 @@ def iam_trust_one_service(resource_type: str, props: Props, context: Context) ->
                 keys |= set(operator)
         if not keys & {"aws:SourceAccount", "aws:SourceArn"}:
             found.append(f"trust statement {sid} has no aws:SourceAccount or aws:SourceArn condition")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Glue (row 28)
+# ---------------------------------------------------------------------------------------------------------------------
+
+CATALOG_ENCRYPTION = "aws:glue/dataCatalogEncryptionSettings:DataCatalogEncryptionSettings"
+
+
+@control(
+    28,
+    "glue-catalog-encryption",
+    "ckv CKV_AWS_94",
+    "the stack that owns the account-and-region catalog setting encrypts metadata and connection passwords with a "
+    "customer key (other stacks declare no setting)",
+    CATALOG_ENCRYPTION,
+)
+def glue_catalog_encryption(resource_type: str, props: Props, context: Context) -> list[str]:
+    settings = _get(props, "dataCatalogEncryptionSettings")
+    if unknown(settings):
+        return []
+    found: list[str] = []
+    at_rest = _get(settings, "encryptionAtRest")
+    mode = _get(at_rest, "catalogEncryptionMode")
+    if not unknown(mode) and mode != "SSE-KMS":
+        found.append(f"catalogEncryptionMode is {mode if mode is not MISSING else 'unset'}, not SSE-KMS")
+    elif _get(at_rest, "sseAwsKmsKeyId") is MISSING:
+        found.append("sseAwsKmsKeyId unset: catalog metadata is not encrypted with the customer key")
+    passwords = _get(settings, "connectionPasswordEncryption")
+    returned = _get(passwords, "returnConnectionPasswordEncrypted")
+    if not unknown(returned) and returned is not True:
+        found.append("returnConnectionPasswordEncrypted must be true")
+    elif _get(passwords, "awsKmsKeyId") is MISSING:
+        found.append("connectionPasswordEncryption.awsKmsKeyId unset")
     return found
 
 
@@ -649,6 +722,51 @@ def lambda_event_source_failures(resource_type: str, props: Props, context: Cont
     if not unknown(bisect) and bisect is not True:
         found.append("bisectBatchOnFunctionError must be true")
     return found
+
+
+@control(
+    61,
+    "lambda-no-reservation-in-dev",
+    "ours (Lambda quotas)",
+    "dev functions reserve no concurrency (elsewhere reservations fit etl-platform:lambdaConcurrencyQuota, checked "
+    "by the settings)",
+    FUNCTION,
+)
+def lambda_no_reservation_in_dev(resource_type: str, props: Props, context: Context) -> list[str]:
+    reserved = _int(_get(props, "reservedConcurrentExecutions"))
+    if context.stack == "dev" and reserved is not None and reserved >= 0:
+        return [f"reservedConcurrentExecutions is {reserved} in dev; dev runs in the unreserved pool (-1)"]
+    return []
+
+
+CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
+SIGNING_PROFILE = "aws:signer/signingProfile:SigningProfile"
+SIGNING_JOB = "aws:signer/signingJob:SigningJob"
+LAYER = "aws:lambda/layerVersion:LayerVersion"
+
+
+@control(
+    62,
+    "lambda-code-signing",
+    "SH Lambda (code signing); nagS",
+    "prod functions run under a code-signing config that enforces a Lambda Signer profile",
+    FUNCTION,
+    CODE_SIGNING_CONFIG,
+    SIGNING_PROFILE,
+)
+def lambda_code_signing(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == SIGNING_PROFILE:
+        platform = _get(props, "platformId")
+        ok = unknown(platform) or platform == "AWSLambda-SHA384-ECDSA"
+        return [] if ok else [f"platformId is {platform}, not AWSLambda-SHA384-ECDSA"]
+    if resource_type == CODE_SIGNING_CONFIG:
+        policy = _get(props, "policies", "untrustedArtifactOnDeployment")
+        if unknown(policy) or policy == "Enforce":
+            return []
+        return [f"untrustedArtifactOnDeployment is {policy if policy is not MISSING else 'unset (Warn)'}, not Enforce"]
+    if context.stack == "prod" and _get(props, "codeSigningConfigArn") is MISSING:
+        return ["codeSigningConfigArn unset: prod functions must run signed code only"]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1077,15 +1195,18 @@ def alarm_notifies(resource_type: str, props: Props, context: Context) -> list[s
     55,
     "event-target-dlq-retry",
     "nagS EventBusDLQ",
-    "EventBridge rule targets and schedules have a dead-letter queue and a retry policy",
+    "EventBridge rule targets and schedules have a dead-letter queue and a retry policy; schedules are encrypted "
+    "with the customer key",
     EVENT_TARGET,
     SCHEDULE,
 )
 def event_target_dlq_retry(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    if resource_type == SCHEDULE and _get(props, "kmsKeyArn") is MISSING:
+        found.append("kmsKeyArn unset: the schedule's target input is not encrypted with the customer key")
     target = props if resource_type == EVENT_TARGET else _get(props, "target")
     if unknown(target):
-        return []
-    found: list[str] = []
+        return found
     if _get(target, "deadLetterConfig", "arn") is MISSING:
         found.append("no deadLetterConfig: failed deliveries are dropped")
     if _get(target, "retryPolicy") is MISSING:
@@ -1107,14 +1228,30 @@ INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 
 
-@control(56, "vpc-flow-logs-all", "SH EC2.6; nag VPC7", "flow logs record ALL traffic", FLOW_LOG)
+@control(
+    56,
+    "vpc-flow-logs-all",
+    "SH EC2.6; nag VPC7",
+    "flow logs record ALL traffic, delivered to S3 as Parquet at 60 or 600 s aggregation",
+    FLOW_LOG,
+)
 def vpc_flow_logs_all(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
     traffic = _get(props, "trafficType")
-    return (
-        []
-        if unknown(traffic) or traffic == "ALL"
-        else [f"trafficType is {traffic if traffic is not MISSING else 'unset'}, not ALL"]
-    )
+    if not unknown(traffic) and traffic != "ALL":
+        found.append(f"trafficType is {traffic if traffic is not MISSING else 'unset'}, not ALL")
+    destination = _get(props, "logDestinationType")
+    if not unknown(destination) and destination != "s3":
+        shown = destination if destination is not MISSING else "unset (cloud-watch-logs)"
+        found.append(f"logDestinationType is {shown}: deliver to the log bucket (s3) as Parquet")
+    file_format = _get(props, "destinationOptions", "fileFormat")
+    if destination == "s3" and not unknown(file_format) and file_format != "parquet":
+        shown = file_format if file_format is not MISSING else "unset (plain-text)"
+        found.append(f"destinationOptions.fileFormat is {shown}, not parquet")
+    interval = _int(_get(props, "maxAggregationInterval"))
+    if interval is not None and interval not in (60, 600):
+        found.append(f"maxAggregationInterval is {interval}, not 60 or 600")
+    return found
 
 
 @control(
@@ -1219,7 +1356,7 @@ class StackControl:
 
     @property
     def description(self) -> str:
-        return f"CONTROLS.md rows {self.rows}: {self.summary}"
+        return f"docs/CONTROLS.md rows {self.rows}: {self.summary}"
 
 
 BUCKET_COMPANIONS = {
@@ -1296,6 +1433,54 @@ def prod_protects_state(resources: Sequence[StackResource], stack: str | None = 
     ]
 
 
+def logging_after_target_policy(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+    """Every bucket's access logging waits for its target bucket's policy (row 4): S3 refuses to enable logging to a
+    bucket whose policy does not admit the logging service yet (InvalidTargetBucketForLogging)."""
+    found: list[tuple[str, str]] = []
+    buckets = [r for r in resources if r.type == BUCKET]
+    for logging in (r for r in resources if r.type == BUCKET_LOGGING):
+        targets = [b for b in buckets if logging.depends_on(b.urn, "targetBucket")]
+        target_policies = [
+            p for b in targets for p in resources if p.type == BUCKET_POLICY and p.depends_on(b.urn, "bucket")
+        ]
+        if target_policies and not any(p.urn in logging.dependencies for p in target_policies):
+            found.append((logging.urn, f"{logging.name} is not created after its target bucket's policy"))
+    return found
+
+
+def signed_code_only(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+    """Under a code-signing config, every function and layer deploys the output of a signing job (row 62): an
+    enforcing config refuses unsigned layers as well as unsigned functions."""
+    if not any(r.type == CODE_SIGNING_CONFIG for r in resources):
+        return []
+    jobs = [r for r in resources if r.type == SIGNING_JOB]
+    return [
+        (r.urn, f"{r.name} does not deploy a signed package (its s3Key comes from no signing job)")
+        for r in resources
+        if r.type in (FUNCTION, LAYER) and not any(r.depends_on(job.urn, "s3Key") for job in jobs)
+    ]
+
+
+REPLICATED_BUCKETS = ("lake-raw", "lake-curated")
+
+
+def prod_replicates_raw_and_curated(
+    resources: Sequence[StackResource], stack: str | None = None
+) -> list[tuple[str, str]]:
+    """In prod, the raw zone (the source of truth) and the curated zone (the product) replicate to another region
+    (row 63)."""
+    if stack != "prod":
+        return []
+    configs = [r for r in resources if r.type == REPLICATION]
+    return [
+        (bucket.urn, f"bucket {bucket.name} has no replication to another region")
+        for bucket in resources
+        if bucket.type == BUCKET
+        and bucket.name.endswith(REPLICATED_BUCKETS)
+        and not any(c.depends_on(bucket.urn, "bucket") for c in configs)
+    ]
+
+
 STACK_CHECKS: list[StackControl] = [
     StackControl(
         "etl-s3-ecr-companions",
@@ -1303,6 +1488,24 @@ STACK_CHECKS: list[StackControl] = [
         "every bucket has its public access block, encryption, "
         "versioning, policy, ownership and lifecycle resources; every repository a lifecycle policy",
         bucket_companions,
+    ),
+    StackControl(
+        "etl-4-logging-after-target-policy",
+        "4",
+        "every bucket's access logging is created after its target bucket's policy",
+        logging_after_target_policy,
+    ),
+    StackControl(
+        "etl-62-signed-code-only",
+        "62",
+        "under a code-signing config, every function and layer deploys a signed package",
+        signed_code_only,
+    ),
+    StackControl(
+        "etl-63-prod-replicates-raw-and-curated",
+        "63",
+        "prod replicates the raw and curated buckets to another region",
+        prod_replicates_raw_and_curated,
     ),
     StackControl(
         "etl-20-queues-redrive",

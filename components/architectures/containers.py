@@ -150,9 +150,9 @@ class ContainersSettings(ArchitectureSettings):
 class ImageSource:
     """One image the architecture builds: its build context and Dockerfile.
 
-    pulumi-docker reads only `<context>/.dockerignore`; the repository root's `.dockerignore` is a link to the
-    image's own `containers/etl/Dockerfile.dockerignore`, so the context sent to the builder is exactly the set of
-    files the tag is computed from (a unit test holds the two together).
+    The builder never reads this context directly: `images.stage_context()` copies the files the tag covers (the
+    ignore file applied) into a directory of their own, which is what pulumi-docker hashes and sends. The repository
+    root's `.dockerignore` is a link to the image's own ignore file, for tools run on the checkout itself.
     """
 
     name: str
@@ -163,9 +163,22 @@ class ImageSource:
 ETL_IMAGE = ImageSource("etl", images.REPO_ROOT, images.ETL_DOCKERFILE)
 
 
+# BuildKit, and always pushed: both are inputs pulumi-docker diffs on, so the tag covers them (images.py).
+BUILDER = docker.BuilderVersion.BUILDER_BUILD_KIT
+SKIP_PUSH = False
+
+
 def image_tag(source: ImageSource, settings: ContainersSettings) -> str:
-    """The content-hash tag: context files (honouring the ignore file), Dockerfile, build args and platform."""
-    return images.context_hash(source.context_dir, source.dockerfile, build_args(settings), settings.platform.value)
+    """The content-hash tag: context files (honouring the ignore file), Dockerfile, build args, platform, and every
+    other image input that makes pulumi-docker rebuild, so a rebuild always pushes a new tag (see images.py)."""
+    extra = {
+        "builderVersion": str(BUILDER.value),
+        "buildOnPreview": str(settings.build_on_preview).lower(),
+        "skipPush": str(SKIP_PUSH).lower(),
+    }
+    return images.context_hash(
+        source.context_dir, source.dockerfile, build_args(settings), settings.platform.value, extra=extra
+    )
 
 
 def build_args(settings: ContainersSettings) -> dict[str, str]:
@@ -568,6 +581,8 @@ class Containers(Architecture):
             opts=pulumi.ResourceOptions(parent=self),
         )
         tag = image_tag(source, settings)
+        # Built from a staged copy with normalised modes: what pulumi-docker hashes is then what the tag covers.
+        staged = images.stage_context(source.context_dir, source.dockerfile, tag, source.name)
         # A fresh token every run: ECR tokens last 12 hours, so a cached one would break the next push.
         token = aws.ecr.get_authorization_token_output(
             registry_id=repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=self)
@@ -576,11 +591,11 @@ class Containers(Architecture):
             f"{self._name}-{source.name}-image",
             image_name=pulumi.Output.concat(repository.repository_url, ":", tag),
             build=docker.DockerBuildArgs(
-                context=_portable(source.context_dir),
-                dockerfile=_portable(source.dockerfile),
+                context=_portable(staged),
+                dockerfile=_portable(staged / "Dockerfile"),
                 platform=settings.platform.value,
                 args=build_args(settings),
-                builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
+                builder_version=BUILDER,
             ),
             build_on_preview=settings.build_on_preview,
             registry=docker.RegistryArgs(
@@ -588,7 +603,7 @@ class Containers(Architecture):
                 username=token.user_name,
                 password=pulumi.Output.secret(token.password),
             ),
-            skip_push=False,
+            skip_push=SKIP_PUSH,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.repositories[source.name] = repository

@@ -52,6 +52,7 @@ from components.functions import (
     LambdaRunner,
     dependency_layer,
     lambda_stage_budget,
+    signed_package,
 )
 from components.queues import dead_letter_queue
 from components.refs import LakeRefs
@@ -68,6 +69,8 @@ DELIVERY_RETRY_ATTEMPTS = 3
 DELIVERY_MAX_AGE_SECONDS = 3600
 OLDEST_MESSAGE_ALARM_SECONDS = 3600
 _RUN = "run_date="
+# Its functions, by label: the event-driven pair and one per stage for the orchestrator.
+FUNCTIONS = ("extract", "process", *(f"stage-{stage.value}" for stage in Stage))
 
 
 class ServerlessSettings(ArchitectureSettings):
@@ -77,12 +80,21 @@ class ServerlessSettings(ArchitectureSettings):
     memory_mb: int = Field(1024, ge=128, le=10240, description="Lambda memory in MB (128-10240)")
     timeout_seconds: int = Field(300, ge=1, le=900, description="Lambda timeout in seconds (1-900)")
     reserved_concurrency: int | None = Field(
-        2, ge=1, le=1000, description="Reserved concurrency of each function; null for the unreserved pool"
+        None,
+        ge=1,
+        le=1000,
+        description="Reserved concurrency of each of its six functions; unset: the unreserved pool. Setting it "
+        "needs etl-platform:lambdaConcurrencyQuota (reservations may take the quota minus 100). No cost",
     )
     architecture: LambdaArchitecture = Field(LambdaArchitecture.ARM64, description="`arm64` or `x86_64`")
     batch_size: int = Field(5, ge=1, le=10, description="SQS messages per process-Lambda invocation (1-10)")
     max_quarantine_rate: QuarantineRate = Field(0.10, description="Quarantined share of rows that fails a run")
     landing_prefix: str = Field("landing/", description="Prefix in the raw bucket where file drops start a run")
+
+    def concurrency_reservations(self) -> dict[str, int]:
+        if not self.reserved_concurrency:
+            return {}
+        return {"etl-platform:serverless.reservedConcurrency": self.reserved_concurrency * len(FUNCTIONS)}
 
     @field_validator("landing_prefix")
     @classmethod
@@ -202,6 +214,7 @@ class Serverless(Architecture):
         # --- functions -------------------------------------------------------------------------------------------
         layer = dependency_layer(name, settings.architecture, foundation, self)
         code = packaging.function_package()
+        signed_code = signed_package(f"{name}-code", code, foundation, self)
 
         def function(role: str, handler: str, statements: list[Any], *, label: str = "", **extra: Any) -> EtlFunction:
             return EtlFunction(
@@ -216,6 +229,7 @@ class Serverless(Architecture):
                     reserved_concurrency=settings.reserved_concurrency,
                     architecture=settings.architecture,
                     code=code,
+                    signed_code=signed_code,
                     layers=[layer.arn],
                     environment={
                         "ETL_LANDING_PREFIX": settings.landing_prefix,
@@ -308,6 +322,8 @@ class Serverless(Architecture):
             description=f"Starts a {name} run",
             schedule_expression=settings.schedule,
             flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            # Its target input at rest under the stack key, as every schedule of the stack (row 55).
+            kms_key_arn=key_arn,
             target=aws.scheduler.ScheduleTargetArgs(
                 arn=self.extract.function_arn,
                 role_arn=scheduler_role.arn,

@@ -24,9 +24,16 @@ from typing import Annotated, Any, ClassVar
 import pulumi
 from pydantic import Field, model_validator
 
-from components import policies
+from components import packaging, policies
 from components.architectures.base import Architecture, ArchitectureArgs
-from components.functions import EtlFunction, EtlFunctionArgs, LambdaRunner, dependency_layer, lambda_stage_budget
+from components.functions import (
+    EtlFunction,
+    EtlFunctionArgs,
+    LambdaRunner,
+    dependency_layer,
+    lambda_stage_budget,
+    signed_package,
+)
 from components.orchestration import MachineType, Orchestration, OrchestrationArgs
 from components.refs import FoundationRefs, LakeRefs
 from components.runners import StageRunner
@@ -163,13 +170,6 @@ def stage_statements(stage: Stage, lake: LakeRefs) -> pulumi.Output[list[policie
     return pulumi.Output.all(**zones).apply(build)
 
 
-def reserved_concurrency(stage: Stage, settings: StepFunctionsSettings) -> int:
-    """As many concurrent invocations as one execution makes of the stage (the Map's concurrency per source)."""
-    if stage in (Stage.EXTRACT, Stage.TRANSFORM):
-        return min(len(settings.sources), settings.max_concurrency)
-    return 1
-
-
 class StepFunctions(Architecture):
     """The orchestrator: see the module docstring."""
 
@@ -240,6 +240,8 @@ class StepFunctions(Architecture):
         if not stages:
             return functions
         layer = dependency_layer(name, settings.architecture, foundation, self)
+        code = packaging.function_package()
+        signed_code = signed_package(f"{name}-code", code, foundation, self)
         for stage in stages:
             functions[stage] = EtlFunction(
                 f"{name}-{stage.value}",
@@ -250,8 +252,12 @@ class StepFunctions(Architecture):
                     policy_statements=[stage_statements(stage, foundation.lake)],
                     memory_mb=settings.memory_mb,
                     timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
-                    reserved_concurrency=reserved_concurrency(stage, settings),
+                    # Unreserved: the Map's maxConcurrency bounds a run's invocations, and a reservation would take
+                    # account quota a stack file has to declare (etl-platform:lambdaConcurrencyQuota).
+                    reserved_concurrency=None,
                     architecture=settings.architecture,
+                    code=code,
+                    signed_code=signed_code,
                     layers=[layer.arn],
                     environment={"ETL_MAX_QUARANTINE_RATE": str(settings.max_quarantine_rate)},
                     description=f"{stage.value} stage of the {name} state machine",

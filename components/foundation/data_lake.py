@@ -1,18 +1,28 @@
 """Data lake: the zone buckets, the access-log bucket and the Glue Data Catalog database of the curated zone.
 
-Every data bucket (raw, staged, curated, quarantine, artifacts) meets CONTROLS.md rows 1-7: public access blocked,
+Every data bucket (raw, staged, curated, quarantine, artifacts) meets docs/CONTROLS.md rows 1-7: public access blocked,
 SSE-KMS with the stack key and bucket keys, a TLS-only policy with no Allow, access logging to the log bucket under
 its own prefix, versioning, lifecycle (tiering, noncurrent expiry, abort multipart), BucketOwnerEnforced. The raw
 bucket sends its events to EventBridge, which drives file-drop pipelines without competing bucket notifications.
-The access-log bucket uses SSE-S3: S3 server access logging cannot deliver to an SSE-KMS bucket.
+The access-log bucket uses SSE-S3: S3 server access logging cannot deliver to an SSE-KMS bucket. It also receives
+the VPC flow logs (under `FLOW_LOG_PREFIX`), so its policy admits both deliveries, and each zone's `BucketLogging` is
+created after that policy: S3 refuses a logging target whose policy does not let the logging service write yet
+(`InvalidTargetBucketForLogging`).
 
-Takes: `DataLakeArgs`. Exposes: `lake` (`LakeRefs`).
+Catalog encryption (`aws.glue.DataCatalogEncryptionSettings`) is one setting per account and region, not per stack:
+only the stack that `owns_catalog_encryption` declares it, and it is retained on delete, because the provider's delete
+writes an empty setting, which would turn catalog encryption off for every stack in the account and region.
+
+Takes: `DataLakeArgs`. Exposes: `lake` (`LakeRefs`), `buckets` and `versioning` by zone (replication builds on them),
+`access_log_policy` (what a delivery into the log bucket must wait for).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
+from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -21,6 +31,8 @@ from components import policies
 from components.refs import BucketRef, LakeRefs
 
 ZONES = ("raw", "staged", "curated", "quarantine", "artifacts")
+# Where VPC flow logs land in the access-log bucket (the bucket's lifecycle keeps them for the audit retention).
+FLOW_LOG_PREFIX = "vpc-flow-logs/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,73 +48,74 @@ class DataLakeArgs:
     """How long access logs are kept."""
     stateful: pulumi.ResourceOptions
     """Protection options from the profile (protect/retain in prod)."""
+    region: str = ""
+    """Where the VPC flow logs delivered into the log bucket come from; empty: the log bucket admits none."""
+    partition: pulumi.Input[str] = "aws"
+    owns_catalog_encryption: bool = True
+    """Declare the account-and-region-wide Glue Data Catalog encryption setting (exactly one stack per account and
+    region may)."""
 
 
-class DataLake(pulumi.ComponentResource):
-    lake: LakeRefs
+class BucketSettings(Protocol):
+    """What `ZoneBuckets` builds its buckets from (DataLakeArgs, ReplicaLakeArgs)."""
 
-    def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("etl:foundation:DataLake", name, {}, opts)
+    @property
+    def key_arn(self) -> pulumi.Input[str]: ...
+    @property
+    def account_id(self) -> pulumi.Input[str]: ...
+    @property
+    def partition(self) -> pulumi.Input[str]: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def force_destroy(self) -> bool: ...
+    @property
+    def noncurrent_version_days(self) -> int: ...
+    @property
+    def access_log_days(self) -> int: ...
+    @property
+    def stateful(self) -> pulumi.ResourceOptions: ...
+
+
+class ZoneBuckets(pulumi.ComponentResource):
+    """Base of the components holding zone buckets (the lake, its replica): each zone bucket with rows 1-7, the
+    access-log bucket, its policy, then each zone's logging into it."""
+
+    _args: BucketSettings
+    buckets: dict[str, aws.s3.Bucket]
+    versioning: dict[str, aws.s3.BucketVersioning]
+    access_logs: aws.s3.Bucket
+    access_log_policy: aws.s3.BucketPolicy
+
+    def _zones(self, name: str, zones: Sequence[str], args: BucketSettings) -> None:
         self._args = args
-        logs = self._access_log_bucket(name)
-        buckets = {zone: self._zone_bucket(f"{name}-{zone}", zone, logs) for zone in ZONES}
+        self._versioning: dict[str, aws.s3.BucketVersioning] = {}
+        logs = self.access_logs = self._access_log_bucket(name)
+        buckets = {zone: self._zone_bucket(f"{name}-{zone}", zone, logs) for zone in zones}
+        self.buckets = buckets
+        self.versioning = {zone: self._versioning[f"{name}-{zone}"] for zone in zones}
 
         source_arns = pulumi.Output.all(*(bucket.arn for bucket in buckets.values()))
-        aws.s3.BucketPolicy(
+        flow_logs = (args.region, FLOW_LOG_PREFIX) if args.region else None
+        self.access_log_policy = aws.s3.BucketPolicy(
             f"{name}-access-logs-policy",
             bucket=logs.bucket,
-            policy=pulumi.Output.all(logs.arn, args.account_id, source_arns).apply(
-                lambda values: json.dumps(policies.access_log_bucket_policy(values[0], values[1], values[2]))
+            policy=pulumi.Output.all(logs.arn, args.account_id, source_arns, args.partition).apply(
+                lambda values: json.dumps(
+                    policies.access_log_bucket_policy(values[0], values[1], values[2], values[3], flow_logs=flow_logs)
+                )
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-
-        # File drops into the raw zone start pipelines through EventBridge rules (S3.11 / row 7).
-        aws.s3.BucketNotification(
-            f"{name}-raw-events",
-            bucket=buckets["raw"].bucket,
-            eventbridge=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-        database = aws.glue.CatalogDatabase(
-            f"{name}-catalog",
-            name=args.catalog_database_name,
-            description="Curated zone of the orders pipeline",
-            location_uri=pulumi.Output.concat("s3://", buckets["curated"].bucket, "/"),
-            opts=pulumi.ResourceOptions.merge(args.stateful, pulumi.ResourceOptions(parent=self)),
-        )
-        # Catalog encryption is a per-account-and-region setting; this stack owns it for its region (CKV_AWS_94).
-        aws.glue.DataCatalogEncryptionSettings(
-            f"{name}-catalog-encryption",
-            data_catalog_encryption_settings=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsArgs(
-                encryption_at_rest=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsEncryptionAtRestArgs(
-                    catalog_encryption_mode="SSE-KMS",
-                    sse_aws_kms_key_id=args.key_arn,
-                ),
-                connection_password_encryption=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsConnectionPasswordEncryptionArgs(
-                    return_connection_password_encrypted=True,
-                    aws_kms_key_id=args.key_arn,
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-        def ref(bucket: aws.s3.Bucket) -> BucketRef:
-            return BucketRef(name=bucket.bucket, arn=bucket.arn)
-
-        self.lake = LakeRefs(
-            raw=ref(buckets["raw"]),
-            staged=ref(buckets["staged"]),
-            curated=ref(buckets["curated"]),
-            quarantine=ref(buckets["quarantine"]),
-            artifacts=ref(buckets["artifacts"]),
-            access_logs=ref(logs),
-            catalog_database=database.name,
-        )
-        self.register_outputs(
-            {f"{zone}Bucket": bucket.bucket for zone, bucket in buckets.items()} | {"catalogDatabase": database.name}
-        )
+        # Only once the log bucket lets the logging service write: S3 checks the target when logging is enabled.
+        for zone, bucket in buckets.items():
+            aws.s3.BucketLogging(
+                f"{name}-{zone}-logging",
+                bucket=bucket.id,
+                target_bucket=logs.id,
+                target_prefix=f"{zone}/",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.access_log_policy]),
+            )
 
     # -----------------------------------------------------------------------------------------------------------------
 
@@ -128,7 +141,7 @@ class DataLake(pulumi.ComponentResource):
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             opts=child,
         )
-        aws.s3.BucketVersioning(
+        self._versioning[name] = aws.s3.BucketVersioning(
             f"{name}-versioning",
             bucket=bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
@@ -196,13 +209,6 @@ class DataLake(pulumi.ComponentResource):
             policy=bucket.arn.apply(lambda arn: json.dumps(policies.bucket_policy(arn))),
             opts=child,
         )
-        aws.s3.BucketLogging(
-            f"{name}-logging",
-            bucket=bucket.id,
-            target_bucket=logs.id,
-            target_prefix=f"{zone}/",
-            opts=child,
-        )
         rules = [
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="housekeeping",
@@ -224,3 +230,86 @@ class DataLake(pulumi.ComponentResource):
         ]
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=rules, opts=child)
         return bucket
+
+
+class DataLake(ZoneBuckets):
+    lake: LakeRefs
+
+    def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("etl:foundation:DataLake", name, {}, opts)
+        self._zones(name, ZONES, args)
+        buckets, logs = self.buckets, self.access_logs
+
+        # File drops into the raw zone start pipelines through EventBridge rules (S3.11 / row 7).
+        aws.s3.BucketNotification(
+            f"{name}-raw-events",
+            bucket=buckets["raw"].bucket,
+            eventbridge=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        database = aws.glue.CatalogDatabase(
+            f"{name}-catalog",
+            name=args.catalog_database_name,
+            description="Curated zone of the orders pipeline",
+            location_uri=pulumi.Output.concat("s3://", buckets["curated"].bucket, "/"),
+            opts=pulumi.ResourceOptions.merge(args.stateful, pulumi.ResourceOptions(parent=self)),
+        )
+        # One setting per account and region (CKV_AWS_94), declared by its owner only. Retained on delete: the
+        # provider's delete writes an empty setting, switching catalog encryption off account-wide.
+        if args.owns_catalog_encryption:
+            aws.glue.DataCatalogEncryptionSettings(
+                f"{name}-catalog-encryption",
+                data_catalog_encryption_settings=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsArgs(
+                    encryption_at_rest=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsEncryptionAtRestArgs(
+                        catalog_encryption_mode="SSE-KMS",
+                        sse_aws_kms_key_id=args.key_arn,
+                    ),
+                    connection_password_encryption=aws.glue.DataCatalogEncryptionSettingsDataCatalogEncryptionSettingsConnectionPasswordEncryptionArgs(
+                        return_connection_password_encrypted=True,
+                        aws_kms_key_id=args.key_arn,
+                    ),
+                ),
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+
+        def ref(bucket: aws.s3.Bucket) -> BucketRef:
+            return BucketRef(name=bucket.bucket, arn=bucket.arn)
+
+        self.lake = LakeRefs(
+            raw=ref(buckets["raw"]),
+            staged=ref(buckets["staged"]),
+            curated=ref(buckets["curated"]),
+            quarantine=ref(buckets["quarantine"]),
+            artifacts=ref(buckets["artifacts"]),
+            access_logs=ref(logs),
+            catalog_database=database.name,
+        )
+        self.register_outputs(
+            {f"{zone}Bucket": bucket.bucket for zone, bucket in buckets.items()} | {"catalogDatabase": database.name}
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplicaLakeArgs:
+    key_arn: pulumi.Input[str]
+    """The replica region's key."""
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    force_destroy: bool
+    noncurrent_version_days: int
+    access_log_days: int
+    stateful: pulumi.ResourceOptions
+    zones: Sequence[str] = ("raw", "curated")
+    region: str = ""
+    """No flow logs reach the replica's log bucket."""
+
+
+class ReplicaLake(ZoneBuckets):
+    """The replica buckets of `zones`, built like the lake's (rows 1-7, access logs in the replica region): give it
+    the replica region's provider."""
+
+    def __init__(self, name: str, args: ReplicaLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("etl:foundation:ReplicaLake", name, {}, opts)
+        self._zones(name, args.zones, args)
+        self.register_outputs({f"{zone}Bucket": bucket.bucket for zone, bucket in self.buckets.items()})

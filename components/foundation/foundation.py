@@ -1,7 +1,9 @@
 """Foundation: the parts every architecture shares, built once per stack and handed on as frozen refs.
 
-Composes Encryption (the stack key), DataLake (zone buckets, access logs, Glue database), Network (VPC) and
-Monitoring (alerts topic, dashboard). Resolves the account and partition through the stack's provider.
+Composes Encryption (the stack key), DataLake (zone buckets, access logs, Glue database), Network (VPC),
+Monitoring (alerts topic, dashboard) and, where the settings turn them on (the prod profile does), CodeSigning (Lambda
+code signing) and Replication (raw and curated copied to a second region). Resolves the account and partition
+through the stack's provider.
 
 Takes: `FoundationArgs` (the validated settings and the interface endpoints architectures need). Exposes: `refs`
 (`FoundationRefs`, what architectures receive) and `monitoring` (to publish the dashboard once everything is built).
@@ -15,10 +17,12 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.foundation.data_lake import DataLake, DataLakeArgs
+from components.foundation.data_lake import FLOW_LOG_PREFIX, DataLake, DataLakeArgs
 from components.foundation.encryption import Encryption, EncryptionArgs
 from components.foundation.monitoring import Monitoring, MonitoringArgs
 from components.foundation.network import Network, NetworkArgs
+from components.foundation.replication import REPLICATED_ZONES, Replication, ReplicationArgs
+from components.foundation.signing import CodeSigning, CodeSigningArgs
 from components.refs import FoundationRefs, StackRefs
 from components.settings import StackSettings
 
@@ -28,6 +32,8 @@ class FoundationArgs:
     settings: StackSettings
     interface_endpoints: Sequence[str] = ()
     """Interface endpoints the selected architectures need when the VPC has no NAT."""
+    replica_provider: aws.Provider | None = None
+    """The explicit provider of the replica region; required when the settings turn replication on."""
 
 
 class Foundation(pulumi.ComponentResource):
@@ -46,10 +52,16 @@ class Foundation(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         prefix = f"{settings.project}-{settings.stack}"
 
+        # The account-wide catalog setting points at this key: its owner keeps the key when the stack goes.
+        key_options = (
+            pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(retain_on_delete=True))
+            if settings.config.owns_catalog_encryption
+            else stateful
+        )
         encryption = Encryption(
             f"{name}-encryption",
             EncryptionArgs(
-                alias=prefix, account_id=account_id, partition=partition, region=settings.region, stateful=stateful
+                alias=prefix, account_id=account_id, partition=partition, region=settings.region, stateful=key_options
             ),
             opts=child,
         )
@@ -65,6 +77,9 @@ class Foundation(pulumi.ComponentResource):
                 noncurrent_version_days=profile.noncurrent_version_days,
                 access_log_days=settings.audit_log_retention_days,
                 stateful=stateful,
+                region=settings.region,
+                partition=partition,
+                owns_catalog_encryption=settings.config.owns_catalog_encryption,
             ),
             opts=child,
         )
@@ -76,13 +91,12 @@ class Foundation(pulumi.ComponentResource):
                 cidr=settings.config.network.cidr,
                 az_count=settings.config.network.az_count,
                 nat_gateways=nat,
-                key_arn=key.arn,
-                account_id=account_id,
-                partition=partition,
                 region=settings.region,
-                flow_log_retention_days=settings.audit_log_retention_days,
+                flow_log_bucket_arn=lake.lake.access_logs.arn,
+                flow_log_prefix=FLOW_LOG_PREFIX,
+                flow_log_aggregation_seconds=settings.config.network.flow_log_aggregation_seconds,
+                flow_log_after=[lake.access_log_policy],
                 interface_endpoints=tuple(args.interface_endpoints),
-                stateful=stateful,
             ),
             opts=child,
         )
@@ -97,6 +111,35 @@ class Foundation(pulumi.ComponentResource):
                 stateful=stateful,
             ),
             opts=child,
+        )
+
+        if settings.replication:
+            if args.replica_provider is None or settings.config.replication.region is None:
+                raise ValueError("replication is on: FoundationArgs.replica_provider and a replica region are required")
+            Replication(
+                f"{name}-replication",
+                ReplicationArgs(
+                    provider=args.replica_provider,
+                    replica_region=settings.config.replication.region,
+                    region=settings.region,
+                    sources={zone: lake.buckets[zone] for zone in REPLICATED_ZONES},
+                    source_versioning=[lake.versioning[zone] for zone in REPLICATED_ZONES],
+                    key_arn=key.arn,
+                    account_id=account_id,
+                    partition=partition,
+                    alerts=self.monitoring.alerts,
+                    force_destroy=profile.force_destroy,
+                    noncurrent_version_days=profile.noncurrent_version_days,
+                    access_log_days=settings.audit_log_retention_days,
+                    stateful=stateful,
+                ),
+                opts=child,
+            )
+
+        signing = (
+            CodeSigning(f"{name}-signing", CodeSigningArgs(prefix=prefix), opts=child).signing
+            if settings.code_signing
+            else None
         )
 
         self.refs = FoundationRefs(
@@ -115,5 +158,6 @@ class Foundation(pulumi.ComponentResource):
             lake=lake.lake,
             network=network.network,
             alerts=self.monitoring.alerts,
+            signing=signing,
         )
         self.register_outputs({"keyArn": key.arn, "alertsTopicArn": self.monitoring.alerts.topic_arn})

@@ -33,8 +33,11 @@ from policy.controls import (
     StackResource,
     bucket_companions,
     check_resource,
+    logging_after_target_policy,
     prod_protects_state,
+    prod_replicates_raw_and_curated,
     queues_redrive,
+    signed_code_only,
     stack_of,
 )
 from tests.support.resources import named
@@ -207,8 +210,8 @@ CASES = [
     Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["Sources"].pop("Catch")), ["map Sources does not catch States.ALL"]),
     Case("etl-52-sfn-task-reliability", "stepfunctions-machine", edit_json("definition", lambda d: states(d)["Load"]["Retry"][0].update(JitterStrategy="NONE")), ["task Load retrier 0 JitterStrategy is NONE, not FULL"]),
     Case("etl-52-sfn-task-reliability", "containers-pipeline-machine", edit_json("definition", lambda d: states(d)["Load"].update(Resource="arn:aws:states:::ecs:runTask")), ["task Load calls arn:aws:states:::ecs:runTask without .sync: the run would not wait for the job"]),
-    Case("etl-53-log-retention-and-key", "network-flow-logs", _drop("retentionInDays"), ["retentionInDays unset: logs never expire"]),
-    Case("etl-53-log-retention-and-key", "network-flow-logs", _drop("kmsKeyId"), ["kmsKeyId unset: not encrypted with the customer key"]),
+    Case("etl-53-log-retention-and-key", "containers-tasks-logs", _drop("retentionInDays"), ["retentionInDays unset: logs never expire"]),
+    Case("etl-53-log-retention-and-key", "containers-tasks-logs", _drop("kmsKeyId"), ["kmsKeyId unset: not encrypted with the customer key"]),
     Case("etl-54-alarm-notifies", "monitoring-alerts-dlq-depth", _set("alarmActions", []), ["no alarmActions: the alarm notifies nobody"]),
     Case("etl-55-event-target-dlq-retry", "serverless-file-drops-target", _drop("deadLetterConfig"), ["no deadLetterConfig: failed deliveries are dropped"]),
     Case("etl-55-event-target-dlq-retry", "containers-pipeline-schedule", _drop("target.retryPolicy"), ["no retryPolicy"]),
@@ -217,6 +220,18 @@ CASES = [
     Case("etl-57-vpc-closed-default-sg-private-subnets", "network-default-sg", _set("ingress", [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]), ["the default security group has ingress rules"]),
     Case("etl-58-vpc-dns-and-endpoints", "network-vpc", _set("enableDnsHostnames", False), ["enableDnsHostnames must be true"]),
     Case("etl-59-vpc-no-open-ingress", "containers-tasks-https-out", _drop("description"), ["rule has no description"]),
+    Case("etl-28-glue-catalog-encryption", "lake-catalog-encryption", _set("dataCatalogEncryptionSettings.encryptionAtRest.catalogEncryptionMode", "DISABLED"), ["catalogEncryptionMode is DISABLED, not SSE-KMS"]),
+    Case("etl-28-glue-catalog-encryption", "lake-catalog-encryption", _drop("dataCatalogEncryptionSettings.connectionPasswordEncryption.awsKmsKeyId"), ["connectionPasswordEncryption.awsKmsKeyId unset"]),
+    Case("etl-55-event-target-dlq-retry", "serverless-schedule", _drop("kmsKeyArn"), ["kmsKeyArn unset: the schedule's target input is not encrypted with the customer key"]),
+    Case("etl-56-vpc-flow-logs-all", "network-flow-log", _set("logDestinationType", "cloud-watch-logs"), ["logDestinationType is cloud-watch-logs: deliver to the log bucket (s3) as Parquet"]),
+    Case("etl-56-vpc-flow-logs-all", "network-flow-log", _set("destinationOptions.fileFormat", "plain-text"), ["destinationOptions.fileFormat is plain-text, not parquet"]),
+    Case("etl-61-lambda-no-reservation-in-dev", "serverless-extract-function", _set("reservedConcurrentExecutions", 2.0), ["reservedConcurrentExecutions is 2 in dev; dev runs in the unreserved pool (-1)"], stack="dev"),
+    Case("etl-62-lambda-code-signing", "serverless-extract-function", _drop("codeSigningConfigArn"), ["codeSigningConfigArn unset: prod functions must run signed code only"]),
+    Case("etl-62-lambda-code-signing", "signing-config", _set("policies.untrustedArtifactOnDeployment", "Warn"), ["untrustedArtifactOnDeployment is Warn, not Enforce"]),
+    Case("etl-62-lambda-code-signing", "signing-profile", _set("platformId", "AWSIoTDeviceManagement-SHA256-ECDSA"), ["platformId is AWSIoTDeviceManagement-SHA256-ECDSA, not AWSLambda-SHA384-ECDSA"]),
+    Case("etl-63-s3-replication", "replication-raw", _drop("rules.0.destination.encryptionConfiguration"), ["rule replicate-everything: replicas are not encrypted with a customer key (replicaKmsKeyId unset)"]),
+    Case("etl-63-s3-replication", "replication-curated", _set("rules.0.sourceSelectionCriteria.sseKmsEncryptedObjects.status", "Disabled"), ["rule replicate-everything: sourceSelectionCriteria.sseKmsEncryptedObjects.status is Disabled, not Enabled"]),
+    Case("etl-63-s3-replication", "replication-raw", _drop("rules.0.destination.metrics"), ["rule replicate-everything: destination.metrics.status is unset, not Enabled"]),
 ]  # fmt: skip
 
 
@@ -272,7 +287,9 @@ def test_unknown_values_are_never_violations() -> None:
     """During preview the engine does not know computed values: a check reports nothing about them."""
     for control in RESOURCE_CHECKS:
         for token in control.resource_types:
-            real = [r for stack in STACKS for r in evaluated(stack).resources if r.type == token]
+            # Judged as prod (the strictest context), so taken from prod where prod has one.
+            stacks = sorted(STACKS, key=lambda stack: stack != "prod")
+            real = [r for stack in stacks for r in evaluated(stack).resources if r.type == token]
             for resource in real[:1]:
                 unknown_props = {key: None for key in resource.inputs}
                 assert control.check(token, unknown_props, Context("prod", resource.name)) == [], control.name
@@ -296,6 +313,42 @@ def test_a_repository_without_a_lifecycle_policy_is_reported() -> None:
     assert [m for _, m in bucket_companions(resources, "prod")] == [
         "repository etl-platform-containers-etl-repo has no lifecycle policy"
     ]
+
+
+def test_bucket_logging_created_before_its_target_policy_is_reported() -> None:
+    resources = stack_resources(evaluated("prod"))
+    log_policy = next(r for r in resources if r.name.endswith("lake-access-logs-policy"))
+    raw_logging = next(r for r in resources if r.name.endswith("lake-raw-logging"))
+    early = StackResource(raw_logging.urn, raw_logging.type, raw_logging.name, raw_logging.props,
+                          dependencies=tuple(d for d in raw_logging.dependencies if d != log_policy.urn))  # fmt: skip
+    assert logging_after_target_policy(resources, "prod") == []
+    assert logging_after_target_policy([early if r is raw_logging else r for r in resources], "prod") == [
+        (raw_logging.urn, "etl-platform-lake-raw-logging is not created after its target bucket's policy")
+    ]
+
+
+def test_an_unsigned_layer_under_an_enforcing_config_is_reported() -> None:
+    resources = stack_resources(evaluated("prod"))
+    assert signed_code_only(resources, "prod") == []
+    layer = next(r for r in resources if r.type == "aws:lambda/layerVersion:LayerVersion")
+    jobs = {r.urn for r in resources if r.type == "aws:signer/signingJob:SigningJob"}
+    unsigned = StackResource(layer.urn, layer.type, layer.name, layer.props,
+                             dependencies=tuple(d for d in layer.dependencies if d not in jobs))  # fmt: skip
+    assert signed_code_only([unsigned if r is layer else r for r in resources], "prod") == [
+        (layer.urn, f"{layer.name} does not deploy a signed package (its s3Key comes from no signing job)")
+    ]
+    assert signed_code_only(stack_resources(evaluated("dev")), "dev") == [], "no config, nothing enforced"
+
+
+def test_a_prod_raw_bucket_without_replication_is_reported() -> None:
+    resources = stack_resources(evaluated("prod"))
+    assert prod_replicates_raw_and_curated(resources, "prod") == []
+    raw = next(r for r in resources if r.name.endswith("lake-raw"))
+    without = [r for r in resources if r.name != "etl-platform-replication-raw"]
+    assert prod_replicates_raw_and_curated(without, "prod") == [
+        (raw.urn, "bucket etl-platform-lake-raw has no replication to another region")
+    ]
+    assert prod_replicates_raw_and_curated(stack_resources(evaluated("dev")), "dev") == []
 
 
 def test_a_work_queue_without_a_redrive_policy_is_reported() -> None:
@@ -336,7 +389,7 @@ def test_the_pack_wires_every_check_as_a_mandatory_policy() -> None:
     assert len({p.name for p in pack.POLICIES}) == len(pack.POLICIES)
     for policy in pack.POLICIES:
         assert policy.enforcement_level == EnforcementLevel.MANDATORY
-        assert policy.description.startswith("CONTROLS.md row"), policy.name
+        assert policy.description.startswith("docs/CONTROLS.md row"), policy.name
     assert pack.PACK_NAME == "etl-platform-controls"
 
 
@@ -377,6 +430,24 @@ def test_a_stack_policy_reads_protect_from_the_resource_options() -> None:
 
     policy.validate(StackValidationArgs([resource]), report)
     assert reported == [("etl-platform-lake-raw (aws:s3/bucket:Bucket) is not protected in prod", bucket.urn)]
+
+
+def test_every_policy_cites_a_row_of_the_projects_controls_document() -> None:
+    """The pack cites docs/CONTROLS.md by path; each row it names is there, amended rows with their reason."""
+    document = (ROOT / "docs" / "CONTROLS.md").read_text()
+    rows = {
+        int(line.split("|")[1])
+        for line in document.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    }
+    assert {c.row for c in RESOURCE_CHECKS} <= rows
+    for row in (4, 28, 55, 56):
+        (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
+        assert "Amended:" in line, f"row {row} changed without its reason"
+    for row in (61, 62, 63):
+        (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
+        assert "Added:" in line
+    assert "## Changelog" in document
 
 
 def test_importing_the_pack_never_starts_the_policy_server() -> None:

@@ -37,4 +37,12 @@ CONFIG_MISTAKES: list[tuple[dict[str, Any], str]] = [
         ({"architectures": ["stepfunctions"], "stepfunctions": {"timeoutSeconds": 600}}, "`timeoutSeconds` is gone: the execution timeout is derived"),
         ({"architectures": ["stepfunctions"], "stepfunctions": {"maxQuarantineRate": 1.5}}, "etl-platform:stepfunctions.maxQuarantineRate: 1.5 is invalid: Input should be less than or equal to 1"),
         ({"architectures": ["serverless"], "serverless": {"timeoutSeconds": 1200}}, "etl-platform:serverless.timeoutSeconds: 1200 is invalid: Input should be less than or equal to 900"),
+        ({"architectures": ["serverless"], "serverless": {"reservedConcurrency": 2}}, "etl-platform:lambdaConcurrencyQuota: required, but not set: functions reserve 12 concurrent executions (etl-platform:serverless.reservedConcurrency (12)). Set it to the account's quota"),
+        ({"architectures": ["serverless"], "serverless": {"reservedConcurrency": 5}, "lambdaConcurrencyQuota": 50}, "etl-platform:lambdaConcurrencyQuota: functions reserve 30 concurrent executions (etl-platform:serverless.reservedConcurrency (30)), but a quota of 50 leaves at most 0 to reserve (Lambda keeps 100 unreserved); reserve less or raise the quota first."),
+        ({"lambdaConcurrencyQuota": 5}, "etl-platform:lambdaConcurrencyQuota: '5' is invalid: Input should be greater than or equal to 10"),
+        ({"environment": "prod"}, "etl-platform:replication.region: required, but not set: replication is on (the prod profile); name the replica region, e.g. 'eu-central-1', or set replication.enabled: false."),
+        ({"replication": {"enabled": True, "region": "eu-west-1"}}, "etl-platform:replication.region: 'eu-west-1' is the stack's own region (aws:region); a replica must live in another region."),
+        ({"replication": {"region": "frankfurt"}}, "etl-platform:replication.region: 'frankfurt' is not an AWS region name such as 'eu-central-1'"),
+        ({"network": {"flowLogAggregationSeconds": 300}}, "etl-platform:network.flowLogAggregationSeconds: 300 is invalid: Input should be 60 or 600"),
+        ({"ownsCatalogEncryption": "maybe"}, "etl-platform:ownsCatalogEncryption: 'maybe' is invalid: Input should be a valid boolean"),
 ]  # fmt: skip

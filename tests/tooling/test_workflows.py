@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.architectures.containers import ContainersSettings
 from tests.support.stacks import ROOT, STACKS
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -94,3 +95,23 @@ def test_pull_requests_run_the_suite_then_preview_every_stack_with_the_policy_pa
     (pulumi,) = [step for step in preview["steps"] if step.get("uses", "").startswith("pulumi/actions@")]
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["policyPacks"] == "policy"
     assert (ROOT / pulumi["with"]["policyPacks"] / "PulumiPolicy.yaml").is_file()
+
+
+def test_the_preview_runner_can_build_every_platform_a_stack_builds_on_preview() -> None:
+    """A stack with containers.buildOnPreview builds its image during `pulumi preview`; for a platform other than
+    the runner's (x86_64), the job must set up QEMU before the preview, or the build fails with "exec format error"."""
+    needed: set[str] = set()
+    for stack in STACKS:
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        if "containers" not in config.get("etl-platform:architectures", []):
+            continue
+        settings = ContainersSettings.model_validate(config.get("etl-platform:containers") or {})
+        if settings.build_on_preview and settings.platform.value != "linux/amd64":
+            needed.add(settings.platform.value.removeprefix("linux/"))
+    assert needed == {"arm64"}, "prod proves its arm64 build on preview"
+    steps = yaml.safe_load(WORKFLOWS[0].read_text())["jobs"]["preview"]["steps"]
+    uses = [step.get("uses", "") for step in steps]
+    pulumi = next(i for i, name in enumerate(uses) if name.startswith("pulumi/actions@"))
+    emulation = [step for step in steps[:pulumi] if step.get("uses", "").startswith("docker/setup-qemu-action@")]
+    assert emulation, "no QEMU before the preview"
+    assert needed <= set(emulation[0]["with"]["platforms"].split(","))

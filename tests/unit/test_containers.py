@@ -122,6 +122,7 @@ def test_dev_vpc_gets_the_interface_endpoints_fargate_pulls_through(tmp_path: Pa
             "etl-platform:environment": environment,
             "etl-platform:architectures": ["containers"],
             "etl-platform:alertEmails": ["oncall@example.com"],
+            "etl-platform:replication": {"enabled": False},
         }
         (tmp_path / environment).mkdir()
         return evaluate_config(tmp_path / environment, config, stack=environment)
@@ -202,9 +203,11 @@ def test_image_is_tagged_by_content_and_pushed_with_a_fresh_token(dev: Evaluatio
     assert image["skipPush"] is False
     assert image["build"]["args"] == {"BASE_IMAGE": settings.base_image}
     assert image["build"]["platform"] == "linux/arm64"
-    # Relative to the project directory, so the input is the same on every checkout and shows no diff.
-    assert image["build"]["context"] == "."
-    assert image["build"]["dockerfile"] == "containers/etl/Dockerfile"
+    # The staged copy of the context (normalised modes), relative to the project directory: the same input on every
+    # checkout and umask, so pulumi-docker sees no diff and never pushes a new digest under an existing tag.
+    assert image["build"]["context"] == f"build/images/etl-{tag}"
+    assert image["build"]["dockerfile"] == f"build/images/etl-{tag}/Dockerfile"
+    assert (images.REPO_ROOT / image["build"]["dockerfile"]).read_bytes() == images.ETL_DOCKERFILE.read_bytes()
     # From aws:ecr/getAuthorizationToken on this run (the mock's token), never a cached value; kept secret in state.
     registry = image["registry"]
     assert registry.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270", "registry credentials must be secret"
@@ -214,6 +217,17 @@ def test_image_is_tagged_by_content_and_pushed_with_a_fresh_token(dev: Evaluatio
 def test_build_on_preview_defaults_to_false_and_follows_the_setting(dev: Evaluation, prod: Evaluation) -> None:
     assert _one(dev, "docker:index/image:Image").inputs["buildOnPreview"] is False
     assert _one(prod, "docker:index/image:Image").inputs["buildOnPreview"] is True
+
+
+def test_an_input_that_makes_pulumi_docker_rebuild_also_moves_the_tag() -> None:
+    """Toggling buildOnPreview is a diff pulumi-docker answers with a rebuild and a push: under the old tag an
+    IMMUTABLE repository would refuse it, so the tag covers it."""
+
+    def tag(settings: dict[str, Any]) -> str:
+        name: str = _one(build(Environment.DEV, settings), "docker:index/image:Image").inputs["imageName"]
+        return name.rsplit(":", 1)[1]
+
+    assert tag({}) != tag({"build_on_preview": True})
 
 
 def test_task_definitions_pin_the_pushed_digest(stack: Evaluation) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from components.policies import wildcard_actions
 from etlctl.offline import Evaluation
+from tests.support.definitions import arn_of
 from tests.support.resources import as_list, named, of_type, policy, statements
-from tests.support.stacks import STACKS, evaluated
+from tests.support.stacks import STACKS, evaluate_config, evaluated
 
 DATA_ZONES = ("raw", "staged", "curated", "quarantine", "artifacts")
 
@@ -37,16 +39,30 @@ def test_preview_mode_leaves_computed_values_unknown() -> None:
     assert not isinstance(bucket_policy.inputs.get("policy"), str), "a bucket ARN is not known before creation"
 
 
-def test_one_explicit_provider_reaches_every_resource(stack: Evaluation) -> None:
-    providers = [r for r in stack.registrations if r.type == "pulumi:providers:aws"]
-    assert [p.name for p in providers] == ["aws"]
-    assert providers[0].inputs["region"] == "eu-west-1"
+def test_explicit_providers_reach_every_resource(stack: Evaluation) -> None:
+    """One provider for the stack's region; a second only where replication is on, used by the replica region's
+    resources alone (replica key and buckets), never by the rest."""
+    providers = {p.name: p for p in stack.registrations if p.type == "pulumi:providers:aws"}
+    replicated = stack.config.stack == "prod"
+    assert sorted(providers) == (["aws", "aws-replica"] if replicated else ["aws"])
+    assert providers["aws"].inputs["region"] == "eu-west-1"
     # Provider inputs travel as JSON text.
-    tags = json.loads(providers[0].inputs["defaultTags"])["tags"]
-    assert tags["Environment"] == stack.config.stack and tags["ManagedBy"] == "pulumi"
+    for provider in providers.values():
+        tags = json.loads(provider.inputs["defaultTags"])["tags"]
+        assert tags["Environment"] == stack.config.stack and tags["ManagedBy"] == "pulumi"
+    in_replica_region = set()
     for resource in stack.resources:
         if resource.type.startswith("aws:"):
-            assert resource.provider.startswith(providers[0].urn), f"{resource.name} does not use the stack's provider"
+            # A provider reference is "<provider urn>::<provider id>".
+            (used,) = [name for name, p in providers.items() if resource.provider.rsplit("::", 1)[0] == p.urn]
+            if used == "aws-replica":
+                in_replica_region.add(resource.name)
+    if replicated:
+        assert providers["aws-replica"].inputs["region"] == "eu-central-1"
+        assert "etl-platform-replication-key" in in_replica_region
+        assert {"etl-platform-replication-replica-raw", "etl-platform-replication-replica-curated"} <= in_replica_region
+        assert all(name.startswith("etl-platform-replication-") for name in in_replica_region)
+        assert "etl-platform-replication-raw" not in in_replica_region, "the configuration lives with its source"
 
 
 def test_default_providers_are_disabled(stack: Evaluation) -> None:
@@ -59,7 +75,7 @@ def test_default_providers_are_disabled(stack: Evaluation) -> None:
 
 
 def test_stack_key_rotates_with_a_30_day_window_and_an_explicit_policy(stack: Evaluation) -> None:
-    (key,) = of_type(stack, "aws:kms/key:Key")
+    key = named(stack, "encryption-key")
     assert key.inputs["enableKeyRotation"] is True
     assert key.inputs["deletionWindowInDays"] == 30
     for statement in statements(policy(key.inputs["policy"])):
@@ -91,7 +107,7 @@ def test_every_bucket_blocks_public_access_and_enforces_owner(stack: Evaluation,
 
 @pytest.mark.parametrize("zone", DATA_ZONES)
 def test_data_buckets_use_the_stack_key_with_bucket_keys(stack: Evaluation, zone: str) -> None:
-    (key,) = of_type(stack, "aws:kms/key:Key")
+    key = named(stack, "encryption-key")
     (rule,) = _bucket_child(stack, "encryption", zone)["rules"]
     default = rule["applyServerSideEncryptionByDefault"]
     assert default["sseAlgorithm"] == "aws:kms"
@@ -127,6 +143,14 @@ def test_data_buckets_log_access_to_the_log_bucket(stack: Evaluation, zone: str)
     assert logs_bucket.type == "aws:s3/bucket:Bucket"
 
 
+@pytest.mark.parametrize("zone", DATA_ZONES)
+def test_bucket_logging_waits_for_the_log_bucket_policy(stack: Evaluation, zone: str) -> None:
+    """S3 refuses a logging target whose policy does not yet admit the logging service
+    (InvalidTargetBucketForLogging), so the logging resource depends on the policy, not just on the bucket."""
+    logging = named(stack, f"lake-{zone}-logging")
+    assert named(stack, "lake-access-logs-policy").urn in logging.dependencies
+
+
 @pytest.mark.parametrize("zone", [*DATA_ZONES, "access-logs"])
 def test_lifecycle_expires_noncurrent_versions_and_aborts_uploads(stack: Evaluation, zone: str) -> None:
     for rule in _bucket_child(stack, "lifecycle", zone)["rules"]:
@@ -146,14 +170,57 @@ def test_raw_zone_events_go_to_eventbridge(stack: Evaluation) -> None:
     assert notification.inputs["bucket"].startswith("etl-platform-lake-raw-")
 
 
+CATALOG_ENCRYPTION = "aws:glue/dataCatalogEncryptionSettings:DataCatalogEncryptionSettings"
+
+
 def test_catalog_is_encrypted_with_the_stack_key(stack: Evaluation) -> None:
-    (settings,) = of_type(stack, "aws:glue/dataCatalogEncryptionSettings:DataCatalogEncryptionSettings")
+    (settings,) = of_type(stack, CATALOG_ENCRYPTION)
     encryption = settings.inputs["dataCatalogEncryptionSettings"]
     assert encryption["encryptionAtRest"]["catalogEncryptionMode"] == "SSE-KMS"
     assert encryption["encryptionAtRest"]["sseAwsKmsKeyId"].startswith("arn:aws:kms:")
     assert encryption["connectionPasswordEncryption"]["returnConnectionPasswordEncrypted"] is True
     (database,) = of_type(stack, "aws:glue/catalogDatabase:CatalogDatabase")
     assert database.inputs["name"] == f"etl_platform_{stack.config.stack}_curated"
+
+
+def test_the_account_wide_catalog_setting_and_its_key_outlive_the_owner(stack: Evaluation) -> None:
+    """The provider's delete writes an empty setting (encryption off for every stack in the account and region), and
+    the setting keeps pointing at the owner's key: both are retained on delete, in every profile."""
+    (settings,) = of_type(stack, CATALOG_ENCRYPTION)
+    assert settings.retain_on_delete
+    key = named(stack, "encryption-key")
+    assert key.retain_on_delete
+    assert settings.inputs["dataCatalogEncryptionSettings"]["encryptionAtRest"]["sseAwsKmsKeyId"] == arn_of(key)
+
+
+def _dev(**keys: object) -> dict[str, object]:
+    return {
+        "aws:region": "eu-west-1",
+        "etl-platform:environment": "dev",
+        **{f"etl-platform:{k}": v for k, v in keys.items()},
+    }
+
+
+def test_a_stack_that_does_not_own_the_catalog_setting_declares_none(tmp_path: Path) -> None:
+    other = evaluate_config(tmp_path, _dev(ownsCatalogEncryption=False))
+    assert of_type(other, CATALOG_ENCRYPTION) == []
+    (key,) = of_type(other, "aws:kms/key:Key")
+    assert not key.retain_on_delete, "dev's key is not retained when nothing account-wide points at it"
+
+
+def test_handing_the_catalog_setting_over_deletes_nothing(tmp_path: Path) -> None:
+    """The migration (docs/operations.md): the owner runs `up` with this version (the setting is recorded as
+    retained), then with ownsCatalogEncryption false. The setting leaves the stack's state only, since Pulumi reads
+    retainOnDelete from the state it deletes from; nothing else in the stack changes, so the new owner's `up` simply
+    writes the setting with its key (the provider's create is a put, no import needed)."""
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    before = evaluate_config(tmp_path / "before", _dev())
+    after = evaluate_config(tmp_path / "after", _dev(ownsCatalogEncryption=False))
+    gone = {r.name for r in before.resources} - {r.name for r in after.resources}
+    assert gone == {"etl-platform-lake-catalog-encryption"}
+    assert named(before, "lake-catalog-encryption").retain_on_delete
+    assert {r.name for r in after.resources} <= {r.name for r in before.resources}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -223,8 +290,44 @@ def test_vpc_has_private_subnets_endpoints_flow_logs_and_a_closed_default_sg(sta
     assert gateways == {"com.amazonaws.eu-west-1.s3", "com.amazonaws.eu-west-1.dynamodb"}
     (default_sg,) = of_type(stack, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
     assert default_sg.inputs.get("ingress", []) == [] and default_sg.inputs.get("egress", []) == []
+
+
+def test_flow_logs_record_all_traffic_into_the_log_bucket_as_parquet(stack: Evaluation) -> None:
+    """Row 56 as amended: ALL traffic, delivered to S3 as Parquet at 600 s, after the bucket admits the delivery."""
     (flow_log,) = of_type(stack, "aws:ec2/flowLog:FlowLog")
-    assert flow_log.inputs["trafficType"] == "ALL" and flow_log.inputs["logDestinationType"] == "cloud-watch-logs"
+    logs = named(stack, "lake-access-logs")
+    inputs = flow_log.inputs
+    assert inputs["trafficType"] == "ALL"
+    assert inputs["logDestinationType"] == "s3"
+    assert inputs["logDestination"] == f"{arn_of(logs)}/vpc-flow-logs/"
+    assert inputs["destinationOptions"] == {
+        "fileFormat": "parquet",
+        "hiveCompatiblePartitions": True,
+        "perHourPartition": True,
+    }
+    assert inputs["maxAggregationInterval"] == 600
+    assert "iamRoleArn" not in inputs, "S3 delivery needs no role"
+    assert named(stack, "lake-access-logs-policy").urn in flow_log.dependencies
+    assert not [group.name for group in of_type(stack, "aws:cloudwatch/logGroup:LogGroup") if "flow" in group.name]
+
+
+def test_the_log_bucket_admits_flow_log_delivery_for_this_account_and_region_only(stack: Evaluation) -> None:
+    document = policy(named(stack, "lake-access-logs-policy").inputs["policy"])
+    delivery = [s for s in statements(document) if s.get("Principal") == {"Service": "delivery.logs.amazonaws.com"}]
+    assert {s["Sid"] for s in delivery} == {"FlowLogDeliveryWrite", "FlowLogDeliveryCheck"}
+    for statement in delivery:
+        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+        assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:logs:eu-west-1:123456789012:*"}
+    write = next(s for s in delivery if s["Sid"] == "FlowLogDeliveryWrite")
+    assert write["Action"] == "s3:PutObject"
+    assert write["Resource"].endswith("/vpc-flow-logs/AWSLogs/123456789012/*")
+
+
+def test_flow_log_aggregation_follows_the_network_setting(tmp_path: Path) -> None:
+    config = {"aws:region": "eu-west-1", "etl-platform:environment": "dev",
+              "etl-platform:network": {"flowLogAggregationSeconds": 60}}  # fmt: skip
+    (flow_log,) = of_type(evaluate_config(tmp_path, config), "aws:ec2/flowLog:FlowLog")
+    assert flow_log.inputs["maxAggregationInterval"] == 60
 
 
 def test_nat_gateways_follow_the_profile(stack: Evaluation) -> None:
@@ -245,7 +348,9 @@ def test_log_groups_have_retention_and_the_stack_key(stack: Evaluation) -> None:
         assert group.inputs["retentionInDays"] >= 1
         assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:")
     if stack.config.stack == "prod":
-        assert named(stack, "network-flow-logs").inputs["retentionInDays"] >= 365
+        # Flow logs are audit logs too: the log bucket keeps them (and access logs) for the audit retention.
+        (rule,) = named(stack, "lake-access-logs-lifecycle").inputs["rules"]
+        assert rule["expiration"]["days"] >= 365
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -287,7 +392,6 @@ def test_prod_protects_and_retains_every_stateful_resource() -> None:
     assert len(stateful) >= 8
     for resource in stateful:
         assert resource.protect and resource.retain_on_delete, f"{resource.name} is not protected in prod"
-    assert named(prod, "network-flow-logs").protect
 
 
 @pytest.mark.parametrize("name", ["dev", "staging"])

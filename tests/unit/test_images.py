@@ -16,8 +16,10 @@ from components.images import (
     context_files,
     context_hash,
     parse_dockerignore,
+    stage_context,
     write_context_tar,
 )
+from tests.support.pulumi_docker import context_digest
 
 ARGS = {"BASE_IMAGE": "example/python:3.12-slim"}
 
@@ -258,3 +260,59 @@ class TestDockerIgnoreRules:
     )
     def test_table(self, pattern: str, path: str, expected: bool) -> None:
         assert excluded(pattern + "\n", path) is expected
+
+
+class TestStagedContext:
+    """What pulumi-docker hashes (tests/support/pulumi_docker.py) decides whether it rebuilds and pushes under the
+    same tag, which an IMMUTABLE repository refuses. The staged copy makes that digest follow the tag."""
+
+    def two_checkouts(self, tmp_path: Path) -> tuple[Path, Path]:
+        laptop, ci = make_context(tmp_path / "laptop"), make_context(tmp_path / "ci")
+        for path in ci.rglob("*"):
+            if path.is_file():
+                path.chmod(0o664)  # another umask: group-writable, as a CI checkout may be
+        return laptop, ci
+
+    def test_another_umask_changes_what_pulumi_docker_hashes_in_the_checkout(self, tmp_path: Path) -> None:
+        laptop, ci = self.two_checkouts(tmp_path)
+        assert tag(laptop) == tag(ci)
+        assert context_digest(str(laptop), str(laptop / "Dockerfile")) != context_digest(
+            str(ci), str(ci / "Dockerfile")
+        )
+
+    def test_the_staged_copies_hash_the_same_for_pulumi_docker_so_nothing_is_rebuilt(self, tmp_path: Path) -> None:
+        laptop, ci = self.two_checkouts(tmp_path)
+        staged = [
+            stage_context(root, "Dockerfile", tag(root), "app", out_dir=tmp_path / f"staged-{root.name}")
+            for root in (laptop, ci)
+        ]
+        digests = {context_digest(str(path), str(path / "Dockerfile")) for path in staged}
+        assert len(digests) == 1
+
+    def test_a_content_change_moves_both_the_digest_and_the_tag(self, tmp_path: Path) -> None:
+        root = make_context(tmp_path / "context")
+        before = stage_context(root, "Dockerfile", tag(root), "app", out_dir=tmp_path / "staged")
+        (root / "app" / "main.py").write_text("print('changed')\n")
+        after = stage_context(root, "Dockerfile", tag(root), "app", out_dir=tmp_path / "staged")
+        assert after != before
+        assert context_digest(str(after), str(after / "Dockerfile")) != context_digest(
+            str(before), str(before / "Dockerfile")
+        )
+
+    def test_the_copy_holds_exactly_the_hashed_files_with_normalised_modes(self, tmp_path: Path) -> None:
+        root = make_context(tmp_path / "context", ignore="docs\nbuild\n")
+        (root / "app" / "run.sh").write_text("#!/bin/sh\n")
+        (root / "app" / "run.sh").chmod(0o775)
+        (root / "app" / "main.py").chmod(0o600)
+        staged = stage_context(root, "Dockerfile", tag(root), "app", out_dir=tmp_path / "staged")
+        assert context_files(staged, "Dockerfile") == sorted({*context_files(root, "Dockerfile"), "Dockerfile"})
+        modes = {p.relative_to(staged).as_posix(): p.stat().st_mode & 0o7777 for p in staged.rglob("*") if p.is_file()}
+        assert modes["app/run.sh"] == 0o755 and modes["app/main.py"] == 0o644 and modes["Dockerfile"] == 0o644
+
+    def test_every_other_input_pulumi_docker_diffs_on_moves_the_tag(self, tmp_path: Path) -> None:
+        root = make_context(tmp_path)
+        base = {"builderVersion": "BuilderBuildKit", "buildOnPreview": "false", "skipPush": "false"}
+        tags = {context_hash(root, "Dockerfile", ARGS, "linux/arm64", extra=base)}
+        for key, value in (("buildOnPreview", "true"), ("builderVersion", "BuilderV1"), ("skipPush", "true")):
+            tags.add(context_hash(root, "Dockerfile", ARGS, "linux/arm64", extra={**base, key: value}))
+        assert len(tags) == 4

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from components import packaging
+from components.architectures.serverless import ServerlessSettings
 from components.policies import ACTIONS_REQUIRING_STAR, wildcard_actions
 from etlctl.mocks import Registration
-from etlctl.offline import Evaluation
+from etlctl.offline import Evaluation, ProgramError
+from tests.support.definitions import arn_of
 from tests.support.resources import as_list, named, of_type, policy, statements
 from tests.support.stacks import evaluate_config
 
@@ -30,6 +32,9 @@ def serverless_stack(tmp_path_factory: pytest.TempPathFactory, environment: str,
             "etl-platform:environment": environment,
             "etl-platform:architectures": ["serverless"],
         }
+        if environment == "prod":
+            # Replication is on in the prod profile (raw and curated get a replica there).
+            config["etl-platform:replication"] = {"region": "eu-central-1"}
         _cache[key] = evaluate_config(tmp_path_factory.mktemp(environment), config, preview=preview)
     return _cache[key]
 
@@ -71,7 +76,8 @@ def test_functions_are_current_traced_sized_and_encrypted(stack: Evaluation) -> 
         assert inputs["runtime"] in ("python3.12", "python3.13")
         assert inputs["tracingConfig"] == {"mode": "Active"}
         assert inputs["memorySize"] == 1024 and inputs["timeout"] == 300
-        assert inputs["reservedConcurrentExecutions"] == 2
+        # No reservation unless the stack file asks (it would need lambdaConcurrencyQuota): -1 is "unreserved".
+        assert inputs["reservedConcurrentExecutions"] == -1
         assert inputs["kmsKeyArn"].startswith("arn:aws:kms:")
         assert inputs["architectures"] == ["arm64"]
         assert inputs["layers"] and inputs["sourceCodeHash"] == packaging.function_package().source_code_hash
@@ -161,6 +167,35 @@ def test_schedule_and_rule_target_retry_then_dead_letter(stack: Evaluation) -> N
     pattern = json.loads(named(stack, "serverless-file-drops").inputs["eventPattern"])
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["object"]["key"] == [{"prefix": "landing/"}]
+
+
+def test_every_schedule_is_encrypted_with_the_stack_key(stack: Evaluation) -> None:
+    """Row 55 as amended: the schedule's target input rests under the stack key, like the other schedules'."""
+    key = named(stack, "encryption-key")
+    schedules = of_type(stack, "aws:scheduler/schedule:Schedule")
+    assert schedules
+    for schedule in schedules:
+        assert schedule.inputs["kmsKeyArn"] == arn_of(key), schedule.name
+
+
+def test_a_reservation_is_made_on_every_function_and_counted_against_the_quota(tmp_path: Path) -> None:
+    config = {
+        "aws:region": "eu-west-1",
+        "etl-platform:environment": "dev",
+        "etl-platform:architectures": ["serverless"],
+        "etl-platform:serverless": {"reservedConcurrency": 3},
+        "etl-platform:lambdaConcurrencyQuota": 118,
+    }
+    functions = mine(evaluate_config(tmp_path, config), "aws:lambda/function:Function")
+    assert [f.inputs["reservedConcurrentExecutions"] for f in functions] == [3] * len(functions)
+    # The settings count what is registered: 6 x 3 = 18 fits a quota of 118 exactly, one more unit would not.
+    assert ServerlessSettings(reserved_concurrency=3).concurrency_reservations() == {
+        "etl-platform:serverless.reservedConcurrency": 3 * len(functions)
+    }
+    config["etl-platform:lambdaConcurrencyQuota"] = 117
+    (tmp_path / "over").mkdir()
+    with pytest.raises(ProgramError, match=r"reserve 18 concurrent executions .* a quota of 117 leaves at most 17"):
+        evaluate_config(tmp_path / "over", config)
 
 
 # --- IAM (rows 10-11) ---------------------------------------------------------------------------------------------

@@ -14,9 +14,13 @@ from components.settings import (
     ConfigError,
     Environment,
     NatGateways,
+    NetworkSettings,
+    ReplicationSettings,
+    StackConfig,
     load_settings,
     validate_schedule,
 )
+from components.stages import Stage
 from etlctl.stack_config import load_stack_config
 from tests.support.config_cases import CONFIG_MISTAKES
 from tests.support.stacks import ROOT, STACKS
@@ -60,12 +64,18 @@ def test_profiles_fill_defaults_and_keys_override_them() -> None:
     assert dev.nat_gateways is NatGateways.NONE
     assert dev.log_retention_days == 14
     assert dev.profile.protect is False and dev.profile.fargate_capacity is CapacityProvider.FARGATE_SPOT
-    prod = load(environment="prod")
+    prod = load(environment="prod", replication={"region": "eu-central-1"})
     assert prod.environment is Environment.PROD
     assert prod.nat_gateways is NatGateways.PER_AZ and prod.profile.protect and prod.profile.retain_on_delete
     assert prod.audit_log_retention_days >= 365
-    assert load(environment="prod", logRetentionDays=731, network={"natGateways": "single"}).log_retention_days == 731
-    assert load(environment="prod", network={"natGateways": "single"}).nat_gateways is NatGateways.SINGLE
+    assert prod.code_signing and prod.replication and not (dev.code_signing or dev.replication)
+    replica = {"region": "eu-central-1"}
+    assert load(environment="prod", replication=replica, logRetentionDays=731).log_retention_days == 731
+    assert (
+        load(environment="prod", replication=replica, network={"natGateways": "single"}).nat_gateways
+        is NatGateways.SINGLE
+    )
+    assert not load(environment="prod", codeSigning=False, replication={"enabled": False}).replication
 
 
 def test_default_tags_merge_the_profile_and_the_tags_key() -> None:
@@ -139,3 +149,33 @@ def test_valid_schedules(expression: str) -> None:
 def test_invalid_schedules(expression: str, expected: str) -> None:
     with pytest.raises(ValueError, match=expected.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
         validate_schedule(expression)
+
+
+def test_staging_runs_prods_architectures_and_runners_at_smaller_sizes() -> None:
+    """prod's orchestration path (transform and load on Fargate through runTask.sync) must run in staging first."""
+    staging, prod = (
+        load_settings(load_stack_config(ROOT, name).values, project="etl-platform", stack=name)
+        for name in ("staging", "prod")
+    )
+    assert staging.architectures == prod.architectures
+    runners = [s.architecture_settings("stepfunctions").runners.by_stage() for s in (staging, prod)]
+    assert runners[0] == runners[1]
+    small, large = staging.architecture_settings("containers"), prod.architecture_settings("containers")
+    for stage in Stage:
+        assert small.size(stage).cpu <= large.size(stage).cpu and small.size(stage).memory <= large.size(stage).memory
+    assert small.size(Stage.TRANSFORM).memory < large.size(Stage.TRANSFORM).memory
+    assert staging.architecture_settings("serverless").memory_mb < prod.architecture_settings("serverless").memory_mb
+    assert small.platform == large.platform, "the same image platform as prod"
+
+
+def test_every_hardening_setting_states_its_monthly_cost() -> None:
+    fields = {
+        "ownsCatalogEncryption": StackConfig.model_fields["owns_catalog_encryption"],
+        "lambdaConcurrencyQuota": StackConfig.model_fields["lambda_concurrency_quota"],
+        "codeSigning": StackConfig.model_fields["code_signing"],
+        "replication.enabled": ReplicationSettings.model_fields["enabled"],
+        "network.flowLogAggregationSeconds": NetworkSettings.model_fields["flow_log_aggregation_seconds"],
+    }
+    for key, field in fields.items():
+        description = field.description or ""
+        assert "$" in description or "No cost" in description, f"{key} does not state its cost"
