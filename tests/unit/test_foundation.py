@@ -43,7 +43,7 @@ def test_one_explicit_provider_reaches_every_resource(stack: Evaluation) -> None
     assert providers[0].inputs["region"] == "eu-west-1"
     # Provider inputs travel as JSON text.
     tags = json.loads(providers[0].inputs["defaultTags"])["tags"]
-    assert tags["Environment"] == stack.config.stack and tags["ManagedBy"] == "pulumi"
+    assert tags["Environment"] == stack.config.environment and tags["ManagedBy"] == "pulumi"
     for resource in stack.resources:
         if resource.type.startswith("aws:"):
             assert resource.provider.startswith(providers[0].urn), f"{resource.name} does not use the stack's provider"
@@ -137,7 +137,7 @@ def test_lifecycle_expires_noncurrent_versions_and_aborts_uploads(stack: Evaluat
 
 def test_force_destroy_only_in_dev(stack: Evaluation) -> None:
     for bucket in of_type(stack, "aws:s3/bucket:Bucket"):
-        assert bucket.inputs["forceDestroy"] is (stack.config.stack == "dev")
+        assert bucket.inputs["forceDestroy"] is (stack.config.environment == "dev")
 
 
 def test_raw_zone_events_go_to_eventbridge(stack: Evaluation) -> None:

@@ -29,6 +29,8 @@ def serverless_stack(tmp_path_factory: pytest.TempPathFactory, environment: str,
             "aws:region": "eu-west-1",
             "etl-platform:environment": environment,
             "etl-platform:architectures": ["serverless"],
+            # prod refuses a stack nobody is alerted in.
+            "etl-platform:alertEmails": ["oncall@example.com"],
         }
         _cache[key] = evaluate_config(tmp_path_factory.mktemp(environment), config, preview=preview)
     return _cache[key]
