@@ -7,6 +7,11 @@ A check ignores resource types it is not about, so every check can be run over e
 A stack check (`STACK_CHECKS`) sees every resource of the stack at once and returns (urn, message) pairs: companion
 resources of each bucket, a redrive policy on every queue that is not a dead-letter queue, protection in prod.
 
+Environments. What a stack may do depends on its profile (`etl-platform:environment`), never on its name: a `dev-eu`
+stack is a dev stack, a `prod-us` stack a prod stack. The program writes the profile into the `Environment` default tag
+of the stack's aws provider; `environment_of()` reads it from the provider's inputs, and a stack check refuses a
+stack whose provider does not name a known environment.
+
 Unknown values. During `pulumi preview` a value the provider computes (an ARN, a bucket name, a policy document
 rendered from ARNs) is unknown. The pack hands such values to the checks as `None` (the test mocks hand an `Unknown`
 object); a property that is present but unknown never produces a violation: the check cannot know, and the update
@@ -35,13 +40,36 @@ from components.policies import ACTIONS_REQUIRING_STAR, wildcard_actions
 Props = Mapping[str, Any]
 
 
+ENVIRONMENTS = ("dev", "staging", "prod")
+"""The profiles (`components.settings.Environment`; a test keeps the two in step)."""
+DISPOSABLE_ENVIRONMENTS = frozenset({"dev"})
+"""Buckets and repositories may be force-destroyed here (the profile's `force_destroy`)."""
+PROTECTED_ENVIRONMENTS = frozenset({"prod"})
+"""Stateful resources must be protected here (the profile's `protect`)."""
+ENVIRONMENT_TAG = "Environment"
+AWS_PROVIDER = "pulumi:providers:aws"
+
+
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What a check may need beyond the properties: the stack (dev allows force-destroy) and the logical name
-    (for the documented exceptions below)."""
+    """What a check may need beyond the properties: the stack's environment, read from its provider's default tags
+    (dev allows force-destroy), and the logical name (for the documented exceptions below)."""
 
-    stack: str | None = None
+    environment: str | None = None
     name: str = ""
+
+
+def environment_of(provider_props: Props | None) -> str | None:
+    """The `Environment` default tag of an aws provider's inputs (`defaultTags` arrives as JSON text from the engine
+    and the mocks, as a mapping from some SDKs); None when it is not there."""
+    tags: Any = _get(provider_props or {}, "defaultTags")
+    if isinstance(tags, str):
+        try:
+            tags = json.loads(tags)
+        except json.JSONDecodeError:
+            return None
+    value = _get(tags, "tags", ENVIRONMENT_TAG) if isinstance(tags, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 ResourceCheck = Callable[..., list[str]]
@@ -323,8 +351,8 @@ def s3_access_logging(resource_type: str, props: Props, context: Context) -> lis
 def s3_versioning(resource_type: str, props: Props, context: Context) -> list[str]:
     if resource_type == BUCKET:
         force = _get(props, "forceDestroy")
-        if force is True and context.stack != "dev":
-            return [f"forceDestroy must be false outside dev (stack {context.stack})"]
+        if force is True and context.environment not in DISPOSABLE_ENVIRONMENTS:
+            return [f"forceDestroy must be false outside dev (environment {context.environment})"]
         return []
     status = _get(props, "versioningConfiguration", "status")
     if not unknown(status) and status != "Enabled":
@@ -925,8 +953,8 @@ def ecr_repository(resource_type: str, props: Props, context: Context) -> list[s
     encryption = _get(props, "encryptionConfigurations")
     if not unknown(encryption) and not any(_get(e, "encryptionType") == "KMS" for e in _as_list(encryption)):
         found.append("not encrypted with KMS (encryptionConfigurations.encryptionType must be KMS)")
-    if _get(props, "forceDelete") is True and context.stack != "dev":
-        found.append(f"forceDelete must be false outside dev (stack {context.stack})")
+    if _get(props, "forceDelete") is True and context.environment not in DISPOSABLE_ENVIRONMENTS:
+        found.append(f"forceDelete must be false outside dev (environment {context.environment})")
     return found
 
 
@@ -1208,6 +1236,7 @@ class StackResource:
 
 
 StackCheck = Callable[[Sequence[StackResource], str | None], list[tuple[str, str]]]
+"""(the stack's resources, its environment) -> (urn, message) pairs."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1232,7 +1261,7 @@ BUCKET_COMPANIONS = {
 }
 
 
-def bucket_companions(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+def bucket_companions(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
     """Every bucket has each companion resource of rows 1-3 and 5-7, attached through its `bucket` input."""
     found: list[tuple[str, str]] = []
     for bucket in (r for r in resources if r.type == BUCKET):
@@ -1255,7 +1284,7 @@ DLQ_REFERENCES = {
 }
 
 
-def queues_redrive(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+def queues_redrive(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
     """Every queue without a redrive policy must be a dead-letter queue (row 20): some resource names it as its
     dead-letter target, or it is kept 14 days like one (a DLQ whose senders this stack does not deploy, e.g. the
     alert subscriptions' DLQ in a stack without subscriptions)."""
@@ -1285,15 +1314,35 @@ STATEFUL = {
 }
 
 
-def prod_protects_state(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+def prod_protects_state(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
     """In prod, stateful resources carry `protect=True` (CONTROLS: Pulumi options that keep data safe)."""
-    if stack != "prod":
+    if environment not in PROTECTED_ENVIRONMENTS:
         return []
     return [
-        (r.urn, f"{r.name} ({r.type}) is not protected in prod")
+        (r.urn, f"{r.name} ({r.type}) is not protected in {environment}")
         for r in resources
         if r.type in STATEFUL and not r.protect
     ]
+
+
+def environment_tagged(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
+    """Every aws provider names the stack's environment in its `Environment` default tag: the other checks judge
+    force-destroy and protection by it, so a stack that does not say what it is cannot pass as dev."""
+    found: list[tuple[str, str]] = []
+    for provider in (r for r in resources if r.type == AWS_PROVIDER):
+        named = environment_of(provider.props)
+        if named not in ENVIRONMENTS:
+            what = f"names {named!r}" if named else "has no Environment default tag"
+            found.append(
+                (provider.urn, f"aws provider {provider.name} {what}; expected one of {', '.join(ENVIRONMENTS)}")
+            )
+    return found
+
+
+def stack_environment(resources: Sequence[StackResource]) -> str | None:
+    """The environment the stack's aws providers name (None if none does, or they disagree)."""
+    named = {environment_of(r.props) for r in resources if r.type == AWS_PROVIDER}
+    return named.pop() if len(named) == 1 else None
 
 
 STACK_CHECKS: list[StackControl] = [
@@ -1316,13 +1365,13 @@ STACK_CHECKS: list[StackControl] = [
         "prod stacks protect stateful resources (buckets, keys, queues, repositories, databases, secrets)",
         prod_protects_state,
     ),
+    StackControl(
+        "etl-environment-tagged",
+        "5, 49, 'Pulumi options that keep data safe'",
+        "the aws provider names the stack's environment (dev, staging or prod) in its Environment default tag",
+        environment_tagged,
+    ),
 ]
-
-
-def stack_of(urn: str) -> str | None:
-    """`urn:pulumi:<stack>::<project>::<type>::<name>` -> the stack."""
-    parts = urn.split(":", 3)
-    return parts[2].split("::")[0] if len(parts) > 3 and parts[0] == "urn" else None
 
 
 def check_resource(resource_type: str, props: Props, context: Context | None = None) -> list[tuple[str, str]]:

@@ -10,12 +10,16 @@ regions, which show that a stack's profile is its `environment`, not its name.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from etlctl.offline import Evaluation, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BASE: dict[str, Any] = {"aws:region": "eu-west-1", "etl-platform:environment": "dev"}
@@ -231,3 +235,26 @@ def write_project(directory: Path, stack_file: StackFile) -> Path:
     shutil.copy(ROOT / "__main__.py", directory / "__main__.py")
     (directory / f"Pulumi.{stack_file.stack}.yaml").write_text(stack_file.text)
     return directory
+
+
+_evaluations: dict[tuple[str, bool], Evaluation] = {}
+_directories: list[Path] = []
+
+
+def evaluated_file(stack_file: StackFile, *, preview: bool = False) -> Evaluation:
+    """A good stack file's program evaluated under mocks in its own project directory (cached for the session),
+    as `tests.support.stacks.evaluated` does for the checked-in stacks."""
+    key = (stack_file.name, preview)
+    if key not in _evaluations:
+        directory = Path(tempfile.mkdtemp(prefix=f"stack-{stack_file.stack}-"))
+        _directories.append(directory)
+        _evaluations[key] = evaluate(
+            stack_file.stack, preview=preview, project_dir=write_project(directory, stack_file)
+        )
+    return _evaluations[key]
+
+
+@atexit.register
+def _remove_directories() -> None:
+    for directory in _directories:
+        shutil.rmtree(directory, ignore_errors=True)
