@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.registry import REGISTRY
 from components.settings import StackConfig, json_schema
 from etlctl import offline
 from etlctl.stack_config import SECRET_PLACEHOLDER, StackFileError, load_stack_config
@@ -170,8 +171,15 @@ def test_stacks_refuses_to_list_a_broken_stack_file(tmp_path: Path) -> None:
 
 def test_readme_documents_every_config_key() -> None:
     readme = (ROOT / "README.md").read_text()
+    reference = readme[readme.index("## Stack config reference") : readme.index("## Tests")]
     for key, field in StackConfig.model_fields.items():
-        assert f"`{field.alias or key}`" in readme, f"README's config reference misses {field.alias or key}"
+        assert f"`{field.alias or key}`" in reference, f"README's config reference misses {field.alias or key}"
+    for name in REGISTRY.available():
+        start = reference.index(f"### `{name}`")
+        end = reference.find("\n### ", start + 1)
+        section = reference[start : end if end != -1 else None]
+        for key, field in REGISTRY.settings_model(name).model_fields.items():
+            assert f"`{field.alias or key}`" in section, f"README's {name} section misses {field.alias or key}"
 
 
 def test_project_file_declares_keys_the_model_knows() -> None:
