@@ -47,6 +47,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from components.schedules import SCHEDULE_PATTERN, anchored, check_schedule, number_pattern
 from components.stages import RunnerCapabilities
+from components.yaml_core import plain_scalar
 
 __all__ = ["RunnerCapabilities"]  # re-exported for the architectures' base class
 
@@ -449,11 +450,8 @@ def _shown(value: Any, secret: bool) -> str:
 
 
 def _scalar_text(value: Any) -> bool:
-    """True for text that reads as a number or a boolean (`"2"`, `"true"`)."""
-    try:
-        return isinstance(value, str) and isinstance(json.loads(value), bool | int | float)
-    except json.JSONDecodeError:
-        return False
+    """True for text that reads as a number or a boolean unquoted (`"2"`, `"true"`)."""
+    return isinstance(value, str) and isinstance(plain_scalar(value), bool | int | float)
 
 
 def _takes_text_forms(field: Any) -> bool:
@@ -468,8 +466,8 @@ def _takes_text_forms(field: Any) -> bool:
 
 
 def _top_level(value: Any, field: Any) -> Any:
-    """A top-level value as the program receives it, decoded: JSON text for lists and objects; numbers and booleans
-    as text (`"365"`) read as the field's type, the way `pulumi.Config.get_int` would."""
+    """A top-level value as the program receives it, decoded: JSON text for lists and objects; for a field that
+    holds numbers or booleans, the text as the YAML scalar it was written as (`365`, `30.0`, `true`)."""
     if not isinstance(value, str):
         return value
     if value[:1] in "[{":
@@ -478,12 +476,20 @@ def _top_level(value: Any, field: Any) -> Any:
         except json.JSONDecodeError:
             return value
     if field is not None and _takes_text_forms(field):
-        try:
-            decoded = json.loads(value)
-        except json.JSONDecodeError:
-            return value
-        if isinstance(decoded, bool | int | float) and not (isinstance(decoded, float) and math.isinf(decoded)):
+        decoded = plain_scalar(value)
+        if isinstance(decoded, bool | int | float) and not (isinstance(decoded, float) and not math.isfinite(decoded)):
             return decoded
+    return value
+
+
+def _whole_numbers(value: Any) -> Any:
+    """Integral floats (`2.0`) as integers, as JSON Schema counts them; everything else as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
     return value
 
 
@@ -712,7 +718,9 @@ def _validate(
 
     config: StackConfig | None = None
     try:
-        config = model.model_validate_json(json.dumps(values), strict=True, by_alias=True, by_name=False)
+        config = model.model_validate_json(
+            json.dumps(_whole_numbers(values)), strict=True, by_alias=True, by_name=False
+        )
     except ValidationError as exc:
         for error in exc.errors():
             head = str(error["loc"][0]) if error["loc"] else ""
@@ -898,7 +906,9 @@ def json_schema(architectures: ArchitectureSource | None = None) -> dict[str, An
             "title": f"Pulumi.<stack>.yaml for {PROJECT}",
             "description": (
                 f"A stack file of {PROJECT}, generated from the settings model (`etlctl schema --write`). "
-                "The loader also refuses what JSON Schema cannot express:\n" + limits
+                "The loader also refuses what JSON Schema cannot express:\n" + limits + "\n"
+                "Pulumi hands top-level values to the program as the text written in the file, so the loader reads "
+                "'365' (quoted) as 365; this schema accepts such quoted numbers in plain decimal only."
             ),
             "type": "object",
             "properties": {

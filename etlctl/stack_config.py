@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from components import yaml_core
+
 SECRET_PLACEHOLDER = "offline-secret-placeholder"
 STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
 """Top-level keys of a stack file: config, the secrets provider's settings, Pulumi ESC environments."""
@@ -73,18 +75,8 @@ class _Resolver(yaml.resolver.Resolver):
 
 
 _Resolver.yaml_implicit_resolvers = {}
-for _tag, _pattern, _first in (
-    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    (
-        "float",
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        "-+0123456789.",
-    ),
-    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    ("merge", r"^(?:<<)$", "<"),
-):
-    _Resolver.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
+for _kind, (_pattern, _first) in {**yaml_core.IMPLICIT, "merge": (re.compile(r"^(?:<<)$"), ["<"])}.items():
+    _Resolver.add_implicit_resolver(f"tag:yaml.org,2002:{_kind}", _pattern, _first)
 
 
 class _Composer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, _Resolver):
@@ -100,25 +92,10 @@ class _Composer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, ya
 
 def _scalar(node: yaml.ScalarNode) -> Any:
     """The value of a scalar under the core schema (explicit `!!str` etc. tags included)."""
-    tag, text = node.tag, node.value
-    kind = tag.removeprefix("tag:yaml.org,2002:")
-    if kind == "null":
-        return None
-    if kind == "bool":
-        return text.lower() == "true"
-    if kind == "int":
-        for prefix, base in (("0o", 8), ("0x", 16)):
-            if text.startswith(prefix):
-                return int(text[len(prefix) :], base)
-        return int(text, 10)
-    if kind == "float":
-        lowered = text.lower().lstrip("+")
-        if lowered in (".inf", "-.inf", ".nan"):
-            return {".inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}[lowered]
-        return float(text)
-    if kind == "str":
-        return text
-    raise _NotData(f"the tag {tag} is not plain data")
+    kind = node.tag.removeprefix("tag:yaml.org,2002:")
+    if kind not in ("null", "bool", "int", "float", "str"):
+        raise _NotData(f"the tag {node.tag} is not plain data")
+    return yaml_core.construct(kind, node.value)
 
 
 class _NotData(Exception):

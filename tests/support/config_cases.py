@@ -105,6 +105,7 @@ GOOD: list[StackFile] = [
     good("landing-prefix-with-equals", **SERVERLESS, serverless={"landingPrefix": "raw/run_date=2024/"}),
     good("cron-with-names", **STEPFUNCTIONS, stepfunctions={"schedule": "cron(0 18 ? * MON-FRI *)"}),
     good("rate-in-days", **SERVERLESS, serverless={"schedule": "rate(2 days)"}),
+    good("whole-number-written-as-a-float", network={"azCount": 3.0}, logRetentionDays=30.0),
     good("provider-and-engine-keys", **{"docker__host": "unix:///var/run/docker.sock", "pulumi__template": "aws-python"}),
     raw(
         "yaml-1-2-scalars-stay-text",
@@ -183,6 +184,8 @@ BAD: list[StackFile] = [
         limit="case-duplicates", alertEmails=["oncall@example.com", "OnCall@Example.com"]),
     bad("az-count-5", "etl-platform:network.azCount: 5 is invalid: Input should be less than or equal to 3", network={"azCount": 5}),
     bad("az-count-quoted", "etl-platform:network.azCount: '2' is invalid: Input should be a valid integer; write it without quotes: 2", network={"azCount": "2"}),
+    bad("az-count-fractional", "etl-platform:network.azCount: 2.5 is invalid: Input should be a valid integer", network={"azCount": 2.5}),
+    raw("empty-file", "", "etl-platform:environment: required, but not set.", "aws:region: required, but not set."),
     bad("az-count-in-words", "etl-platform:network.azCount: 'two' is invalid: Input should be a valid integer", network={"azCount": "two"}),
     bad("nat-typo", "etl-platform:network.natGateways: 'one' is not allowed. Did you mean 'none'? Allowed: none, single, per-az.", network={"natGateways": "one"}),
     bad("landing-prefix-without-slash", "etl-platform:serverless.landingPrefix: 'landing' must end in '/'", **SERVERLESS, serverless={"landingPrefix": "landing"}),
