@@ -28,7 +28,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Protocol, get_args
+from typing import Annotated, Any, ClassVar, Protocol, get_args, get_origin
 
 import pulumi
 from pulumi_aws import Region
@@ -442,10 +442,8 @@ def _suggest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def _shown(value: Any, secret: bool) -> str:
-    """A value as the user wrote it, or `[secret]`."""
-    if secret:
-        return "[secret]"
+def _shown(value: Any) -> str:
+    """A value as the user wrote it."""
     return repr(value) if isinstance(value, str) else json.dumps(value)
 
 
@@ -500,8 +498,10 @@ def _field_by_alias(model: type[BaseModel], key: str) -> Any:
 def _model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
     """The model class that owns the last element of an error location, for did-you-mean suggestions."""
     model: Any = root
+    keyed = False  # the previous field was a mapping: this item is one of its keys, not a field
     for item in loc[:-1]:
-        if isinstance(item, int):
+        if isinstance(item, int) or keyed:
+            keyed = False
             continue
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
@@ -509,6 +509,7 @@ def _model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | 
         if field is None:
             return None
         candidates = [field.annotation, *get_args(field.annotation)]
+        keyed = any(get_origin(c) is dict for c in candidates)
         # dict[str, Model] / list[Model]: the model behind the container.
         for candidate in list(candidates):
             candidates.extend(get_args(candidate))
@@ -530,11 +531,11 @@ def _key_of(loc: Sequence[Any]) -> str:
     return f"{PROJECT}:{text}"
 
 
-def _describe(error: Mapping[str, Any], root: type[BaseModel], secret: bool) -> str:
+def _describe(error: Mapping[str, Any], root: type[BaseModel]) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
     value = error.get("input")
-    shown = _shown(value, secret)
+    shown = _shown(value)
     if loc and loc[-1] == "[key]":
         # A mapping key that is not allowed (a stage name, say): the key itself is the value.
         loc = loc[:-1]
@@ -564,7 +565,7 @@ def _describe(error: Mapping[str, Any], root: type[BaseModel], secret: bool) -> 
         message += f"; quote it to keep it text: '{json.dumps(value)}'"
     elif kind in ("int_type", "int_parsing", "bool_type", "bool_parsing", "float_type") and _scalar_text(value):
         message += f"; write it without quotes: {value}"
-    if not secret and isinstance(value, str) and message.startswith(repr(value)):
+    if isinstance(value, str) and message.startswith(repr(value)):
         return f"{key}: {message}."
     return f"{key}: {shown} is invalid: {message}."
 
@@ -725,7 +726,7 @@ def _validate(
         for error in exc.errors():
             head = str(error["loc"][0]) if error["loc"] else ""
             if head not in secret_fields:
-                problems.append(_describe(error, model, secret=False))
+                problems.append(_describe(error, model))  # a secret key's value is never described
 
     named = values.get("architectures")
     selected_names = named if isinstance(named, list) and all(isinstance(n, str) for n in named) else None
@@ -843,7 +844,7 @@ def _tidy(node: Any) -> Any:
     return node
 
 
-def _top_level_schema(name: str, spec: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+def _top_level_schema(spec: dict[str, Any]) -> dict[str, Any]:
     """A top-level key: no null (the engine hands an empty text), numbers and booleans also as text."""
     variants = spec.pop("anyOf", None)
     if variants is not None:
@@ -869,7 +870,7 @@ def json_schema(architectures: ArchitectureSource | None = None) -> dict[str, An
     properties["architectures"]["items"] = {"enum": list(source.available()), "type": "string"}
     properties["architectures"]["uniqueItems"] = True
     properties["alertEmails"]["uniqueItems"] = True
-    namespaced = {f"{PROJECT}:{key}": _top_level_schema(key, spec, definitions) for key, spec in properties.items()}
+    namespaced = {f"{PROJECT}:{key}": _top_level_schema(spec) for key, spec in properties.items()}
 
     rules: list[dict[str, Any]] = []
     # An architecture's settings only when it is selected.

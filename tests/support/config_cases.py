@@ -209,6 +209,7 @@ BAD: list[StackFile] = [
     bad("tag-environment-is-the-programs", "etl-platform:tags.Environment: 'production' is invalid: the program sets the 'Environment' tag itself", tags={"Environment": "production"}),
     bad("unknown-key", "etl-platform:tagz: unknown key. Did you mean 'tags'?", tagz={"a": "b"}),
     bad("unknown-nested-key", "etl-platform:network.natGateway: unknown key. Did you mean 'natGateways'?", network={"natGateway": "single"}),
+    bad("unknown-key-in-a-stage", "etl-platform:containers.stages.transform.cpuu: unknown key. Did you mean 'cpu'? Allowed here: cpu, memory.", **CONTAINERS, containers={"stages": {"transform": {"cpuu": 1024}}}),
     bad("unknown-architecture-key", "etl-platform:containers.buildOnPreveiw: unknown key. Did you mean 'buildOnPreview'?", **CONTAINERS, containers={"buildOnPreveiw": True}),
     bad("retired-keys-each-reported", ("etl-platform:stepfunctions.engines: renamed to `runners`", "etl-platform:stepfunctions.timeoutSeconds: no longer a setting"),
         **STEPFUNCTIONS, stepfunctions={"engines": {"load": "stepfunctions"}, "timeoutSeconds": 600}),
