@@ -527,7 +527,8 @@ def _key_of(loc: Sequence[Any]) -> str:
     """`('network', 'azCount')` -> `etl-platform:network.azCount`; list indexes as `[0]`; keys exactly as written."""
     text = ""
     for item in loc:
-        text += f"[{item}]" if isinstance(item, int) else ("." if text else "") + str(item)
+        name = str(item) if str(item).isprintable() else repr(str(item))  # a key holding a newline stays on one line
+        text += f"[{item}]" if isinstance(item, int) else ("." if text else "") + name
     return f"{PROJECT}:{text}"
 
 
@@ -578,7 +579,8 @@ def format_problems(stack: str, lines: Sequence[str]) -> str:
 
 
 def _in_stack_file(stack: str, problems: Iterable[str]) -> list[str]:
-    return [f"Pulumi.{stack}.yaml: {problem}" for problem in problems]
+    """Each problem on one line naming the file (a newline that reached a message is shown, not obeyed)."""
+    return [f"Pulumi.{stack}.yaml: {problem}".replace("\n", "\\n") for problem in problems]
 
 
 class ArchitectureSource(Protocol):

@@ -54,6 +54,8 @@ class StackConfig:
     stack: str
     values: dict[str, str]
     secret_keys: list[str]
+    readable: bool = True
+    """False when a file could not be parsed at all, so `values` says nothing about what the stack sets."""
 
     @property
     def region(self) -> str | None:
@@ -111,7 +113,8 @@ class _Builder:
         self._active: set[int] = set()
 
     def problem(self, node: yaml.Node, text: str) -> None:
-        self._lines.append((node.start_mark.line + 1, f"{self.file}:{node.start_mark.line + 1}: {text}"))
+        line = f"{self.file}:{node.start_mark.line + 1}: {text}".replace("\n", "\\n")  # one line per problem
+        self._lines.append((node.start_mark.line + 1, line))
 
     def sorted_problems(self) -> list[str]:
         return [text for _, text in sorted(self._lines, key=lambda item: item[0])]
@@ -166,7 +169,8 @@ class _Builder:
 
     @staticmethod
     def _join(where: str, name: str) -> str:
-        return f"{where}.{name}" if where else name
+        shown = name if name.isprintable() else repr(name)
+        return f"{where}.{shown}" if where else shown
 
     def mapping(self, node: yaml.MappingNode, where: str) -> dict[str, Any]:
         built: dict[str, Any] = {}
@@ -198,6 +202,13 @@ def _parse(path: Path) -> tuple[yaml.Node | None, list[str]]:
         line = f":{mark.line + 1}" if mark else ""
         reason = " ".join(part for part in (exc.context, exc.problem) if part)
         return None, [f"{path.name}{line}: not valid YAML: {reason}"]
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow in a file
+        number = text.count("\n", 0, exc.position) + 1
+        found: Any = exc.character
+        shown = found if isinstance(found, str) else chr(found)
+        return None, [f"{path.name}:{number}: not valid YAML: the character {shown!r} is not allowed in YAML"]
+    except RecursionError:
+        return None, [f"{path.name}: not valid YAML: nested too deeply to read"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -352,6 +363,7 @@ def read_stack(project_dir: Path, stack: str) -> tuple[StackConfig, list[str]]:
     project_builder = _Builder(project_path.name)
     project_root, syntax = _parse(project_path)
     read.problems += syntax
+    readable = not syntax
     project, declared = "", None
     if isinstance(project_root, yaml.MappingNode):
         top = {k.value: v for k, v in project_builder.pairs(project_root, "") if isinstance(k, yaml.ScalarNode)}
@@ -366,10 +378,13 @@ def read_stack(project_dir: Path, stack: str) -> tuple[StackConfig, list[str]]:
     stack_builder = _Builder(stack_path.name)
     stack_root, syntax = _parse(stack_path)
     read.problems += syntax
+    readable = readable and not syntax
     config_node = _stack_file(stack_builder, stack_root)
     _read_config(stack_builder, config_node, project=project, stack_file=True, read=read, project_keys=project_keys)
     read.problems += project_builder.sorted_problems() + stack_builder.sorted_problems()
-    config = StackConfig(project=project, stack=stack, values=read.values, secret_keys=sorted(read.secret_keys))
+    config = StackConfig(
+        project=project, stack=stack, values=read.values, secret_keys=sorted(read.secret_keys), readable=readable
+    )
     return config, read.problems
 
 
@@ -377,11 +392,17 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
     """The stack's config, or `StackFileError` listing every problem of the files and of the settings they hold."""
     config, problems = read_stack(project_dir, stack)
     if problems:
-        from components.settings import config_problems
-
-        problems += config_problems(config.values, project=config.project, stack=stack, secret_keys=config.secret_keys)
-        raise StackFileError(stack, problems)
+        raise StackFileError(stack, problems + _settings_problems(config))
     return config
+
+
+def _settings_problems(config: StackConfig) -> list[str]:
+    """What the settings loader finds in what could be read (nothing to say when a file did not parse)."""
+    from components.settings import config_problems
+
+    if not config.readable:
+        return []
+    return config_problems(config.values, project=config.project, stack=config.stack, secret_keys=config.secret_keys)
 
 
 def variable_suffix(name: str) -> str:
@@ -392,12 +413,10 @@ def variable_suffix(name: str) -> str:
 def stack_matrix(project_dir: Path) -> list[dict[str, str]]:
     """Every `Pulumi.<stack>.yaml` as a CI matrix entry: stack, region, environment and the suffixes of the
     repository variables that may name its preview role. A file with any problem raises `StackFileError`."""
-    from components.settings import config_problems
-
     entries = []
     for stack in available_stacks(project_dir):
         config, problems = read_stack(project_dir, stack)
-        problems += config_problems(config.values, project=config.project, stack=stack, secret_keys=config.secret_keys)
+        problems += _settings_problems(config)
         if problems:
             raise StackFileError(stack, problems)
         environment = config.environment or ""

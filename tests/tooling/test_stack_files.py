@@ -5,14 +5,18 @@ and the loader's message names the file, the key as written, the value and what 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from components.settings import SCHEMA_LIMITS, config_problems
 from etlctl.__main__ import SCHEMA_PATH
-from etlctl.stack_config import read_document, read_stack
+from etlctl.stack_config import StackFileError, load_stack_config, read_document, read_stack
 from tests.support.config_cases import BAD, CORPUS, GOOD, StackFile, write_project
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
@@ -23,6 +27,8 @@ def loader_problems(directory: Path, case: StackFile) -> list[str]:
     """What the reader and the settings loader find, one line each (what `etlctl preview --offline` prints)."""
     project = write_project(directory, case)
     config, problems = read_stack(project, case.stack)
+    if not config.readable:
+        return problems
     return problems + config_problems(
         config.values, project=config.project, stack=case.stack, secret_keys=config.secret_keys
     )
@@ -113,3 +119,45 @@ def test_all_problems_of_a_file_are_reported_at_once(tmp_path: Path) -> None:
         "etl-platform:network.cidr",
         "etl-platform:alertEmails",  # prod without a subscriber
     ]
+
+
+values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)),
+    max_leaves=12,
+)
+keys = st.one_of(
+    st.sampled_from(
+        ["aws:region", "etl-platform:environment", "etl-platform:architectures", "etl-platform:alertEmails",
+         "etl-platform:logRetentionDays", "etl-platform:tags", "etl-platform:network", "etl-platform:containers",
+         "etl-platform:serverless", "etl-platform:stepfunctions", "environment"]
+    ),
+    st.text(max_size=14),
+)  # fmt: skip
+architectures = st.lists(st.sampled_from(["serverless", "containers", "stepfunctions", "glue", "x"]), max_size=3)
+documents = st.one_of(
+    st.dictionaries(keys, values, max_size=6).map(lambda config: yaml.safe_dump({"config": config})),
+    st.fixed_dictionaries(
+        {"aws:region": st.just("eu-west-1"), "etl-platform:environment": st.sampled_from(["dev", "prod", "qa"]),
+         "etl-platform:architectures": architectures},
+        optional={"etl-platform:containers": values, "etl-platform:serverless": values,
+                  "etl-platform:stepfunctions": values, "etl-platform:network": values},
+    ).map(lambda config: yaml.safe_dump({"config": config})),
+    st.text(max_size=300),
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents)
+def test_no_stack_file_produces_a_traceback(text: str) -> None:
+    """Whatever the file holds, reading it ends in settings or in lines that each name the file."""
+    with tempfile.TemporaryDirectory() as directory:
+        project = write_project(Path(directory), StackFile("fuzzed", text, ("x",)))
+        try:
+            config = load_stack_config(project, "dev")
+        except StackFileError as exc:
+            assert exc.lines
+            assert all(line.startswith(("Pulumi.dev.yaml", "Pulumi.yaml")) and "\n" not in line for line in exc.lines)
+            return
+        lines = config_problems(config.values, project=config.project, stack="dev", secret_keys=config.secret_keys)
+        assert all(line.startswith("Pulumi.dev.yaml: ") and "\n" not in line for line in lines)
