@@ -7,6 +7,8 @@ config as the engine hands it over (`namespace:key` -> text or JSON).
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 from typing import Any
 
 import pulumi
@@ -19,6 +21,7 @@ from components.settings import (
     AWS_REGIONS,
     MANAGED_TAGS,
     PROFILES,
+    PROVIDER_NAMESPACES,
     CapacityProvider,
     ConfigError,
     Environment,
@@ -133,6 +136,12 @@ def test_keys_are_read_as_written_only() -> None:
     assert "etl-platform:log_retention_days: unknown key. Did you mean 'logRetentionDays'?" in error_of(
         log_retention_days=30
     )
+
+
+def test_the_provider_namespaces_are_the_provider_packages_the_program_depends_on() -> None:
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    packages = {match[1] for d in dependencies if (match := re.match(r"pulumi-([a-z0-9-]+)", d))}
+    assert packages == set(PROVIDER_NAMESPACES)
 
 
 @pytest.mark.parametrize("namespace", ["aws", "docker", "pulumi"])
