@@ -29,7 +29,7 @@ preview: setup
 	$(BIN)/python -m etlctl preview --offline --stack $(STACK)
 
 preview-all: setup
-	for stack in dev staging prod; do $(BIN)/python -m etlctl preview --offline --stack $$stack | head -n 1; done
+	for file in Pulumi.*.yaml; do stack=$${file#Pulumi.}; $(BIN)/python -m etlctl preview --offline --stack $${stack%.yaml} | head -n 1; done
 
 lint: setup
 	$(BIN)/ruff check .

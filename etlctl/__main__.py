@@ -2,6 +2,7 @@
 
 etlctl preview --offline --stack dev [--format tree|json|mermaid] [--preview-mode]
 etlctl schema [--check]          the JSON Schema of Pulumi.<stack>.yaml files (docs/stack-config.schema.json)
+etlctl stacks                    every stack file with its region and environment, as JSON (the CI matrix)
 etlctl preview|up --stack dev    the real engine through the Automation API (needs the pulumi CLI and credentials)
 """
 
@@ -39,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON Schema of the stack files")
     schema.add_argument("--check", action="store_true", help=f"fail if {SCHEMA_PATH.name} is out of date")
     schema.add_argument("--write", action="store_true", help=f"write it to {SCHEMA_PATH}")
+
+    stacks = commands.add_parser("stacks", help="every Pulumi.<stack>.yaml with its region and environment (JSON)")
+    stacks.add_argument("--cwd", "-C", type=Path, default=None, help="project directory (default: this repo)")
     return parser
 
 
@@ -78,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "schema":
             return _schema(args.check, args.write)
+        if args.command == "stacks":
+            from etlctl.offline import PROJECT_DIR
+            from etlctl.stack_config import stack_matrix
+
+            print(json.dumps(stack_matrix(args.cwd or PROJECT_DIR)))
+            return 0
         if args.command == "preview" and args.offline:
             return _offline(args.stack, args.format, args.preview_mode, args.cwd)
         from etlctl import automation

@@ -5,7 +5,9 @@ Run by `pulumi preview --policy-pack policy` (the pull-request workflow). The en
 (as the tests do) only builds `POLICIES`.
 
 Props reach the checks as plain data: the engine's unknown-value sentinels become None, so a value that is unknown
-during preview is skipped by the checks instead of aborting the whole policy.
+during preview is skipped by the checks instead of aborting the whole policy. A resource's environment is its
+provider's `Environment` default tag; a stack's, that of the aws provider among its resources (or, if the engine hands
+over no provider resource, of the resources' providers).
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ from pulumi_policy.proxy import _DictProxy, _is_unknown, _ListProxy  # noqa: E40
 from pulumi_policy.secret import Secret, _DictSecretsProxy, _ListSecretsProxy  # noqa: E402
 
 from policy.controls import (  # noqa: E402
+    AWS_PROVIDER,
     RESOURCE_CHECKS,
     STACK_CHECKS,
     Context,
     Control,
     StackControl,
     StackResource,
-    stack_of,
+    environment_of,
+    stack_environment,
 )
 
 PACK_NAME = "etl-platform-controls"
@@ -68,7 +72,8 @@ def resource_policy(control: Control) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in control.resource_types:
             return
-        context = Context(stack=stack_of(args.urn), name=args.name)
+        provider = plain(args.provider.props) if args.provider is not None else None
+        context = Context(environment=environment_of(provider), name=args.name)
         for message in control.check(args.resource_type, plain(args.props), context):
             report_violation(message, None)
 
@@ -94,8 +99,13 @@ def stack_policy(control: StackControl) -> StackValidationPolicy:
             )
             for r in args.resources
         ]
-        stack = next((s for s in (stack_of(r.urn) for r in resources) if s), None)
-        for urn, message in control.check(resources, stack):
+        if not any(r.type == AWS_PROVIDER for r in resources):
+            providers = {r.provider.urn: r.provider for r in args.resources if r.provider is not None}
+            resources += [
+                StackResource(urn=p.urn, type=p.resource_type, name=p.name, props=plain(p.props))
+                for p in providers.values()
+            ]
+        for urn, message in control.check(resources, stack_environment(resources)):
             report_violation(message, urn)
 
     return StackValidationPolicy(

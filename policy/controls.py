@@ -7,6 +7,11 @@ A check ignores resource types it is not about, so every check can be run over e
 A stack check (`STACK_CHECKS`) sees every resource of the stack at once and returns (urn, message) pairs: companion
 resources of each bucket, a redrive policy on every queue that is not a dead-letter queue, protection in prod.
 
+Environments. What a stack may do depends on its profile (`etl-platform:environment`), never on its name: a `dev-eu`
+stack is a dev stack, a `prod-us` stack a prod stack. The program writes the profile into the `Environment` default tag
+of the stack's aws provider; `environment_of()` reads it from the provider's inputs, and a stack check refuses a
+stack whose provider does not name a known environment.
+
 Unknown values. During `pulumi preview` a value the provider computes (an ARN, a bucket name, a policy document
 rendered from ARNs) is unknown. The pack hands such values to the checks as `None` (the test mocks hand an `Unknown`
 object); a property that is present but unknown never produces a violation: the check cannot know, and the update
@@ -35,13 +40,36 @@ from components.policies import ACTIONS_REQUIRING_STAR, wildcard_actions
 Props = Mapping[str, Any]
 
 
+ENVIRONMENTS = ("dev", "staging", "prod")
+"""The profiles (`components.settings.Environment`; a test keeps the two in step)."""
+DISPOSABLE_ENVIRONMENTS = frozenset({"dev"})
+"""Buckets and repositories may be force-destroyed here (the profile's `force_destroy`)."""
+PROTECTED_ENVIRONMENTS = frozenset({"prod"})
+"""Stateful resources must be protected here (the profile's `protect`)."""
+ENVIRONMENT_TAG = "Environment"
+AWS_PROVIDER = "pulumi:providers:aws"
+
+
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What a check may need beyond the properties: the stack (dev allows force-destroy) and the logical name
-    (for the documented exceptions below)."""
+    """What a check may need beyond the properties: the stack's environment, read from its provider's default tags
+    (dev allows force-destroy), and the logical name (for the documented exceptions below)."""
 
-    stack: str | None = None
+    environment: str | None = None
     name: str = ""
+
+
+def environment_of(provider_props: Props | None) -> str | None:
+    """The `Environment` default tag of an aws provider's inputs (`defaultTags` arrives as JSON text from the engine
+    and the mocks, as a mapping from some SDKs); None when it is not there."""
+    tags: Any = _get(provider_props or {}, "defaultTags")
+    if isinstance(tags, str):
+        try:
+            tags = json.loads(tags)
+        except json.JSONDecodeError:
+            return None
+    value = _get(tags, "tags", ENVIRONMENT_TAG) if isinstance(tags, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 ResourceCheck = Callable[..., list[str]]
@@ -324,8 +352,8 @@ def s3_access_logging(resource_type: str, props: Props, context: Context) -> lis
 def s3_versioning(resource_type: str, props: Props, context: Context) -> list[str]:
     if resource_type == BUCKET:
         force = _get(props, "forceDestroy")
-        if force is True and context.stack != "dev":
-            return [f"forceDestroy must be false outside dev (stack {context.stack})"]
+        if force is True and context.environment not in DISPOSABLE_ENVIRONMENTS:
+            return [f"forceDestroy must be false outside dev (environment {context.environment})"]
         return []
     status = _get(props, "versioningConfiguration", "status")
     if not unknown(status) and status != "Enabled":
@@ -734,7 +762,7 @@ def lambda_event_source_failures(resource_type: str, props: Props, context: Cont
 )
 def lambda_no_reservation_in_dev(resource_type: str, props: Props, context: Context) -> list[str]:
     reserved = _int(_get(props, "reservedConcurrentExecutions"))
-    if context.stack == "dev" and reserved is not None and reserved >= 0:
+    if context.environment == "dev" and reserved is not None and reserved >= 0:
         return [f"reservedConcurrentExecutions is {reserved} in dev; dev runs in the unreserved pool (-1)"]
     return []
 
@@ -764,7 +792,7 @@ def lambda_code_signing(resource_type: str, props: Props, context: Context) -> l
         if unknown(policy) or policy == "Enforce":
             return []
         return [f"untrustedArtifactOnDeployment is {policy if policy is not MISSING else 'unset (Warn)'}, not Enforce"]
-    if context.stack == "prod" and _get(props, "codeSigningConfigArn") is MISSING:
+    if context.environment == "prod" and _get(props, "codeSigningConfigArn") is MISSING:
         return ["codeSigningConfigArn unset: prod functions must run signed code only"]
     return []
 
@@ -1043,8 +1071,8 @@ def ecr_repository(resource_type: str, props: Props, context: Context) -> list[s
     encryption = _get(props, "encryptionConfigurations")
     if not unknown(encryption) and not any(_get(e, "encryptionType") == "KMS" for e in _as_list(encryption)):
         found.append("not encrypted with KMS (encryptionConfigurations.encryptionType must be KMS)")
-    if _get(props, "forceDelete") is True and context.stack != "dev":
-        found.append(f"forceDelete must be false outside dev (stack {context.stack})")
+    if _get(props, "forceDelete") is True and context.environment not in DISPOSABLE_ENVIRONMENTS:
+        found.append(f"forceDelete must be false outside dev (environment {context.environment})")
     return found
 
 
@@ -1345,6 +1373,7 @@ class StackResource:
 
 
 StackCheck = Callable[[Sequence[StackResource], str | None], list[tuple[str, str]]]
+"""(the stack's resources, its environment) -> (urn, message) pairs."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1369,7 +1398,7 @@ BUCKET_COMPANIONS = {
 }
 
 
-def bucket_companions(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+def bucket_companions(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
     """Every bucket has each companion resource of rows 1-3 and 5-7, attached through its `bucket` input."""
     found: list[tuple[str, str]] = []
     for bucket in (r for r in resources if r.type == BUCKET):
@@ -1392,7 +1421,7 @@ DLQ_REFERENCES = {
 }
 
 
-def queues_redrive(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+def queues_redrive(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
     """Every queue without a redrive policy must be a dead-letter queue (row 20): some resource names it as its
     dead-letter target, or it is kept 14 days like one (a DLQ whose senders this stack does not deploy, e.g. the
     alert subscriptions' DLQ in a stack without subscriptions)."""
@@ -1422,18 +1451,20 @@ STATEFUL = {
 }
 
 
-def prod_protects_state(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+def prod_protects_state(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
     """In prod, stateful resources carry `protect=True` (CONTROLS: Pulumi options that keep data safe)."""
-    if stack != "prod":
+    if environment not in PROTECTED_ENVIRONMENTS:
         return []
     return [
-        (r.urn, f"{r.name} ({r.type}) is not protected in prod")
+        (r.urn, f"{r.name} ({r.type}) is not protected in {environment}")
         for r in resources
         if r.type in STATEFUL and not r.protect
     ]
 
 
-def logging_after_target_policy(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+def logging_after_target_policy(
+    resources: Sequence[StackResource], environment: str | None = None
+) -> list[tuple[str, str]]:
     """Every bucket's access logging waits for its target bucket's policy (row 4): S3 refuses to enable logging to a
     bucket whose policy does not admit the logging service yet (InvalidTargetBucketForLogging)."""
     found: list[tuple[str, str]] = []
@@ -1448,7 +1479,7 @@ def logging_after_target_policy(resources: Sequence[StackResource], stack: str |
     return found
 
 
-def signed_code_only(resources: Sequence[StackResource], stack: str | None = None) -> list[tuple[str, str]]:
+def signed_code_only(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
     """Under a code-signing config, every function and layer deploys the output of a signing job (row 62): an
     enforcing config refuses unsigned layers as well as unsigned functions."""
     if not any(r.type == CODE_SIGNING_CONFIG for r in resources):
@@ -1465,11 +1496,11 @@ REPLICATED_BUCKETS = ("lake-raw", "lake-curated")
 
 
 def prod_replicates_raw_and_curated(
-    resources: Sequence[StackResource], stack: str | None = None
+    resources: Sequence[StackResource], environment: str | None = None
 ) -> list[tuple[str, str]]:
     """In prod, the raw zone (the source of truth) and the curated zone (the product) replicate to another region
     (row 63)."""
-    if stack != "prod":
+    if environment != "prod":
         return []
     configs = [r for r in resources if r.type == REPLICATION]
     return [
@@ -1479,6 +1510,26 @@ def prod_replicates_raw_and_curated(
         and bucket.name.endswith(REPLICATED_BUCKETS)
         and not any(c.depends_on(bucket.urn, "bucket") for c in configs)
     ]
+
+
+def environment_tagged(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
+    """Every aws provider names the stack's environment in its `Environment` default tag: the other checks judge
+    force-destroy and protection by it, so a stack that does not say what it is cannot pass as dev."""
+    found: list[tuple[str, str]] = []
+    for provider in (r for r in resources if r.type == AWS_PROVIDER):
+        named = environment_of(provider.props)
+        if named not in ENVIRONMENTS:
+            what = f"names {named!r}" if named else "has no Environment default tag"
+            found.append(
+                (provider.urn, f"aws provider {provider.name} {what}; expected one of {', '.join(ENVIRONMENTS)}")
+            )
+    return found
+
+
+def stack_environment(resources: Sequence[StackResource]) -> str | None:
+    """The environment the stack's aws providers name (None if none does, or they disagree)."""
+    named = {environment_of(r.props) for r in resources if r.type == AWS_PROVIDER}
+    return named.pop() if len(named) == 1 else None
 
 
 STACK_CHECKS: list[StackControl] = [
@@ -1519,13 +1570,13 @@ STACK_CHECKS: list[StackControl] = [
         "prod stacks protect stateful resources (buckets, keys, queues, repositories, databases, secrets)",
         prod_protects_state,
     ),
+    StackControl(
+        "etl-environment-tagged",
+        "5, 49, 'Pulumi options that keep data safe'",
+        "the aws provider names the stack's environment (dev, staging or prod) in its Environment default tag",
+        environment_tagged,
+    ),
 ]
-
-
-def stack_of(urn: str) -> str | None:
-    """`urn:pulumi:<stack>::<project>::<type>::<name>` -> the stack."""
-    parts = urn.split(":", 3)
-    return parts[2].split("::")[0] if len(parts) > 3 and parts[0] == "urn" else None
 
 
 def check_resource(resource_type: str, props: Props, context: Context | None = None) -> list[tuple[str, str]]:

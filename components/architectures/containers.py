@@ -31,12 +31,12 @@ import os
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from components import asl, images, policies
 from components.architectures.base import Architecture, ArchitectureArgs
@@ -52,6 +52,8 @@ from components.settings import (
     Schedule,
     SettingsModel,
     SourceName,
+    located_error,
+    raise_located,
 )
 from components.stages import RunnerCapabilities, Stage, StageBudget
 
@@ -84,37 +86,77 @@ _FARGATE_SIZES: dict[int, range] = {
     8192: range(16384, 61440 + 1, 4096),
     16384: range(32768, 122880 + 1, 8192),
 }
+FargateCpu = Literal[256, 512, 1024, 2048, 4096, 8192, 16384]
+FargateMemory = Annotated[int, Field(ge=512, le=122880)]
+DEFAULT_CPU: FargateCpu = 512
+DEFAULT_MEMORY = 1024
 
 
-def _fargate_size(cpu: int, memory: int) -> None:
-    if cpu not in _FARGATE_SIZES:
-        raise ValueError(f"cpu {cpu} is not a Fargate size; allowed: {', '.join(map(str, _FARGATE_SIZES))}")
+def _fit_problem(cpu: int, memory: int) -> str | None:
     allowed = _FARGATE_SIZES[cpu]
-    if memory not in allowed:
-        raise ValueError(
-            f"memory {memory} does not fit cpu {cpu} on Fargate; allowed: {allowed.start}-{allowed.stop - 1} "
-            f"in steps of {allowed.step}"
-        )
+    if memory in allowed:
+        return None
+    return (
+        f"memory {memory} does not fit cpu {cpu} on Fargate; allowed: {allowed.start}-{allowed.stop - 1} "
+        f"in steps of {allowed.step}"
+    )
+
+
+def _fargate_schema(defaults: tuple[int, int] | None) -> list[JsonValue]:
+    """JSON Schema branches, one per Fargate CPU size with the memories it allows. With `defaults` (cpu, memory), a
+    key left out takes its default; without, the branch applies only when both keys are given."""
+    branches: list[JsonValue] = []
+    for cpu, memories in _FARGATE_SIZES.items():
+        required: list[JsonValue]
+        if defaults is None:
+            required = ["cpu", "memory"]
+        else:
+            default_cpu, default_memory = defaults
+            required = [
+                key
+                for key, default_fits in (("cpu", cpu == default_cpu), ("memory", default_memory in memories))
+                if not default_fits
+            ]
+        branch: dict[str, JsonValue] = {"properties": {"cpu": {"const": cpu}, "memory": {"enum": list(memories)}}}
+        if required:
+            branch["required"] = required
+        branches.append(branch)
+    return branches
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedSize:
+    """A stage's Fargate size after inheritance."""
+
+    cpu: int
+    memory: int
 
 
 class TaskSize(SettingsModel):
-    """Fargate task size of one stage."""
+    """Fargate task size of one stage; a key left out is inherited from the architecture's `cpu` / `memory`."""
 
-    cpu: int = Field(512, description="Fargate CPU units (256, 512, 1024, ...)")
-    memory: int = Field(1024, description="MiB; must be a size Fargate allows for the CPU")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"not": {"required": ["cpu", "memory"]}}, *_fargate_schema(None)],
+        }
+    )
 
-    @model_validator(mode="after")
-    def _fits(self) -> TaskSize:
-        _fargate_size(self.cpu, self.memory)
-        return self
+    cpu: FargateCpu | None = Field(None, description="Fargate CPU units; default: the architecture's `cpu`")
+    memory: FargateMemory | None = Field(
+        None, description="MiB, a size Fargate allows for the CPU; default: the architecture's `memory`"
+    )
 
 
 class ContainersSettings(ArchitectureSettings):
     """Architecture 6: images built by the program, stages run on ECS Fargate in order by a state machine."""
 
-    cpu: int = Field(512, description="Default Fargate CPU units of every stage")
-    memory: int = Field(1024, description="Default memory (MiB) of every stage")
-    stages: dict[Stage, TaskSize] = Field(default_factory=dict, description="Per-stage size overrides")
+    model_config = ConfigDict(json_schema_extra={"anyOf": _fargate_schema((DEFAULT_CPU, DEFAULT_MEMORY))})
+
+    cpu: FargateCpu = Field(DEFAULT_CPU, description="Default Fargate CPU units of every stage")
+    memory: FargateMemory = Field(DEFAULT_MEMORY, description="Default memory (MiB) of every stage")
+    stages: dict[Stage, TaskSize] = Field(
+        default_factory=dict, description="Per-stage overrides of `cpu` and/or `memory`; the other is inherited"
+    )
     platform: ContainerPlatform = Field(ContainerPlatform.ARM64, description="`linux/arm64` or `linux/amd64`")
     schedule: Schedule = Field("cron(0 3 * * ? *)", description="EventBridge Scheduler expression that starts a run")
     sources: list[SourceName] = Field(
@@ -136,11 +178,32 @@ class ContainersSettings(ArchitectureSettings):
 
     @model_validator(mode="after")
     def _fits(self) -> ContainersSettings:
-        _fargate_size(self.cpu, self.memory)
+        """Every stage's size after inheritance is one Fargate allows; each misfit is reported at its own key."""
+        errors = []
+        top = _fit_problem(self.cpu, self.memory)
+        if top:
+            if "memory" not in self.model_fields_set:
+                top += f" (memory is the default {DEFAULT_MEMORY}: set containers.memory too)"
+            errors.append(located_error(("memory",), top, self.memory))
+        for stage, override in self.stages.items():
+            inherited = [key for key in ("cpu", "memory") if getattr(override, key) is None]
+            if top and inherited:
+                continue  # it inherits the misfit reported above
+            size = self.size(stage)
+            if problem := _fit_problem(size.cpu, size.memory):
+                note = ", ".join(f"{key} {getattr(size, key)} from containers.{key}" for key in inherited)
+                message = problem + (f" ({note})" if note else "")
+                errors.append(located_error(("stages", stage.value), message, override.model_dump(exclude_none=True)))
+        raise_located(type(self), errors)
         return self
 
-    def size(self, stage: Stage) -> TaskSize:
-        return self.stages.get(stage) or TaskSize(cpu=self.cpu, memory=self.memory)
+    def size(self, stage: Stage) -> ResolvedSize:
+        """The stage's Fargate size: its override where given, the architecture's `cpu` / `memory` otherwise."""
+        override = self.stages.get(stage) or TaskSize()
+        return ResolvedSize(
+            cpu=override.cpu if override.cpu is not None else self.cpu,
+            memory=override.memory if override.memory is not None else self.memory,
+        )
 
     def budget(self) -> StageBudget:
         return StageBudget(timeout_seconds=self.task_timeout_seconds, retry=asl.JOB_RETRY)

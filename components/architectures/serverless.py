@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from components import packaging, policies
 from components.architectures.base import Architecture, ArchitectureArgs
@@ -71,6 +71,8 @@ OLDEST_MESSAGE_ALARM_SECONDS = 3600
 _RUN = "run_date="
 # Its functions, by label: the event-driven pair and one per stage for the orchestrator.
 FUNCTIONS = ("extract", "process", *(f"stage-{stage.value}" for stage in Stage))
+# What `ServerlessSettings._prefix` accepts, for the JSON Schema.
+LANDING_PREFIX_PATTERN = rf"^(?!{_RUN})(?:[A-Za-z0-9!_.*'()=-]+/)+$(?!\n)"
 
 
 class ServerlessSettings(ArchitectureSettings):
@@ -89,7 +91,9 @@ class ServerlessSettings(ArchitectureSettings):
     architecture: LambdaArchitecture = Field(LambdaArchitecture.ARM64, description="`arm64` or `x86_64`")
     batch_size: int = Field(5, ge=1, le=10, description="SQS messages per process-Lambda invocation (1-10)")
     max_quarantine_rate: QuarantineRate = Field(0.10, description="Quarantined share of rows that fails a run")
-    landing_prefix: str = Field("landing/", description="Prefix in the raw bucket where file drops start a run")
+    landing_prefix: Annotated[str, WithJsonSchema({"type": "string", "pattern": LANDING_PREFIX_PATTERN})] = Field(
+        "landing/", description="Prefix in the raw bucket where file drops start a run (ends in '/')"
+    )
 
     def concurrency_reservations(self) -> dict[str, int]:
         if not self.reserved_concurrency:
@@ -99,8 +103,18 @@ class ServerlessSettings(ArchitectureSettings):
     @field_validator("landing_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9!_.*'()/-]+/", value) or value.startswith("/"):
-            raise ValueError(f"{value!r} is not an S3 prefix ending in '/', e.g. 'landing/'")
+        # S3's safe key characters (plus `=`, common in partition-style prefixes); one clear reason per mistake.
+        if not value.endswith("/"):
+            raise ValueError(f"{value!r} must end in '/', e.g. 'landing/'")
+        if value.startswith("/") or "//" in value:
+            raise ValueError(f"{value!r} has an empty path segment (a leading '/' or '//'); e.g. 'landing/'")
+        if bad := sorted(set(re.sub(r"[A-Za-z0-9!_.*'()/=-]", "", value))):
+            raise ValueError(
+                f"{value!r} has characters S3 keys should avoid: {' '.join(map(repr, bad))}; use letters, digits "
+                "and ! _ . * ' ( ) = - /"
+            )
+        if value.startswith(_RUN):
+            raise ValueError(f"{value!r} is where runs write the raw zone ({_RUN}...): a drop there would start a run")
         return value
 
 

@@ -19,10 +19,11 @@ Takes: `ArchitectureArgs[StepFunctionsSettings]`: its settings, the foundation's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 import pulumi
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from components import packaging, policies
 from components.architectures.base import Architecture, ArchitectureArgs
@@ -92,21 +93,16 @@ class StepFunctionsSettings(ArchitectureSettings):
     memory_mb: int = Field(1024, ge=128, le=10240, description="Memory of the orchestrator's own Lambdas")
     architecture: LambdaArchitecture = Field(LambdaArchitecture.ARM64, description="Architecture of its Lambdas")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _renamed(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            if "engines" in data:
-                raise ValueError(
-                    "`engines` is now `runners` (a stage runner is the architecture that runs a stage; an engine "
-                    "is the job code's implementation of the contract): rename the key"
-                )
-            if "timeoutSeconds" in data or "timeout_seconds" in data:
-                raise ValueError(
-                    "`timeoutSeconds` is gone: the execution timeout is derived from the stages' own timeouts and "
-                    "retries; remove the key"
-                )
-        return data
+    retired_keys: ClassVar[Mapping[str, str]] = {
+        "engines": (
+            "renamed to `runners` (a stage runner is the architecture that runs a stage; an engine is the job "
+            "code's implementation of the contract): rename the key"
+        ),
+        "timeoutSeconds": (
+            "no longer a setting: the execution timeout is derived from the stages' own timeouts and retries; "
+            "remove the key"
+        ),
+    }
 
     def stack_problems(self, stack: StackContext) -> list[str]:
         problems = []

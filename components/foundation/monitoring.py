@@ -2,8 +2,10 @@
 
 Provisions a KMS-encrypted SNS topic with a TLS-only policy (SNS.1, SNS.4) and one e-mail subscription per configured
 address, each with a redrive policy to an encrypted, alarmed DLQ (SNS.2; the DLQ exists only when there are
-subscribers). Architectures create alarms that notify the topic with `components.foundation.alarms.metric_alarm()`
-(CKV_AWS_319) and collect their widgets, which the program hands to `Monitoring.publish_dashboard()` once, after every
+subscribers). A subscription is named by its address, so removing or reordering addresses leaves the others alone
+(each would otherwise be replaced and its owner asked to confirm again); the same mailbox twice is refused.
+Architectures create alarms that notify the topic with `components.foundation.alarms.metric_alarm()` (CKV_AWS_319)
+and collect their widgets, which the program hands to `Monitoring.publish_dashboard()` once, after every
 architecture is built, to create the stack's single dashboard.
 
 Takes: `MonitoringArgs` (key ARN, account id, e-mails, region). Exposes: `alerts` (`AlertRefs`).
@@ -31,7 +33,7 @@ class MonitoringArgs:
     account_id: pulumi.Input[str]
     region: str
     alert_emails: Sequence[str] = ()
-    """E-mail subscribers; each must confirm the subscription AWS sends."""
+    """E-mail subscribers, each mailbox once; each must confirm the subscription AWS sends."""
     stateful: pulumi.ResourceOptions = dataclasses.field(default_factory=pulumi.ResourceOptions)
     """Protection options from the profile, for the DLQ that holds undelivered alerts."""
 
@@ -41,6 +43,14 @@ class Monitoring(pulumi.ComponentResource):
     topic: aws.sns.Topic
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        seen: dict[str, str] = {}
+        for email in args.alert_emails:
+            if email.lower() in seen:
+                raise ValueError(
+                    f"Monitoring: alert_emails lists {seen[email.lower()]!r} and {email!r}, the same mailbox; "
+                    "give each address once"
+                )
+            seen[email.lower()] = email
         super().__init__("etl:foundation:Monitoring", name, {}, opts)
         self._name = name
         self._region = args.region
@@ -82,12 +92,15 @@ class Monitoring(pulumi.ComponentResource):
         redrive = self.dead_letters.arn.apply(lambda arn: json.dumps({"deadLetterTargetArn": arn}))
         for index, email in enumerate(args.alert_emails):
             aws.sns.TopicSubscription(
-                f"{name}-alerts-email-{index}",
+                f"{name}-alerts-email-{email}",
                 topic=self.topic.arn,
                 protocol="email",
                 endpoint=email,
                 redrive_policy=redrive,
-                opts=pulumi.ResourceOptions(parent=self),
+                # Subscriptions used to be named by list position. The alias adopts the one at the same position on
+                # the first update after the rename, so nobody re-confirms (provided the list did not change in that
+                # same update). Unmatched aliases are ignored.
+                opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{name}-alerts-email-{index}")]),
             )
 
     def publish_dashboard(self, title: str, widgets: Sequence[Widget]) -> aws.cloudwatch.Dashboard:

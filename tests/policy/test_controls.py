@@ -1,9 +1,11 @@
 """The policy pack of CONTROLS.md: the real program passes every check, each check catches the mistake it is about
-(a real recorded resource, mutated), and the pack wires every check as a mandatory policy."""
+(a real recorded resource, mutated), and the pack wires every check as a mandatory policy. Stacks are judged by
+their environment (the provider's `Environment` default tag), so `dev-eu` and `prod-us` pass as dev and prod do."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -17,6 +19,7 @@ import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.policy import (
     PolicyCustomTimeouts,
+    PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
@@ -24,32 +27,65 @@ from pulumi_policy.policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
+from components.settings import PROFILES, Environment
+from etlctl.mocks import Registration
 from etlctl.offline import Evaluation
 from policy import __main__ as pack
 from policy.controls import (
+    DISPOSABLE_ENVIRONMENTS,
+    ENVIRONMENTS,
+    PROTECTED_ENVIRONMENTS,
     RESOURCE_CHECKS,
     STACK_CHECKS,
     Context,
     StackResource,
     bucket_companions,
     check_resource,
+    environment_of,
+    environment_tagged,
     logging_after_target_policy,
     prod_protects_state,
     prod_replicates_raw_and_curated,
     queues_redrive,
     signed_code_only,
-    stack_of,
 )
+from tests.support.config_cases import DEV_EU, EXTRA_STACKS, PROD_US, StackFile, evaluated_file
 from tests.support.resources import named
 from tests.support.stacks import ROOT, STACKS, evaluated
 
 BY_NAME = {c.name: c for c in RESOURCE_CHECKS}
 
 
+def providers_of(evaluation: Evaluation) -> list[Registration]:
+    """Every aws provider of the stack: the main one and, with replication on, the replica region's."""
+    return [r for r in evaluation.registrations if r.type == "pulumi:providers:aws"]
+
+
+def provider_of(evaluation: Evaluation) -> Registration:
+    """The stack's main aws provider (named `aws`)."""
+    (provider,) = [r for r in providers_of(evaluation) if r.name == "aws"]
+    return provider
+
+
+def environment_in(evaluation: Evaluation) -> str | None:
+    """The stack's environment as the pack reads it: from its provider's default tags."""
+    return environment_of(provider_of(evaluation).inputs)
+
+
 def stack_resources(evaluation: Evaluation) -> list[StackResource]:
+    """Every resource a stack check sees, the providers included."""
     return [
-        StackResource(r.urn, r.type, r.name, r.inputs, r.protect, tuple(r.dependencies)) for r in evaluation.resources
+        StackResource(r.urn, r.type, r.name, r.inputs, r.protect, tuple(r.dependencies))
+        for r in [*providers_of(evaluation), *evaluation.resources]
     ]
+
+
+EXTRA = {case.stack: case for case in EXTRA_STACKS}
+
+
+def stack_named(stack: str, *, preview: bool = False) -> Evaluation:
+    """A checked-in stack, or one of the extra stacks the tests add (dev-eu, prod-us)."""
+    return evaluated_file(EXTRA[stack], preview=preview) if stack in EXTRA else evaluated(stack, preview=preview)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -58,16 +94,18 @@ def stack_resources(evaluation: Evaluation) -> list[StackResource]:
 
 
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", [*STACKS, *EXTRA])
 def test_every_stack_passes_every_check(stack: str, preview: bool) -> None:
-    evaluation = evaluated(stack, preview=preview)
+    evaluation = stack_named(stack, preview=preview)
+    environment = environment_in(evaluation)
+    assert environment == evaluation.config.environment
     violations = [
         (r.name, policy, message)
         for r in evaluation.resources
-        for policy, message in check_resource(r.type, r.inputs, Context(stack=stack, name=r.name))
+        for policy, message in check_resource(r.type, r.inputs, Context(environment, r.name))
     ]
     resources = stack_resources(evaluation)
-    violations += [(urn, c.name, message) for c in STACK_CHECKS for urn, message in c.check(resources, stack)]
+    violations += [(urn, c.name, message) for c in STACK_CHECKS for urn, message in c.check(resources, environment)]
     assert violations == []
 
 
@@ -162,7 +200,7 @@ CASES = [
     Case("etl-3-s3-tls-only-policy", "lake-raw-policy", edit_json("policy", lambda d: d["Statement"].append(PUBLIC_READ)), ["statement PublicRead allows the public principal '*'"]),
     Case("etl-4-s3-access-logging", "lake-raw-logging", _drop("targetPrefix"), ["targetPrefix unset"]),
     Case("etl-5-s3-versioning", "lake-raw-versioning", _set("versioningConfiguration.status", "Suspended"), ["versioning status is Suspended, not 'Enabled'"]),
-    Case("etl-5-s3-versioning", "lake-raw", _set("forceDestroy", True), ["forceDestroy must be false outside dev (stack prod)"]),
+    Case("etl-5-s3-versioning", "lake-raw", _set("forceDestroy", True), ["forceDestroy must be false outside dev (environment prod)"]),
     Case("etl-6-s3-lifecycle", "lake-access-logs-lifecycle", _set("rules.0.abortIncompleteMultipartUpload.daysAfterInitiation", 30.0), ["rule expire-access-logs aborts incomplete multipart uploads after 30 days (at most 7)"]),
     Case("etl-6-s3-lifecycle", "lake-access-logs-lifecycle", _drop("rules.0.noncurrentVersionExpiration"), ["rule expire-access-logs has no noncurrentVersionExpiration"]),
     Case("etl-7-s3-owner-enforced", "lake-raw-ownership", _set("rule.objectOwnership", "ObjectWriter"), ["objectOwnership is ObjectWriter, not 'BucketOwnerEnforced'"]),
@@ -202,7 +240,7 @@ CASES = [
     Case("etl-47-ecs-task-hardening", "containers-extract", lambda p: p.update(taskRoleArn=p["executionRoleArn"]), ["the execution role is also the task role"]),
     Case("etl-48-ecs-private-tasks", "containers-pipeline-machine", edit_json("definition", lambda d: states(d)["Sources"]["ItemProcessor"]["States"]["Extract"]["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"].update(AssignPublicIp="ENABLED")), ["task state Sources/Extract assigns a public IP"]),
     Case("etl-49-ecr-repository", "containers-etl-repo", _set("imageTagMutability", "MUTABLE"), ["imageTagMutability is MUTABLE, not IMMUTABLE"]),
-    Case("etl-49-ecr-repository", "containers-etl-repo", _set("forceDelete", True), ["forceDelete must be false outside dev (stack prod)"]),
+    Case("etl-49-ecr-repository", "containers-etl-repo", _set("forceDelete", True), ["forceDelete must be false outside dev (environment prod)"]),
     Case("etl-50-ecr-lifecycle-and-policy", "containers-etl-lifecycle", edit_json("policy", lambda d: d.update(rules=[])), ["the lifecycle policy has no rules"]),
     Case("etl-51-sfn-logging-tracing", "stepfunctions-machine", _set("tracingConfiguration.enabled", False), ["tracingConfiguration.enabled must be true"]),
     Case("etl-51-sfn-logging-tracing", "stepfunctions-machine", _set("loggingConfiguration.level", "ERROR"), ["loggingConfiguration.level is ERROR, not ALL"]),
@@ -237,9 +275,10 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_each_check_reports_the_mistake_on_a_real_resource(case: Case) -> None:
-    resource = named(evaluated(case.stack), case.resource)
+    evaluation = evaluated(case.stack)
+    resource = named(evaluation, case.resource)
     control = BY_NAME[case.policy]
-    context = Context(stack=case.stack, name=resource.name)
+    context = Context(environment_in(evaluation), resource.name)
     assert control.check(resource.type, resource.inputs, context) == [], "the recorded resource must pass first"
     props = copy.deepcopy(resource.inputs)
     case.mutate(props)
@@ -371,9 +410,34 @@ def test_an_unprotected_prod_bucket_is_reported_and_other_stacks_are_not_held_to
     assert prod_protects_state(stack_resources(evaluated("dev")), "dev") == []
 
 
-def test_stack_of_reads_the_urn() -> None:
-    assert stack_of("urn:pulumi:prod::etl-platform::aws:s3/bucket:Bucket::raw") == "prod"
-    assert stack_of("not-a-urn") is None
+def test_a_provider_that_does_not_name_the_environment_is_reported() -> None:
+    resources = stack_resources(evaluated("dev"))
+    provider = resources[0]
+    tags = json.loads(provider.props["defaultTags"])
+    assert environment_tagged(resources) == []
+    for changed, what in ((None, "has no Environment default tag"), ("qa", "names 'qa'")):
+        if changed is None:
+            tags["tags"].pop("Environment")
+        else:
+            tags["tags"]["Environment"] = changed
+        props = {**provider.props, "defaultTags": json.dumps(tags)}
+        edited = [StackResource(provider.urn, provider.type, provider.name, props), *resources[1:]]
+        assert environment_tagged(edited) == [
+            (provider.urn, f"aws provider aws {what}; expected one of dev, staging, prod")
+        ]
+
+
+def test_the_packs_environments_are_the_settings_profiles() -> None:
+    assert tuple(environment.value for environment in Environment) == ENVIRONMENTS
+    assert {e.value for e, profile in PROFILES.items() if profile.force_destroy} == DISPOSABLE_ENVIRONMENTS
+    assert {e.value for e, profile in PROFILES.items() if profile.protect} == PROTECTED_ENVIRONMENTS
+
+
+def test_environment_of_reads_the_default_tags_as_json_text_or_a_mapping() -> None:
+    assert environment_of({"defaultTags": '{"tags": {"Environment": "prod"}}'}) == "prod"
+    assert environment_of({"defaultTags": {"tags": {"Environment": "dev"}}}) == "dev"
+    assert environment_of({"defaultTags": "not json"}) is None
+    assert environment_of({}) is None and environment_of(None) is None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -417,12 +481,20 @@ def test_a_resource_policy_reports_through_the_engine_proxy_and_skips_unknowns()
     assert reported == ["enableKeyRotation must be true"], "an unknown key policy is not a missing one"
 
 
+def _provider(evaluation: Evaluation) -> PolicyProviderResource:
+    provider = provider_of(evaluation)
+    return PolicyProviderResource(
+        provider.type, unknown_checking_proxy(dict(provider.inputs)), provider.urn, provider.name
+    )
+
+
 def test_a_stack_policy_reads_protect_from_the_resource_options() -> None:
-    bucket = named(evaluated("prod"), "lake-raw")
+    prod = evaluated("prod")
+    bucket = named(prod, "lake-raw")
     policy = next(p for p in pack.POLICIES if p.name == "etl-prod-protects-state")
     assert isinstance(policy, StackValidationPolicy)
     resource = PolicyResource(bucket.type, unknown_checking_proxy(dict(bucket.inputs)), bucket.urn, bucket.name,
-                              _opts(protect=False), None, None, [], {})  # fmt: skip
+                              _opts(protect=False), _provider(prod), None, [], {})  # fmt: skip
     reported: list[tuple[str, str | None]] = []
 
     def report(message: str, urn: str | None = None) -> None:
@@ -448,6 +520,61 @@ def test_every_policy_cites_a_row_of_the_projects_controls_document() -> None:
         (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
         assert "Added:" in line
     assert "## Changelog" in document
+
+
+def run_pack(evaluation: Evaluation, change: Callable[[Registration], Registration] = lambda r: r) -> list[str]:
+    """Every policy of the pack over a stack as the engine hands it over: each resource with its provider (whose
+    default tags carry the environment), then the whole stack; `change` edits resources first. The violations."""
+    provider = _provider(evaluation)
+    resources = [change(r) for r in evaluation.resources]
+    reported: list[str] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append(f"{urn.rsplit('::', 1)[-1] if urn else ''}: {message}")
+
+    for policy in pack.POLICIES:
+        if isinstance(policy, ResourceValidationPolicy):
+            for r in resources:
+                props = unknown_checking_proxy(copy.deepcopy(r.inputs))
+                policy.validate(
+                    ResourceValidationArgs(r.type, props, r.urn, r.name, _opts(r.protect), provider), report
+                )
+    by_urn = {
+        r.urn: PolicyResource(r.type, unknown_checking_proxy(copy.deepcopy(r.inputs)), r.urn, r.name, _opts(r.protect),
+                              provider, None, [], {})
+        for r in resources
+    }  # fmt: skip
+    for r in resources:
+        by_urn[r.urn].dependencies = [by_urn[urn] for urn in r.dependencies if urn in by_urn]
+    for policy in pack.POLICIES:
+        if isinstance(policy, StackValidationPolicy):
+            policy.validate(StackValidationArgs(list(by_urn.values())), report)
+    return reported
+
+
+@pytest.mark.parametrize("case", EXTRA_STACKS, ids=str)
+def test_stacks_named_otherwise_pass_the_pack_as_their_environment(case: StackFile) -> None:
+    """dev-eu (a dev copy: force-destroyed buckets, nothing protected) and prod-us (a prod copy) through the pack
+    as the engine runs it: judged by the Environment default tag, not by a stack name the pack has never heard of."""
+    evaluation = evaluated_file(case)
+    assert evaluation.config.stack == case.stack and environment_in(evaluation) in ("dev", "prod")
+    assert run_pack(evaluation) == []
+
+
+def test_dev_eu_may_force_destroy_and_prod_us_is_held_to_prod() -> None:
+    dev_eu, prod_us = evaluated_file(DEV_EU), evaluated_file(PROD_US)
+    assert [b.inputs["forceDestroy"] for b in dev_eu.resources if b.type == "aws:s3/bucket:Bucket"] == [True] * 6
+
+    def unprotect_raw(r: Registration) -> Registration:
+        return dataclasses.replace(r, protect=False) if r.name.endswith("lake-raw") else r
+
+    def force_destroy_raw(r: Registration) -> Registration:
+        return dataclasses.replace(r, inputs={**r.inputs, "forceDestroy": True}) if r.name.endswith("lake-raw") else r
+
+    assert run_pack(prod_us, unprotect_raw) == [
+        "etl-platform-lake-raw: etl-platform-lake-raw (aws:s3/bucket:Bucket) is not protected in prod"
+    ]
+    assert run_pack(prod_us, force_destroy_raw) == [": forceDestroy must be false outside dev (environment prod)"]
 
 
 def test_importing_the_pack_never_starts_the_policy_server() -> None:

@@ -8,21 +8,21 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from components.registry import REGISTRY
 from components.settings import StackConfig, json_schema
 from etlctl import offline
-from etlctl.stack_config import SECRET_PLACEHOLDER, load_stack_config
-from tests.support.config_cases import CONFIG_MISTAKES
-from tests.support.stacks import ROOT
+from etlctl.stack_config import SECRET_PLACEHOLDER, StackFileError, load_stack_config
+from tests.support.config_cases import BAD, EXTRA_STACKS, GOOD, StackFile, write_project
+from tests.support.stacks import ROOT, STACKS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def etlctl(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def etlctl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "etlctl", *args],
         cwd=ROOT,
@@ -84,24 +84,43 @@ def test_config_mistake_exits_non_zero_with_the_programs_message_and_no_tracebac
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-@pytest.mark.parametrize(("keys", "expected"), CONFIG_MISTAKES)
-def test_every_config_mistake_stops_the_program_before_any_resource(
-    keys: dict[str, Any], expected: str, tmp_path: Path
-) -> None:
-    """The same mistakes as tests/unit/test_settings.py, through the real __main__.py as the offline preview runs it."""
-    config: dict[str, Any] = {"aws:region": "eu-west-1", "etl-platform:environment": "dev"}
-    for key, value in keys.items():
-        full = key if ":" in key else f"etl-platform:{key}"
-        if value is None:
-            config.pop(full, None)
-        else:
-            config[full] = value
-    project = project_with(tmp_path, config)
-    with pytest.raises(offline.ProgramError) as caught:
-        offline.evaluate("dev", project_dir=project)
-    assert expected in str(caught.value)
-    assert "stack 'dev' (Pulumi.dev.yaml)" in str(caught.value)
-    assert caught.value.registered == 0, "config is validated before the provider or any resource is registered"
+@pytest.mark.parametrize("case", BAD, ids=str)
+def test_every_bad_stack_file_stops_the_offline_preview_before_any_resource(case: StackFile, tmp_path: Path) -> None:
+    """The corpus's bad files through the real __main__.py, as `etlctl preview --offline` runs it: a mistake the
+    reader sees stops it before the program starts; the others stop the program before it registers anything."""
+    with pytest.raises((offline.ProgramError, StackFileError)) as caught:
+        offline.evaluate(case.stack, project_dir=write_project(tmp_path, case))
+    for expected in case.expected:
+        assert expected in str(caught.value)
+    assert f"stack '{case.stack}' (Pulumi.{case.stack}.yaml) has" in str(caught.value)
+    if isinstance(caught.value, offline.ProgramError):
+        assert caught.value.registered == 0, "config is validated before the provider or any resource is registered"
+
+
+NEW_GOOD = [case for case in GOOD if not case.name.startswith("checked-in-")]
+
+
+@pytest.mark.parametrize("case", NEW_GOOD, ids=str)
+def test_every_good_stack_file_runs_the_program_with_the_profile_it_names(case: StackFile, tmp_path: Path) -> None:
+    evaluation = offline.evaluate(case.stack, project_dir=write_project(tmp_path, case))
+    (provider,) = [r for r in evaluation.registrations if r.type == "pulumi:providers:aws" and r.name == "aws"]
+    tags = json.loads(provider.inputs["defaultTags"])["tags"]
+    assert tags["Environment"] == evaluation.config.environment and tags["Stack"] == case.stack
+    assert provider.inputs["region"] == evaluation.config.region
+
+
+def test_a_stack_file_pulumi_would_refuse_exits_2_with_every_problem_and_no_traceback(tmp_path: Path) -> None:
+    case = StackFile(
+        "duplicate",
+        "config:\n  aws:region: eu-west-1\n  environment: dev\n  etl-platform:environment: dev\n"
+        "  etl-platform:environment: prod\n",
+        ("x",),
+    )
+    result = etlctl("preview", "--offline", "--stack", "dev", "--cwd", str(write_project(tmp_path, case)))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert "Pulumi.dev.yaml:3: environment: not a config key" in result.stderr
+    assert "Pulumi.dev.yaml:5: etl-platform:environment: given twice (first on line 4)" in result.stderr
 
 
 def test_unknown_stack_names_the_stacks_that_exist() -> None:
@@ -128,21 +147,39 @@ def test_checked_in_schema_is_current() -> None:
     assert schema == json.loads(json.dumps(json_schema(), sort_keys=True))
 
 
-def test_schema_validates_the_stack_files_and_rejects_an_unknown_key() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads((ROOT / "docs" / "stack-config.schema.json").read_text())
-    for path in ROOT.glob("Pulumi.*.yaml"):
-        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(
-            {"config": {"aws:region": "eu-west-1", "etl-platform:environment": "dev", "etl-platform:tagz": {}}}, schema
-        )
+def test_stacks_lists_every_stack_file_with_its_region_environment_and_variables(tmp_path: Path) -> None:
+    result = etlctl("stacks")
+    assert result.returncode == 0, result.stderr
+    assert [entry["stack"] for entry in json.loads(result.stdout)] == STACKS
+    for case in EXTRA_STACKS:
+        write_project(tmp_path, case)
+    result = etlctl("stacks", "--cwd", str(tmp_path))
+    assert json.loads(result.stdout) == [
+        {"stack": "dev-eu", "region": "eu-central-1", "environment": "dev", "stackVariable": "DEV_EU",
+         "environmentVariable": "DEV"},
+        {"stack": "prod-us", "region": "us-east-1", "environment": "prod", "stackVariable": "PROD_US",
+         "environmentVariable": "PROD"},
+    ]  # fmt: skip
+
+
+def test_stacks_refuses_to_list_a_broken_stack_file(tmp_path: Path) -> None:
+    write_project(tmp_path, StackFile("broken", "config:\n  aws:region: eu-wast-1\n", ("x",), stack="qa"))
+    result = etlctl("stacks", "--cwd", str(tmp_path))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Pulumi.qa.yaml: aws:region: 'eu-wast-1' is not an AWS region" in result.stderr
 
 
 def test_readme_documents_every_config_key() -> None:
     readme = (ROOT / "README.md").read_text()
+    reference = readme[readme.index("## Stack config reference") : readme.index("## Tests")]
     for key, field in StackConfig.model_fields.items():
-        assert f"`{field.alias or key}`" in readme, f"README's config reference misses {field.alias or key}"
+        assert f"`{field.alias or key}`" in reference, f"README's config reference misses {field.alias or key}"
+    for name in REGISTRY.available():
+        start = reference.index(f"### `{name}`")
+        end = reference.find("\n### ", start + 1)
+        section = reference[start : end if end != -1 else None]
+        for key, field in REGISTRY.settings_model(name).model_fields.items():
+            assert f"`{field.alias or key}`" in section, f"README's {name} section misses {field.alias or key}"
 
 
 def test_project_file_declares_keys_the_model_knows() -> None:

@@ -90,10 +90,10 @@ def test_pull_requests_run_the_suite_then_preview_every_stack_with_the_policy_pa
     test_steps = workflow["jobs"]["test"]["steps"]
     assert any("make test" in step.get("run", "") for step in test_steps)
     preview = workflow["jobs"]["preview"]
-    assert preview["needs"] == "test"
-    assert sorted(preview["strategy"]["matrix"]["stack"]) == sorted(STACKS)
+    assert sorted(preview["needs"]) == ["stacks", "test"]
     (pulumi,) = [step for step in preview["steps"] if step.get("uses", "").startswith("pulumi/actions@")]
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["policyPacks"] == "policy"
+    assert pulumi["with"]["stack-name"].endswith("/${{ matrix.stack }}")
     assert (ROOT / pulumi["with"]["policyPacks"] / "PulumiPolicy.yaml").is_file()
 
 
@@ -115,3 +115,25 @@ def test_the_preview_runner_can_build_every_platform_a_stack_builds_on_preview()
     emulation = [step for step in steps[:pulumi] if step.get("uses", "").startswith("docker/setup-qemu-action@")]
     assert emulation, "no QEMU before the preview"
     assert needed <= set(emulation[0]["with"]["platforms"].split(","))
+
+
+def test_the_preview_matrix_is_every_stack_file_with_its_region_and_role() -> None:
+    """No stack list in the workflow: `etlctl stacks` discovers the Pulumi.<stack>.yaml files (tests/tooling/
+    test_etlctl.py checks what it prints); each entry brings its region and the suffixes of its role variables."""
+    workflow = yaml.safe_load(WORKFLOWS[0].read_text())
+    discover = next(s for s in workflow["jobs"]["stacks"]["steps"] if s.get("id") == "discover")
+    assert ".venv/bin/etlctl stacks" in discover["run"] and "GITHUB_OUTPUT" in discover["run"]
+    preview = workflow["jobs"]["preview"]
+    assert preview["strategy"]["matrix"] == {"include": "${{ fromJSON(needs.stacks.outputs.matrix) }}"}
+    role = " ".join(preview["env"]["PREVIEW_ROLE_ARN"].split())
+    assert role == (
+        "${{ vars[format('AWS_PREVIEW_ROLE_ARN_{0}', matrix.stackVariable)] "
+        "|| vars[format('AWS_PREVIEW_ROLE_ARN_{0}', matrix.environmentVariable)] || vars.AWS_PREVIEW_ROLE_ARN }}"
+    )
+    (credentials,) = [
+        s for s in preview["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")
+    ]
+    assert credentials["with"] == {
+        "role-to-assume": "${{ env.PREVIEW_ROLE_ARN }}",
+        "aws-region": "${{ matrix.region }}",
+    }

@@ -49,7 +49,7 @@ def test_explicit_providers_reach_every_resource(stack: Evaluation) -> None:
     # Provider inputs travel as JSON text.
     for provider in providers.values():
         tags = json.loads(provider.inputs["defaultTags"])["tags"]
-        assert tags["Environment"] == stack.config.stack and tags["ManagedBy"] == "pulumi"
+        assert tags["Environment"] == stack.config.environment and tags["ManagedBy"] == "pulumi"
     in_replica_region = set()
     for resource in stack.resources:
         if resource.type.startswith("aws:"):
@@ -161,7 +161,7 @@ def test_lifecycle_expires_noncurrent_versions_and_aborts_uploads(stack: Evaluat
 
 def test_force_destroy_only_in_dev(stack: Evaluation) -> None:
     for bucket in of_type(stack, "aws:s3/bucket:Bucket"):
-        assert bucket.inputs["forceDestroy"] is (stack.config.stack == "dev")
+        assert bucket.inputs["forceDestroy"] is (stack.config.environment == "dev")
 
 
 def test_raw_zone_events_go_to_eventbridge(stack: Evaluation) -> None:

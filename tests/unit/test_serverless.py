@@ -31,6 +31,8 @@ def serverless_stack(tmp_path_factory: pytest.TempPathFactory, environment: str,
             "aws:region": "eu-west-1",
             "etl-platform:environment": environment,
             "etl-platform:architectures": ["serverless"],
+            # prod refuses a stack nobody is alerted in.
+            "etl-platform:alertEmails": ["oncall@example.com"],
         }
         if environment == "prod":
             # Replication is on in the prod profile (raw and curated get a replica there).
