@@ -233,7 +233,9 @@ def data_flow(evaluation: Evaluation) -> list[Edge]:
         elif kind == "aws:sqs/queue:Queue":
             dead_letters = _get(_json(inputs.get("redrivePolicy")), "deadLetterTargetArn")
             _link(edges, index, registration, dead_letters, "dead letters")
-    return sorted(edges)
+    # A queue that triggers a function is read by the event source mapping (with the function's role): one edge.
+    triggered = {(e.target, e.source) for e in edges if e.verb == "triggers"}
+    return sorted(e for e in edges if not (e.verb == "reads" and (e.source, e.target) in triggered))
 
 
 def _link(edges: set[Edge], index: _Index, source: Registration, ref: Any, verb: str) -> None:
