@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from etlctl.offline import PROJECT_DIR, program_imports
+from etlctl.render import UNKNOWN
 from etlctl.stack_config import load_stack_config
 
 OK = 0
@@ -45,6 +46,8 @@ NO_CLI = 127
 
 POLICY_PACK_DIR = "policy"
 SECRET_MASK = "[secret]"
+UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""How the engine writes a value it does not know yet (pulumi's `UNKNOWN`)."""
 
 
 class EngineError(Exception):
@@ -79,6 +82,10 @@ class Violation:
     message: str
 
 
+# A replacement is reported as three steps on one URN (create-replacement, replace, delete-replaced): keep `replace`.
+_WEIGHT = {"replace": 3, "create-replacement": 2, "delete-replaced": 1}
+
+
 @dataclasses.dataclass
 class EngineReport:
     """The engine events of one operation, reduced to what the summary and the error messages need."""
@@ -103,9 +110,13 @@ class EngineReport:
                 if metadata.new is not None and metadata.new.outputs is not None:
                     self.stack_outputs = dict(metadata.new.outputs)
                 return
+            op = str(metadata.op.value)
+            seen = self.steps.get(metadata.urn)
+            if seen is not None and _WEIGHT.get(seen.op, 0) > _WEIGHT.get(op, 0):
+                return
             old = metadata.old
             self.steps[metadata.urn] = Step(
-                op=str(metadata.op.value),
+                op=op,
                 urn=metadata.urn,
                 type=metadata.type,
                 protect=bool((old and old.protect) or (state and state.protect)),
@@ -141,15 +152,26 @@ def _stateful_types(project_dir: Path) -> frozenset[str]:
     return frozenset(STATEFUL)
 
 
+def _unknowns_marked(value: Any) -> Any:
+    if value == UNKNOWN_SENTINEL:
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {key: _unknowns_marked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unknowns_marked(item) for item in value]
+    return value
+
+
 def _masked(outputs: dict[str, Any]) -> dict[str, Any]:
-    """`Stack.outputs()` (OutputValue objects) or plain event outputs, secrets masked."""
+    """`Stack.outputs()` (OutputValue objects) or the outputs of a preview's events: secrets masked, values a
+    preview cannot know shown as the offline preview shows them."""
     shown: dict[str, Any] = {}
     for key in sorted(outputs):
         value = outputs[key]
         if hasattr(value, "secret"):
             shown[key] = SECRET_MASK if value.secret else value.value
         else:
-            shown[key] = value
+            shown[key] = _unknowns_marked(value)
     return shown
 
 
@@ -225,10 +247,11 @@ def select(name: str, project_dir: Path = PROJECT_DIR) -> Any:
 
 
 def _cli_error(exc: Exception) -> str:
-    """The CLI's own `error:` lines from a CommandError (its stderr), else the whole text."""
+    """The `error:` lines of the CLI's stderr in a CommandError (whose text is code, stdout, then stderr)."""
     text = str(exc)
-    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("error:")]
-    return " / ".join(lines) if lines else text.strip()
+    stderr = text.split("\n stderr: ", 1)[1] if "\n stderr: " in text else text
+    lines = [line.strip() for line in stderr.splitlines() if line.strip().startswith("error:")]
+    return " / ".join(lines) if lines else stderr.strip()
 
 
 def _failure(name: str, operation: str, exc: Exception, report: EngineReport) -> EngineError:
