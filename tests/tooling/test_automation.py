@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -183,3 +184,18 @@ def test_real_engine_preview_of_dev_with_the_policy_pack_summarized() -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["policyViolations"] == [] and summary["result"] == "succeeded"
+
+
+def test_the_readme_documents_every_exit_code_and_every_summary_key() -> None:
+    section = (ROOT / "README.md").read_text().split("## etlctl\n", 1)[1].split("\n## ", 1)[0]
+    codes = [
+        getattr(automation, name)
+        for name in dir(automation)
+        if name.isupper() and isinstance(getattr(automation, name), int)
+    ]
+    assert sorted(codes) == [0, 1, 2, 5, 6, 8, 75, 127]
+    for code in codes:
+        assert re.search(rf"^\| {code} \|", section, re.M), f"README's etlctl section has no row for exit code {code}"
+    summary = automation.summarize("preview", "dev", automation.EngineReport(), frozenset(), succeeded=True)
+    for key in summary:
+        assert f'"{key}"' in section, f"README's --format json example misses {key}"
