@@ -257,3 +257,16 @@ def test_evaluate_closes_every_event_loop_it_opened(tmp_path: Path) -> None:
     evaluation = evaluate("staging", project_dir=ROOT)
     assert evaluation.resources
     assert open_loops() - before == set()
+
+
+def test_options_that_do_not_apply_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    diagram_in_preview = etlctl("preview", "--offline", "--stack", "dev", "--format", "mermaid", "--preview-mode")
+    assert diagram_in_preview.returncode == 2
+    assert diagram_in_preview.stderr == (
+        "error: the diagram is drawn from the ARNs the update-mode mocks resolve; drop --preview-mode\n"
+    )
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    engine_diagram = etlctl("preview", "--stack", "dev", "--format", "mermaid", env={"PATH": str(empty)})
+    assert engine_diagram.returncode == 2
+    assert engine_diagram.stderr == "error: --format mermaid, --preview-mode and --architecture are for --offline\n"
