@@ -1,9 +1,14 @@
 """etlctl command line.
 
-etlctl preview --offline --stack dev [--format tree|json|mermaid] [--preview-mode]
-etlctl schema [--check]          the JSON Schema of Pulumi.<stack>.yaml files (docs/stack-config.schema.json)
-etlctl stacks                    every stack file with its region and environment, as JSON (the CI matrix)
-etlctl preview|up --stack dev    the real engine through the Automation API (needs the pulumi CLI and credentials)
+etlctl preview --offline --stack dev [--format tree|json|mermaid] [--preview-mode] [--architecture NAME] [--cwd DIR]
+etlctl preview --stack dev [--format tree|json]        the real engine with the policy pack (Automation API)
+etlctl up --stack dev [--yes] [--format tree|json]     deploy with the policy pack (Automation API)
+etlctl schema [--check|--write]                        the JSON Schema of Pulumi.<stack>.yaml files
+etlctl stacks [--cwd DIR]                              every stack file with its region and environment (CI matrix)
+
+Exit codes: 0 done, 1 the program or the engine failed, 2 bad input (arguments, stack file), and for the engine
+commands 5 policy violation, 6 no such stack in the backend, 8 declined, 75 concurrent update, 127 no pulumi CLI
+(see `etlctl.automation`).
 """
 
 from __future__ import annotations
@@ -22,20 +27,32 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="etlctl", description="Tooling for the etl-platform Pulumi program.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    preview = commands.add_parser("preview", help="show what a stack would contain")
+    preview = commands.add_parser("preview", help="show what a stack would contain, or what a deployment would change")
     preview.add_argument("--stack", "-s", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    preview.add_argument("--cwd", "-C", type=Path, default=None, help="project directory (default: this repo)")
+    preview.add_argument(
+        "--cwd", "-C", type=Path, default=None, help="project directory whose code is evaluated (default: this repo)"
+    )
     preview.add_argument(
         "--offline", action="store_true", help="evaluate under Pulumi's mock monitor: no cloud, no Pulumi CLI"
     )
-    preview.add_argument("--format", choices=("tree", "json", "mermaid"), default="tree")
+    preview.add_argument(
+        "--format",
+        choices=("tree", "json", "mermaid"),
+        default="tree",
+        help="offline: tree, json or mermaid (data flow); engine: tree (the engine's text) or json (a summary)",
+    )
     preview.add_argument(
         "--preview-mode", action="store_true", help="offline: leave computed values unknown, as `pulumi preview` does"
     )
+    preview.add_argument(
+        "--architecture", metavar="NAME", default=None, help="offline: show one architecture's part of the stack"
+    )
 
-    up = commands.add_parser("up", help="deploy a stack with the Automation API (needs the pulumi CLI)")
+    up = commands.add_parser("up", help="deploy a stack with the Automation API and the policy pack (needs the CLI)")
     up.add_argument("--stack", "-s", required=True)
+    up.add_argument("--cwd", "-C", type=Path, default=None, help="project directory (default: this repo)")
     up.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    up.add_argument("--format", choices=("tree", "json"), default="tree", help="json: print a summary only")
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the stack files")
     schema.add_argument("--check", action="store_true", help=f"fail if {SCHEMA_PATH.name} is out of date")
@@ -64,17 +81,43 @@ def _schema(check: bool, write: bool) -> int:
     return 0
 
 
-def _offline(stack: str, fmt: str, preview_mode: bool, project_dir: Path | None) -> int:
-    from etlctl import offline
+def _offline(args: argparse.Namespace, project_dir: Path) -> int:
+    from etlctl import diagram, offline, render
 
+    if args.format == "mermaid" and args.preview_mode:
+        print(
+            "error: the diagram is drawn from the ARNs the update-mode mocks resolve; drop --preview-mode",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        evaluation = offline.evaluate(stack, preview=preview_mode, project_dir=project_dir or offline.PROJECT_DIR)
+        evaluation = offline.evaluate(args.stack, preview=args.preview_mode, project_dir=project_dir)
     except offline.ProgramError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    renderer = {"tree": offline.render_tree, "json": offline.render_json, "mermaid": offline.render_mermaid}[fmt]
-    print(renderer(evaluation))
+    renderer = {"tree": render.render_tree, "json": render.render_json, "mermaid": diagram.render_mermaid}
+    try:
+        text = renderer[args.format](evaluation, args.architecture)
+    except render.ScopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text + "\n")
     return 0
+
+
+def _engine(args: argparse.Namespace, project_dir: Path) -> int:
+    from etlctl import automation
+
+    if args.command == "preview" and (args.format == "mermaid" or args.preview_mode or args.architecture):
+        print("error: --format mermaid, --preview-mode and --architecture are for --offline", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "preview":
+            return automation.preview(args.stack, fmt=args.format, project_dir=project_dir)
+        return automation.up(args.stack, confirm=not args.yes, fmt=args.format, project_dir=project_dir)
+    except automation.EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,19 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "schema":
             return _schema(args.check, args.write)
+        from etlctl.offline import PROJECT_DIR
+
         if args.command == "stacks":
-            from etlctl.offline import PROJECT_DIR
             from etlctl.stack_config import stack_matrix
 
             print(json.dumps(stack_matrix(args.cwd or PROJECT_DIR)))
             return 0
-        if args.command == "preview" and args.offline:
-            return _offline(args.stack, args.format, args.preview_mode, args.cwd)
-        from etlctl import automation
 
-        if args.command == "preview":
-            return automation.preview(args.stack)
-        return automation.up(args.stack, confirm=not args.yes)
+        project_dir = (args.cwd or PROJECT_DIR).resolve()
+        if args.command == "preview" and args.offline:
+            return _offline(args, project_dir)
+        return _engine(args, project_dir)
     except StackFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

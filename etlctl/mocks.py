@@ -7,8 +7,12 @@ A `RecordingMonitor` keeps what a real engine would see of each registration: ty
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
+import json
+import threading
 from typing import Any
 
 import pulumi
@@ -227,7 +231,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
 @dataclasses.dataclass
 class Registration:
-    """One resource as the engine would see it."""
+    """One resource as the engine would see it: what the program sent and what the mocks answered."""
 
     urn: str
     type: str
@@ -239,18 +243,91 @@ class Registration:
     provider: str
     dependencies: list[str]
     inputs: dict[str, Any]
+    property_dependencies: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    """Input property -> the URNs its value came from (what the engine hands policies as property dependencies)."""
+    wire_inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The inputs exactly as serialized on the wire (JSON of the protobuf Struct): unknowns as Pulumi's unknown
+    sentinel, assets and secrets as their signature objects, every number a float. What an analyzer receives."""
+    outputs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The state the mocks answered with (ids, ARNs, URLs in update mode; the inputs alone in preview mode)."""
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The other resource options the engine receives: deleteBeforeReplace, aliases, ignoreChanges,
+    additionalSecretOutputs, customTimeouts (only those the program set)."""
+
+
+def _options(request: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if request.deleteBeforeReplaceDefined:
+        options["deleteBeforeReplace"] = bool(request.deleteBeforeReplace)
+    from google.protobuf import json_format
+
+    # With alias specs supported (the mock monitor says so) the SDK sends each alias as a URN or a spec object.
+    aliases = [{"urn": urn} for urn in request.aliasURNs] + [json_format.MessageToDict(a) for a in request.aliases]
+    if aliases:
+        options["aliases"] = sorted(aliases, key=lambda alias: json.dumps(alias, sort_keys=True))
+    if request.ignoreChanges:
+        options["ignoreChanges"] = sorted(request.ignoreChanges)
+    if request.additionalSecretOutputs:
+        options["additionalSecretOutputs"] = sorted(request.additionalSecretOutputs)
+    if request.HasField("customTimeouts"):
+        timeouts = request.customTimeouts
+        options["customTimeouts"] = {
+            key: value for key in ("create", "update", "delete") if (value := getattr(timeouts, key))
+        }
+    return options
 
 
 class RecordingMonitor(MockMonitor):
-    """The stock mock monitor, keeping every registration in order with its options."""
+    """The stock mock monitor, keeping every registration with its options and the mocks' answer.
+
+    The stock monitor gives each SDK RPC thread an event loop of its own (to deserialize resource references) and
+    never closes it; `close_thread_loops()` closes them once the run's threads are done, so none is left to be
+    finalized at interpreter exit (see `etlctl.offline`).
+    """
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self._thread_loops: set[asyncio.AbstractEventLoop] = set()
+        self._lock = threading.Lock()
+
+    def _keep_thread_loop(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+            if not loop.is_running():
+                with self._lock:
+                    self._thread_loops.add(loop)
+
+    def close_thread_loops(self) -> int:
+        """Close the loops the RPC threads were given; how many there were."""
+        with self._lock:
+            loops, self._thread_loops = self._thread_loops, set()
+        for loop in loops:
+            loop.close()
+        return len(loops)
+
+    def Invoke(self, request: Any) -> Any:
+        try:
+            return super().Invoke(request)
+        finally:
+            self._keep_thread_loop()
+
+    def ReadResource(self, request: Any) -> Any:
+        try:
+            return super().ReadResource(request)
+        finally:
+            self._keep_thread_loop()
 
     def RegisterResource(self, request: Any) -> Any:
+        try:
+            return self._register(request)
+        finally:
+            self._keep_thread_loop()
+
+    def _register(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
+            from google.protobuf import json_format
             from pulumi.runtime import rpc
 
             self.registrations.append(
@@ -265,6 +342,12 @@ class RecordingMonitor(MockMonitor):
                     provider=request.provider,
                     dependencies=list(request.dependencies),
                     inputs=rpc.deserialize_properties(request.object),
+                    property_dependencies={
+                        key: sorted(value.urns) for key, value in request.propertyDependencies.items()
+                    },
+                    wire_inputs=json_format.MessageToDict(request.object),
+                    outputs=rpc.deserialize_properties(response.object),
+                    options=_options(request),
                 )
             )
         return response

@@ -7,7 +7,9 @@ Run by `pulumi preview --policy-pack policy` (the pull-request workflow). The en
 Props reach the checks as plain data: the engine's unknown-value sentinels become None, so a value that is unknown
 during preview is skipped by the checks instead of aborting the whole policy. A resource's environment is its
 provider's `Environment` default tag; a stack's, that of the aws provider among its resources (or, if the engine hands
-over no provider resource, of the resources' providers).
+over no provider resource, of the resources' providers). The unwrapping reads pulumi-policy's private proxy classes;
+tests/policy/test_analyzer.py runs this file as the engine does (a process that prints its port, then
+GetAnalyzerInfo, Configure, Analyze, AnalyzeStack over gRPC), so an upgrade that changes them fails there.
 """
 
 from __future__ import annotations

@@ -63,14 +63,6 @@ def test_offline_preview_json_and_preview_mode_agree_on_the_resource_set() -> No
     assert update["protectedCount"] >= 8
 
 
-def test_offline_preview_mermaid_shows_components_and_links() -> None:
-    result = etlctl("preview", "--offline", "--stack", "dev", "--format", "mermaid")
-    lines = result.stdout.splitlines()
-    assert lines[0] == "graph LR"
-    assert any("etl:foundation:Encryption" in line for line in lines)
-    assert any("-.->" in line for line in lines), "the key feeds other components: a dotted link"
-
-
 def test_config_mistake_exits_non_zero_with_the_programs_message_and_no_traceback(tmp_path: Path) -> None:
     project = project_with(
         tmp_path,
