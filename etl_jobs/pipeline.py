@@ -133,7 +133,14 @@ def extract(
         infos = ledger.landed_files(zones, source, landing_prefix)
     claimed: list[dict[str, Any]] = []
     for batch in _batches(infos):
-        files = [ledger.read_landed(info.uri, remove=not inputs) for info in batch]
+        files = []
+        for info in batch:
+            try:
+                files.append(ledger.read_landed(info.uri, remove=not inputs))
+            except storage.NotFoundError:
+                if inputs:
+                    raise InputMissingError(f"--input {info.uri} went away while it was read") from None
+                log.info("%s was claimed by another run meanwhile", info.uri)  # listed, then gone
         claimed += ledger.claim(zones, source, files, run_date)
         if memo is not None:
             for landed in files:

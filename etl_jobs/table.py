@@ -229,13 +229,37 @@ def publish(zones: Zones, record: dict[str, Any]) -> None:
 
 
 def roll_forward(zones: Zones) -> int:
-    """Publish any commit left unpublished; returns the latest commit number (0 for a new table)."""
+    """Publish any commit left unpublished and remove staging no commit will publish; returns the latest commit
+    number (0 for a new table)."""
     numbers, done = _commit_numbers(zones)
+    records: dict[int, dict[str, Any]] = {}
     for number in numbers:
         if number not in done:
             log.warning("commit %d was not fully published (its writer stopped); publishing it now", number)
-            publish(zones, json.loads(storage.read_bytes(layout.commit_uri(zones, number))))
-    return numbers[-1] if numbers else 0
+            records[number] = json.loads(storage.read_bytes(layout.commit_uri(zones, number)))
+            publish(zones, records[number])
+    latest = numbers[-1] if numbers else 0
+    _remove_orphans(zones, latest, records)
+    return latest
+
+
+def _remove_orphans(zones: Zones, latest: int, records: dict[int, dict[str, Any]]) -> None:
+    """Delete staging left by attempts that lost the race for their commit number or died before deciding.
+
+    Staging of number `latest + 1` may belong to a run deciding right now: it is left alone."""
+    folder = storage.join(zones.curated, layout.STAGING) + "/"
+    for uri in storage.list_files(folder):
+        commit_id = layout.relative(folder, uri).split("/", 1)[0]
+        number = commit_id.split("-", 1)[0]
+        if not number.isdigit() or int(number) > latest:
+            continue
+        if int(number) not in records:
+            try:
+                records[int(number)] = json.loads(storage.read_bytes(layout.commit_uri(zones, int(number))))
+            except storage.NotFoundError:
+                records[int(number)] = {}
+        if records[int(number)].get("id") != commit_id or storage.exists(layout.commit_uri(zones, int(number), "done")):
+            storage.delete(uri)
 
 
 # --- committing ---------------------------------------------------------------------------------------------------

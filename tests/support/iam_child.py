@@ -1,6 +1,6 @@
 """`python -m tests.support.iam_child ARGV`: `python -m etl_jobs ARGV` with the checks of `tests.support.iam`.
 
-Environment: ETL_TEST_ALLOWED_LIST_PREFIXES (required: the list-prefix check), ETL_TEST_CALL_LOG (optional: append
+Environment: ETL_TEST_ALLOWED_LIST_PREFIXES (optional: the list-prefix check), ETL_TEST_CALL_LOG (optional: append
 one JSON line per S3 call: operation, bucket, key or prefix), ETL_TEST_CRASH_AFTER_WRITE (optional: the process dies
 right after the first successful write whose URI contains this text, as a killed task would)."""
 
@@ -14,7 +14,8 @@ from etl_jobs import storage
 from etl_jobs.cli import main
 from tests.support.iam import LIST_ENV, install_list_check, log_calls
 
-install_list_check([(bucket, prefix) for bucket, prefix in json.loads(os.environ[LIST_ENV])])
+if os.environ.get(LIST_ENV):
+    install_list_check([(bucket, prefix) for bucket, prefix in json.loads(os.environ[LIST_ENV])])
 if os.environ.get("ETL_TEST_CALL_LOG"):
     log_calls(os.environ["ETL_TEST_CALL_LOG"])
 crash_after = os.environ.get("ETL_TEST_CRASH_AFTER_WRITE")
