@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         force=True,
     )
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # their INFO lines (credentials found, ...) are noise here
     try:
         result = execute(args)
         if args.result_uri:
