@@ -8,7 +8,8 @@ Shape (stable; the infrastructure generates each stage role's policy from it):
 - `Grant(zone, prefix, ops, why)`: `prefix` is relative to the zone root as S3 sees keys ("" = the whole zone);
   a grant covers every key starting with it. `why` names the code path that needs it.
 - `grants(command, landing_prefix=...)`: the grants of one command; `COMMANDS`: every command a deployment runs;
-  `RUNS_AS`: the corrections, by the stage whose runner and role run them (that role needs the union).
+  `RUNS_AS`: the corrections, by the stage whose runner and role run them; `role_grants(stage)`: that union, what
+  the role of a stage's runner needs.
 Prefixes come from `etl_jobs.layout`, the constants the code builds its paths with, so the declaration cannot drift
 from what the code does; tests/jobs/test_access.py runs every command on an IAM-enforcing S3 under a role holding
 exactly these grants (and checks every list prefix the code sends).
@@ -159,3 +160,9 @@ def grants(command: str, *, landing_prefix: str = layout.DEFAULT_LANDING_PREFIX)
     if command not in declared:
         raise ValueError(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")
     return declared[command]
+
+
+def role_grants(stage: str, *, landing_prefix: str = layout.DEFAULT_LANDING_PREFIX) -> tuple[Grant, ...]:
+    """What the role running `stage` needs: the stage's grants and those of the corrections it runs (`RUNS_AS`)."""
+    commands = [stage, *sorted(c for c, runner in RUNS_AS.items() if runner == stage)]
+    return tuple(grant for command in commands for grant in grants(command, landing_prefix=landing_prefix))
