@@ -335,8 +335,14 @@ def write(uri: str, data: bytes, *, if_match: str | None = None, if_none_match: 
         extra["IfMatch"] = f'"{if_match}"'
     if if_none_match:
         extra["IfNoneMatch"] = "*"
-    with _s3_call("s3:PutObject", uri):
-        response = _client().put_object(Bucket=bucket, Key=key, Body=data, **extra)
+    try:
+        with _s3_call("s3:PutObject", uri):
+            response = _client().put_object(Bucket=bucket, Key=key, Body=data, **extra)
+    except NotFoundError:
+        if if_match is None:
+            raise
+        # S3 answers a PUT conditioned on a version of a key that no longer exists with 404 NoSuchKey.
+        raise PreconditionFailedError(f"{uri} is gone since it was read", uri=uri, action="s3:PutObject") from None
     return ObjectInfo(uri, str(response.get("ETag", "")).strip('"'), len(data), "")
 
 

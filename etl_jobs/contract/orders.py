@@ -55,7 +55,7 @@ FIELD_MAX_CHARS: dict[str, int] = {
     "quantity": 24,
     "status": 32,
 }
-RECORD_MAX_CHARS = 64 * 1024
+RECORD_MAX_CHARS = 1024 * 1024
 
 STATUSES: frozenset[str] = frozenset({"pending", "paid", "shipped", "delivered", "cancelled", "refunded"})
 

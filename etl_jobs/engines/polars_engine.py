@@ -235,7 +235,11 @@ def _records(data: bytes) -> tuple[pl.DataFrame, int]:
 
 
 def _parse_quoted(raw: list[str], width: int) -> tuple[list[list[str | None]], list[str | None]]:
-    """Fields and structural reason of records that contain quotes, with the `csv` module (strict)."""
+    """Fields and structural reason of records that contain quotes, with the `csv` module (strict). Its field size
+    limit is raised to the record limit, so a long quoted field is judged by the field limits (`field_too_long`)
+    rather than failing to parse."""
+    if csv.field_size_limit() < RECORD_MAX_CHARS:
+        csv.field_size_limit(RECORD_MAX_CHARS)
     columns: list[list[str | None]] = [[] for _ in range(width)]
     reasons: list[str | None] = []
     for text in raw:
@@ -360,7 +364,7 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     quoted = records.filter(pl.col("_quoted") & ~pl.col("_skip"))
     if quoted.height:
         texts = quoted["_raw"].to_list()
-        # A record over the length limit is not even split (the csv module caps fields at 128 KiB anyway).
+        # A record over the length limit is not even split.
         fields, reasons = _parse_quoted(["" if len(t) > RECORD_MAX_CHARS else t for t in texts], width)
         reasons = [
             Reason.INVALID_UTF8.value
