@@ -126,7 +126,7 @@ def test_a_conditional_write_onto_a_vanished_key_lost_its_race(root: str) -> Non
 
 def test_local_paths_that_cannot_be_used_are_named(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
-    with pytest.raises(storage.OutputPathError, match="below.json: a file stands where a folder is needed"):
+    with pytest.raises(storage.OutputPathError, match=r"below\.json: a file stands where a folder is needed"):
         storage.write(str(tmp_path / "file" / "below.json"), b"{}")
     (tmp_path / "folder").mkdir()
     with pytest.raises(storage.OutputPathError, match="is a folder; a file is needed there"):

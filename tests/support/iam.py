@@ -214,8 +214,10 @@ def check_list_prefixes(allowed: Sequence[tuple[str, str]]) -> Any:
     return handler
 
 
-def install_list_check(allowed: Sequence[tuple[str, str]]) -> None:
-    if boto3.DEFAULT_SESSION is None:
+def install_list_check(allowed: Sequence[tuple[str, str]], *, fresh: bool = False) -> None:
+    """Register the list-prefix check on boto3's default session (a new one when `fresh`: a session created
+    earlier may hold other credentials)."""
+    if fresh or boto3.DEFAULT_SESSION is None:
         boto3.setup_default_session()
     assert boto3.DEFAULT_SESSION is not None
     boto3.DEFAULT_SESSION.events.register("before-parameter-build.s3.ListObjectsV2", check_list_prefixes(allowed))
@@ -285,7 +287,7 @@ def under_policy(
         os.environ.update(env)
         credentials = role_environment(server, policy_documents)
         os.environ.update(credentials)
-        install_list_check(list_prefixes)
+        install_list_check(list_prefixes, fresh=True)
         storage._client.cache_clear()
         yield credentials
     finally:

@@ -278,8 +278,8 @@ def multi_day(lake: Lake) -> Model:
     check(lake, model, "after day 1")
     assert [(f["name"], f["reason"]) for f in result["files_quarantined"]] == [("semicolon.csv", "missing_columns")]
     assert result["quarantine_reasons"] == {"file_rejected": 2, "invalid_status": 1, "superseded": 2}
-    # Re-running any stage, or the whole day, changes nothing.
-    assert run_stages(lake, "2024-05-01", ["orders", "shop"])["commit"] is None
+    # Re-running a stage, or the whole day, changes nothing.
+    assert lake.command("load", "--run-date", "2024-05-01")["commit"] is None
     assert lake.command("run", "--run-date", "2024-05-01")["commit"] is None
     check(lake, model, "after re-running day 1")
 
@@ -309,8 +309,8 @@ def multi_day(lake: Lake) -> Model:
         lake.land(delivery)
         model.land(delivery)
     model.claim()
-    day4 = run_stages(lake, "2024-05-04", ["orders", "shop"])
-    check_accounting(day4)
+    for source in ("orders", "shop"):
+        check_accounting(lake.command("run", "--run-date", "2024-05-04", "--source", source))
     check(lake, model, "after gzip and CR-only files")
 
     # Day 5: two pipelines on one lake at the same time, each landing's claims racing the other's.
@@ -318,7 +318,14 @@ def multi_day(lake: Lake) -> Model:
         lake.land(delivery)
         model.land(delivery)
     model.claim()
-    both = lake.concurrently([stage_commands("2024-05-05", ["orders", "shop"])] * 2)
+    pipeline = [
+        ["extract", "--run-date", "2024-05-05", "--source", "orders"],
+        ["extract", "--run-date", "2024-05-05", "--source", "shop"],
+        ["transform", "--run-date", "2024-05-05"],
+        ["validate", "--run-date", "2024-05-05", "--max-quarantine-rate", "0.5"],
+        ["load", "--run-date", "2024-05-05"],
+    ]
+    both = lake.concurrently([pipeline, pipeline])
     loads = [results[-1] for results in both]
     for result in loads:
         check_accounting(result)
@@ -341,7 +348,7 @@ def multi_day(lake: Lake) -> Model:
         ("orders", 2, 2),
         ("shop", 1, 2),
     ]
-    again = run_stages(lake, "2024-05-07", ["orders", "shop"])
+    again = lake.command("run", "--run-date", "2024-05-07", "--max-quarantine-rate", "0.5")
     check_accounting(again)
     assert sorted((f["name"], f["outcome"]) for f in again["files"]) == [
         ("day1.csv", "accepted"),
