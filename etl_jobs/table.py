@@ -161,21 +161,20 @@ def _publish_object(zones: Zones, number: int, final: str, staged: str | None, b
     done = layout.commit_uri(zones, number, "done")
     if staged is not None:
         try:
-            data = storage.read_bytes(staged)
+            if base is None:
+                storage.place(staged, final, if_none_match=True)
+            else:
+                storage.place(staged, final, if_match=base)
         except storage.NotFoundError:
             if storage.exists(done):
                 raise _Finished from None
             raise TableError(f"commit {number}: its staged object {staged} is missing") from None
-        try:
-            if base is None:
-                storage.write(final, data, if_none_match=True)
-            else:
-                storage.write(final, data, if_match=base)
         except storage.PreconditionFailedError:
             try:
                 current = storage.read_bytes(final)
+                data = storage.read_bytes(staged)
             except storage.NotFoundError:
-                current = None
+                current, data = None, b""
             if current == data:
                 return  # published already (by an earlier attempt or a helper)
             if storage.exists(done):

@@ -131,3 +131,20 @@ def test_local_paths_that_cannot_be_used_are_named(tmp_path: Path) -> None:
     (tmp_path / "folder").mkdir()
     with pytest.raises(storage.OutputPathError, match="is a folder; a file is needed there"):
         storage.write(str(tmp_path / "folder"), json.dumps({}).encode())
+
+
+def test_placing_a_staged_object_follows_the_same_conditions(root: str) -> None:
+    staged, final = root + "_staging/c1/part.parquet", root + "order_date=2024-05-01/part-00000.parquet"
+    storage.write(staged, b"new")
+    storage.place(staged, final, if_none_match=True)
+    assert storage.read_bytes(final) == b"new" and storage.read_bytes(staged) == b"new"
+    with pytest.raises(storage.PreconditionFailedError):
+        storage.place(staged, final, if_none_match=True)
+    _, current = storage.read_with_info(final)
+    storage.write(staged, b"newer")
+    storage.place(staged, final, if_match=current.etag)
+    assert storage.read_bytes(final) == b"newer"
+    with pytest.raises(storage.PreconditionFailedError):
+        storage.place(staged, final, if_match=current.etag)  # that version is gone
+    storage.delete(staged)
+    assert storage.read_bytes(final) == b"newer"  # the placed object does not depend on the staged one

@@ -1,7 +1,7 @@
 """Faults injected into the job code in this process: a crash after the Nth write, and a hook after every write.
 
-Both wrap `etl_jobs.storage.write` and `etl_jobs.storage.delete` (every module calls them through `storage.`), so
-they see exactly the object operations a real process would do, in order."""
+Both wrap `etl_jobs.storage.write`, `place` and `delete` (every module calls them through `storage.`), so they see
+exactly the object operations a real process would do, in order."""
 
 from __future__ import annotations
 
@@ -18,23 +18,27 @@ class Crash(BaseException):
 
 @contextmanager
 def after_each_write(hook: Callable[[str, str], None]) -> Iterator[None]:
-    """Call `hook(operation, uri)` after every successful write ("write") and delete ("delete")."""
-    real_write, real_delete = storage.write, storage.delete
+    """Call `hook(operation, uri)` after every successful write ("write"), placement ("place") and delete ("delete")."""
+    real_write, real_place, real_delete = storage.write, storage.place, storage.delete
 
     def write(uri: str, data: bytes, **conditions: Any) -> storage.ObjectInfo:
         info = real_write(uri, data, **conditions)
         hook("write", uri)
         return info
 
+    def place(source: str, target: str, **conditions: Any) -> None:
+        real_place(source, target, **conditions)
+        hook("place", target)
+
     def delete(uri: str, **conditions: Any) -> None:
         real_delete(uri, **conditions)
         hook("delete", uri)
 
-    storage.write, storage.delete = write, delete  # type: ignore[assignment]
+    storage.write, storage.place, storage.delete = write, place, delete  # type: ignore[assignment]
     try:
         yield
     finally:
-        storage.write, storage.delete = real_write, real_delete  # type: ignore[assignment]
+        storage.write, storage.place, storage.delete = real_write, real_place, real_delete  # type: ignore[assignment]
 
 
 @contextmanager
