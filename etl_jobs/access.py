@@ -112,7 +112,12 @@ def _validate() -> tuple[Grant, ...]:
 def _commit(why: str) -> tuple[Grant, ...]:
     """What committing to curated needs (load, retract: either may roll forward the other's unfinished commit)."""
     return (
-        _g(Zone.STAGED, layout.STAGED_DELIVERIES, {R}, f"{why} reads the valid rows of the deliveries it applies"),
+        _g(
+            Zone.STAGED,
+            layout.STAGED_DELIVERIES,
+            {R},
+            f"{why} reads staged valid rows: of the deliveries it applies, and earlier versions it restores",
+        ),
         _g(Zone.CURATED, layout.COMMITS, {L, R, W}, f"{why}: the commit log (create-only) and publish markers"),
         _g(Zone.CURATED, layout.APPLIED, {L, R, W}, f"{why}: which generation of each delivery curated reflects"),
         _g(Zone.CURATED, layout.RETRACTED, {L, W}, f"{why}: retracted deliveries are never applied again"),
