@@ -1,9 +1,9 @@
-"""AWS Lambda handlers over `etl_jobs.pipeline`: thin adapters from typed events (`events`) to the stage functions.
+"""AWS Lambda handlers over `etl_jobs.pipeline`: thin adapters from checked events (`events`) to the stage functions.
 
 - `extract.handler`: an EventBridge Scheduler sweep, a manual start (`{"run_date", "sources"}`) or an S3 "Object
   Created" event from EventBridge for a file under the landing prefix -> claim what landed for each source
   -> one SQS message per source that has new deliveries.
-- `process.handler`: an SQS batch (Powertools' BatchProcessor with a typed record model) -> transform, validate, load
+- `process.handler`: an SQS batch (Powertools' BatchProcessor, typed SQS records) -> transform, validate, load
   per message; a failing message is reported alone (ReportBatchItemFailures).
 - `stage_extract`, `stage_transform`, `stage_validate`, `stage_load`: invoked by the Step Functions orchestrator with
   `{"run_date", "source" | "sources", ...}`; each returns its stage result. The manual-start corrections ride on the

@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from etl_jobs import pipeline
@@ -35,7 +35,7 @@ def _send_to_work_queue(message: dict[str, Any]) -> None:
 def requests_of(event: dict[str, Any]) -> list[tuple[str, date]]:
     """(source, run date) of each sweep the event asks for."""
     parsed = sweep_or_file_event(event)
-    if isinstance(parsed, S3EventNotificationEventBridgeModel):
+    if isinstance(parsed, S3EventBridgeNotificationEvent):
         bucket, key = parsed.detail.bucket.name, parsed.detail.object.key
         prefix = landing_prefix()
         folders = key.removeprefix(prefix).split("/")
@@ -43,8 +43,8 @@ def requests_of(event: dict[str, Any]) -> list[tuple[str, date]]:
             raise BadEventError(
                 f"s3://{bucket}/{key} is not a file under the landing prefix {prefix!r} (<prefix><source>/<file>)"
             )
-        return [(folders[0], parsed.time.date())]
-    return [(source, parsed.day()) for source in parsed.names()]
+        return [(folders[0], datetime.fromisoformat(parsed.time.replace("Z", "+00:00")).date())]
+    return [(source, parsed.day) for source in parsed.sources]
 
 
 def handle(event: dict[str, Any], send: SendMessage = _send_to_work_queue) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Process Lambda (serverless): an SQS batch of runs -> transform, validate, load each; failures per message.
 
-Each record is validated by Powertools' BatchProcessor against `RunRecord` (body: `{"run_date", "source"?,
-"max_quarantine_rate"?}` as JSON): a malformed one fails alone as a batch item failure, with the field named. A run
+Powertools' BatchProcessor hands each record over as a typed `SQSRecord`; its body must be `{"run_date", "source"?,
+"max_quarantine_rate"?}` as JSON (`events.run_message`): a malformed one fails alone as a batch item failure, with
+the field named. A run
 that cannot complete (S3 errors, a corrupt state) fails its message: SQS redelivers only that one, and after
 maxReceiveCount it moves to the DLQ, whose depth alarms. A file failing the quality gate or the contract does not
 fail the message (the other files are loaded, and redelivering would change nothing): it is counted in the
@@ -15,15 +16,16 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from etl_jobs import pipeline
 from etl_jobs.handlers._runtime import engine, logger, max_quarantine_rate, metrics, tracer, zones
-from etl_jobs.handlers.events import RunMessage, RunRecord
+from etl_jobs.handlers.events import RunMessage, run_message
 
 # Report every failed message, even when all fail: the invocation then succeeds and SQS redelivers exactly those
 # messages, instead of an error that Lambda's Errors alarm would count once per retry of the whole batch.
-processor = BatchProcessor(event_type=EventType.SQS, model=RunRecord, raise_on_entire_batch_failure=False)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def process_run(message: RunMessage) -> dict[str, Any]:
@@ -44,9 +46,10 @@ def process_run(message: RunMessage) -> dict[str, Any]:
 
 
 @tracer.capture_method
-def record_handler(record: RunRecord) -> dict[str, Any]:
-    result = process_run(record.body)
-    logger.info("run loaded", extra={"run_date": record.body.run_date.isoformat(), "rows": result["rows_curated"]})
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    message = run_message(record)
+    result = process_run(message)
+    logger.info("run loaded", extra={"run_date": message.run_date.isoformat(), "rows": result["rows_curated"]})
     return result
 
 

@@ -91,9 +91,9 @@ def test_a_manual_start_names_its_sources(lake: Lake, sample: Sample) -> None:
     ("event", "message"),
     [
         (object_created_event(f"run_date={RUN_DATE}/orders/x.csv"), "is not a file under the landing prefix"),
-        ({"source": "orders", "scheduled_time": "soon"}, "scheduled_time: Input should be a valid datetime"),
-        ({"sources": "orders"}, "sources: Input should be a valid list"),
-        ({"source": "../etc"}, "source name '../etc' must be a plain folder name"),
+        ({"source": "orders", "scheduled_time": "soon"}, "scheduled_time: expected an ISO timestamp, got 'soon'"),
+        ({"sources": "orders"}, "sources: expected a non-empty list of source names"),
+        ({"source": "../etc"}, "source: source name '../etc' must be a plain folder name"),
     ],
 )
 def test_bad_extract_events_are_clear_errors(lake: Lake, event: dict[str, Any], message: str) -> None:
@@ -193,14 +193,17 @@ def test_a_manual_start_with_sources_and_corrections(lake: Lake) -> None:
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        ({"run_date": "yesterday", "source": "orders"}, "run_date: Input should be a valid date"),
-        ({"source": "orders"}, "run_date: Field required"),
+        ({"run_date": "yesterday", "source": "orders"}, "run_date: expected a date 'YYYY-MM-DD', got 'yesterday'"),
+        ({"source": "orders"}, "run_date: missing"),
         (
             {"run_date": RUN_DATE, "max_quarantine_rate": 2},
-            "max_quarantine_rate: Input should be less than or equal to 1",
+            "max_quarantine_rate: expected a number between 0 and 1",
         ),
-        ({"run_date": RUN_DATE, "retract": {}}, "retract.file: Field required"),
-        ({"run_date": RUN_DATE, "sources": ["orders", 3]}, "sources must be names such as 'orders', got 3"),
+        ({"run_date": RUN_DATE, "retract": {}}, "retract.file: expected the key of a delivered file"),
+        (
+            {"run_date": RUN_DATE, "sources": ["orders", 3]},
+            r"sources\[1\]: expected a source name such as 'orders', got 3",
+        ),
     ],
 )
 def test_bad_stage_events_are_clear_errors(lake: Lake, event: dict[str, Any], message: str) -> None:
