@@ -1,40 +1,21 @@
-"""ETL job code for the orders dataset: one contract, one pipeline, run by every architecture. Never imports Pulumi.
+"""ETL job code for the orders dataset: one contract, engines that compute it, and the engine-neutral machinery that
+makes every engine exactly-once. Never imports Pulumi.
 
-Modules: `contract` (columns, rules, reason codes, reference tables), `engine` (the single-node Polars engine),
-`pipeline` (stage functions extract/transform/validate/load and `run`), `zones`, `storage` (local/S3 bytes),
-`cli` (`python -m etl_jobs`), `sample` (fault-injecting data generator).
+Modules:
+- `contract`: columns, row rules and reason codes, file reasons, field limits, reference tables;
+- `engines`: the engine protocol and registry (`--engine NAME`); `engines.polars_engine` is the single-node engine;
+- `layout`: where everything lives in the zones (the prefixes `access` declares); `zones`: the zone roots;
+- `storage`: bytes in and out of local paths and s3:// URIs, S3 errors with their meaning, conditional writes;
+- `ledger`: exactly-once claims of landed files (landing sequence, content hash, duplicates), reprocess marks;
+- `table`: the curated table's commit protocol (optimistic, conditional writes, crash roll-forward);
+- `pipeline`: the stages extract / transform / validate / load, `run`, and the corrections retract / reprocess;
+- `access`: what each command reads, lists, writes and deletes (every IAM policy is generated from it);
+- `cli` (`python -m etl_jobs`), `handlers` (Lambda), `sample` (fault-injecting data generator).
 
-Layout inside the zones (D = run date, YYYY-MM-DD; S = source name, e.g. `orders`):
-    raw         <landing prefix>S/<file>                    where files land (prefix ETL_LANDING_PREFIX, default
-                                                            `landing/`); extract without an input copies them all
-                run_date=D/S/<file>                         the source, copied unchanged by extract
-    staged      run_date=D/source=S/part.parquet            one part per source, written by `transform --source S`
-                                                            (or by `transform`, once per source): S's records,
-                                                            normalised, with `_file`, `_line`, `_reason` (null =
-                                                            valid so far) and `_raw` (only when rejected); not
-                                                            deduped. `run` keeps the parts in memory
-                run_date=D/_stages/transform/source=S.json  what S's transform did; re-transforming S replaces only
-                                                            S's part and record, and deletes the validate record
-                run_date=D/_stages/validate.json            what validate did, with the ids of the transforms it saw
-    quarantine  run_date=D/quarantine.parquet               rejected rows: run_date, source_file, line, reason,
-                                                            raw_line, then the normalised columns
-                _manifests/run_date=D/manifest.json         the run's manifest (also written when the run fails)
-    curated     order_date=YYYY-MM-DD/part-D.parquet        published rows; one file per partition per run date
-                _loads/run_date=D.json                      the files run date D published (a re-run replaces them)
-Parallel per-source transforms (the orchestrated pipeline's Map) therefore never write the same object.
-
-Dedupe by `order_id` (latest `order_ts` wins, the others are quarantined as `superseded`) happens in validate, over
-every staged part of the run date, so duplicates across sources are found whatever order the sources were transformed
-in; load applies the same deterministic dedupe to the same parts (it checks their transform ids against validate's).
-A superseded row is a valid row that lost: like `batch_rejected` rows it is quarantined normalised (`raw_line` null;
-`source_file` and `line` point at its bytes in the raw zone). validate and load always cover every source of the date
-and refuse (StageInputError) while a source with raw files has no staged part.
-With `--output PREFIX` the zones are PREFIX/raw/, PREFIX/staged/, PREFIX/curated/, PREFIX/quarantine/ and the run's
-manifest is also written to PREFIX/manifest.json. Paths starting with `_` are skipped by Spark, Hive and PyArrow
-dataset readers, so the curated zone reads as a plain `order_date`-partitioned Parquet dataset.
-
-Records and accounting: a record is one CSV row (it may span lines inside quotes); blank or whitespace-only lines are
-not records and are counted as `blank_lines`. rows_in = rows_curated + rows_quarantined, always: a row breaking a
-row rule is quarantined with its reason and raw text; when a batch rule fails, the rows that passed are quarantined
-too as `batch_rejected` (normalised) and curated is left untouched.
+How a file moves (see `layout` for every path and docs/operations.md for the procedures): a file dropped under
+`raw/landing/<source>/` is claimed by extract (raw copy `raw/deliveries/...`, ledger entry, removed from landing),
+staged by transform (valid and rejected rows, or the whole file quarantined when it breaks the contract), judged by
+validate (the quality gate, per file), and committed by load into `curated/order_date=D/part-00000.parquet`, one
+object per partition, holding each order_id once across every run, pipeline and partition. Every commit writes a
+manifest whose counts add up per file and in total: rows_in = rows_curated + rows_quarantined.
 """

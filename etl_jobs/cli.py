@@ -1,19 +1,24 @@
-"""Command line for every runtime: `python -m etl_jobs run|extract|transform|validate|load`.
+"""`python -m etl_jobs COMMAND`: the command line of every runtime (containers, Glue/EMR steps, people).
 
-Zones come from `--output PREFIX` (all zones under one prefix; `run` also writes PREFIX/manifest.json) or from the
-ETL_*_URI environment variables. Progress and a summary go to stderr; `--json` prints the stage's dict on stdout.
-Exit codes: 0 ok, 1 data or validation failure, 2 usage or configuration error (including a stage's missing input).
+Commands: `run` (all stages in one process), the stages `extract`, `transform`, `validate`, `load`, and the
+corrections `retract --file KEY` and `reprocess --from D --to D`. Zones come from `--output PREFIX` (every zone
+under one prefix; `run` also writes PREFIX/manifest.json) or from the ETL_*_URI variables. `--engine NAME` picks the
+engine (default: ETL_ENGINE or polars). Progress and a summary go to stderr; `--json` prints the result on stdout;
+`--result-uri URI` writes it to a local path or s3:// URI before the process exits, whatever the outcome (an error
+result names the error and the exit code), for runners that get no payload back from a task.
 
-The stage commands are what the orchestrators run (`components/workflows.py`): `<stage> --run-date D --source S`,
-and for validate also `--result-uri URI`:
-- `extract --source S` without `--input` extracts every file landed for S (`<raw>/<landing prefix>S/`, prefix from
-  `--landing-prefix` or ETL_LANDING_PREFIX, default `landing/`), like the `stage_extract` Lambda handler;
-- `transform --source S` transforms only S's raw files into S's own staged part (parallel per-source transforms never
-  write the same object); without `--source`, every source of the date;
-- `validate` and `load` accept `--source` for a uniform command line but always cover every source of the date
-  (dedupe needs them all); `validate --result-uri URI` writes the validate result as JSON to URI (local path or
-  s3://) whether validation passed or not, before exiting 1 on a failure: `ecs:runTask.sync` ignores exit codes, so
-  the state machine gates on that document.
+Exit codes (`EXIT_CODES`, the one table; `exit_code_for` maps every expected error to it, none prints a traceback):
+0 the command completed. A `validate` (or `run`) whose quality gate failed HAS completed: its result says
+  `passed: false` and the orchestrator branches on that. Step Functions' `ecs:runTask.sync` fails the state with
+  `States.TaskFailed` on ANY non-zero exit code, so a failed gate must not exit non-zero, or it would be retried
+  and alerted as a task failure instead of reaching the gate.
+2 usage or configuration error: bad arguments, zones not set, an unknown engine, an input that does not exist, an
+  output path that cannot be used.
+3 data failure that stops the command: the lake's state is not readable as the protocol wrote it (a corrupt ledger
+  or commit record), or a table object changed outside the commit protocol.
+4 infrastructure error: S3 failed or could not be reached, credentials are missing, contention did not settle.
+5 permission error: the role lacks an action (S3 AccessDenied); the message names the action and the location.
+1 is left to Python for an unexpected failure (a bug): that one prints its traceback.
 """
 
 from __future__ import annotations
@@ -23,23 +28,79 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, NoReturn
 
-from etl_jobs import pipeline, storage
+from etl_jobs import layout, pipeline, storage
 from etl_jobs.contract import ContractError
+from etl_jobs.engines import DEFAULT_ENGINE, UnknownEngineError, available, get_engine
+from etl_jobs.ledger import LedgerError, SourceNameError
+from etl_jobs.table import TableError
 from etl_jobs.zones import Zones, ZonesError
 
-EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
+
+class ExitCode(IntEnum):
+    OK = 0
+    USAGE = 2
+    DATA = 3
+    INFRASTRUCTURE = 4
+    PERMISSION = 5
 
 
-def _run_date(text: str) -> date:
+EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "the command completed (a failed quality gate included: see `passed` in the result)",
+    ExitCode.USAGE: "usage or configuration error (arguments, zones, engine, a missing input, an unusable output path)",
+    ExitCode.DATA: "data failure that stops the command (the lake's state is not readable as written)",
+    ExitCode.INFRASTRUCTURE: "infrastructure error (S3 failed or unreachable, no credentials, contention)",
+    ExitCode.PERMISSION: "permission error (the role lacks an action; the message names it and the location)",
+}
+
+STAGE_COMMANDS = ("extract", "transform", "validate", "load")
+COMMANDS = ("run", *STAGE_COMMANDS, "retract", "reprocess")
+
+# Checked in this order: the first class an error is an instance of decides its exit code.
+_ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (storage.PermissionDeniedError, ExitCode.PERMISSION),
+    (storage.OutputPathError, ExitCode.USAGE),
+    (storage.InfrastructureError, ExitCode.INFRASTRUCTURE),
+    (storage.PreconditionFailedError, ExitCode.INFRASTRUCTURE),
+    (ZonesError, ExitCode.USAGE),
+    (UnknownEngineError, ExitCode.USAGE),
+    (SourceNameError, ExitCode.USAGE),
+    (pipeline.FileNotDeliveredError, ExitCode.USAGE),
+    (pipeline.AmbiguousFileError, ExitCode.USAGE),
+    (LedgerError, ExitCode.DATA),
+    (TableError, ExitCode.DATA),
+    (ContractError, ExitCode.DATA),
+    (pipeline.InputMissingError, ExitCode.USAGE),
+    (storage.NotFoundError, ExitCode.DATA),
+    (json.JSONDecodeError, ExitCode.DATA),
+    (ValueError, ExitCode.USAGE),
+)
+
+
+class UsageError(ValueError):
+    """An argument that parses but cannot be used (reported like argparse's errors, exit code 2)."""
+
+
+def exit_code_for(error: BaseException) -> ExitCode | None:
+    """The exit code of an expected error; None for an unexpected one (a bug)."""
+    for kind, code in _ERRORS:
+        if isinstance(error, kind):
+            return code
+    return None
+
+
+def _date(text: str) -> date:
     try:
         if len(text) != 10:
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid run date {text!r}: use YYYY-MM-DD, e.g. 2024-05-01") from None
+        raise argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD, e.g. 2024-05-01") from None
 
 
 def _rate(text: str) -> float:
@@ -52,132 +113,213 @@ def _rate(text: str) -> float:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m etl_jobs", description="Run the orders ETL pipeline or one stage.")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--output", metavar="PREFIX", help="put every zone under PREFIX (default: zones from ETL_*_URI variables)"
+def _epilog() -> str:
+    return (
+        "exit codes:\n"
+        + "\n".join(f"  {int(code)}  {text}" for code, text in EXIT_CODES.items())
+        + ("\n  1  an unexpected failure (a bug): reported with its traceback")
     )
+
+
+def parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    main = argparse.ArgumentParser(
+        prog="python -m etl_jobs",
+        description="Run the orders ETL pipeline, one stage of it, or a correction.",
+        epilog=_epilog(),
+        formatter_class=formatter,
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--output", metavar="PREFIX", help="put every zone under PREFIX (default: ETL_*_URI variables)")
     common.add_argument(
         "--run-date",
-        type=_run_date,
+        type=_date,
         default=datetime.now(UTC).date(),
         metavar="YYYY-MM-DD",
-        help="run date (default: today, UTC)",
+        help="the date this run is for (default: today, UTC)",
     )
+    common.add_argument(
+        "--engine",
+        default=os.environ.get("ETL_ENGINE") or DEFAULT_ENGINE,
+        metavar="NAME",
+        help=f"engine: {', '.join(available())} (default: ETL_ENGINE or {DEFAULT_ENGINE})",
+    )
+    common.add_argument("--result-uri", metavar="URI", help="also write the result JSON here (local path or s3://)")
     common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     common.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
-    stages = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = stages.add_parser("run", parents=[common], help="extract, transform, validate and load")
-    run.add_argument("--input", required=True, metavar="URI", help="source CSV: local path or s3://bucket/key")
-    run.add_argument(
-        "--max-quarantine-rate",
-        type=_rate,
-        default=pipeline.DEFAULT_MAX_QUARANTINE_RATE,
-        metavar="R",
-        help="fail the run above this share of quarantined rows (default: 0.10)",
-    )
-    extract = stages.add_parser("extract", parents=[common], help="copy the source into the raw zone")
-    extract.add_argument(
-        "--input",
-        metavar="URI",
-        help="source CSV: local path or s3://bucket/key (default: every file landed for --source)",
-    )
-    extract.add_argument("--source", default=pipeline.DATASET, help="source name, the raw sub-folder (default: orders)")
-    extract.add_argument(
+    source = argparse.ArgumentParser(add_help=False)
+    source.add_argument("--source", metavar="NAME", help="only this source (default: every source)")
+    landing = argparse.ArgumentParser(add_help=False)
+    landing.add_argument(
         "--landing-prefix",
         metavar="PREFIX",
-        help="where files land in the raw zone, used without --input "
-        f"(default: ETL_LANDING_PREFIX or {pipeline.DEFAULT_LANDING_PREFIX!r})",
+        help=f"where files land in the raw zone (default: ETL_LANDING_PREFIX or {layout.DEFAULT_LANDING_PREFIX!r})",
     )
-    transform = stages.add_parser(
-        "transform", parents=[common], help="parse, clean, normalise and enrich into staged (one part per source)"
-    )
-    transform.add_argument("--source", help="transform only this source (default: every source of the run date)")
-    validate = stages.add_parser(
-        "validate", parents=[common], help="dedupe across sources, quarantine bad rows and check batch rules"
-    )
-    validate.add_argument("--source", help="accepted for a uniform command line; validate covers every source")
-    validate.add_argument(
-        "--result-uri",
+    landing.add_argument(
+        "--input",
+        action="append",
+        default=[],
         metavar="URI",
-        help="also write the result as JSON here (local path or s3://), whether validation passed or not",
+        help="claim this file (local path or s3://) instead of what landed; repeatable; the file is left in place",
     )
-    validate.add_argument(
+    rate = argparse.ArgumentParser(add_help=False)
+    env_rate = os.environ.get("ETL_MAX_QUARANTINE_RATE")
+    rate.add_argument(
         "--max-quarantine-rate",
         type=_rate,
-        default=pipeline.DEFAULT_MAX_QUARANTINE_RATE,
+        default=None,
         metavar="R",
-        help="fail validation above this share of quarantined rows (default: 0.10)",
+        help="reject a file above this share of quarantined rows "
+        f"(default: ETL_MAX_QUARANTINE_RATE{f' = {env_rate}' if env_rate else ''} or "
+        f"{pipeline.DEFAULT_MAX_QUARANTINE_RATE})",
     )
-    load = stages.add_parser("load", parents=[common], help="publish validated rows to curated")
-    load.add_argument("--source", help="accepted for a uniform command line; load covers every source")
-    return parser
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, parents: list[argparse.ArgumentParser], text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, parents=[common, *parents], help=text, description=text, epilog=_epilog(), formatter_class=formatter
+        )
+
+    run = add("run", [landing, rate], "extract, transform, validate and load in one process")
+    run.add_argument("--source", default=pipeline.DATASET, metavar="NAME", help="the source claimed (default: orders)")
+    extract = add("extract", [landing], "claim the files landed for a source: raw copy, ledger, out of landing")
+    extract.add_argument("--source", default=pipeline.DATASET, metavar="NAME", help="the source (default: orders)")
+    add("transform", [source], "stage every claimed delivery not staged yet (parse, rules, normalise)")
+    add("validate", [source, rate], "give each staged delivery its verdict (the quality gate, per file)")
+    add("load", [source], "commit every validated delivery to curated (one commit, only the touched partitions)")
+    retract = add("retract", [], "remove what one delivery contributed, restoring earlier versions")
+    retract.add_argument("--file", required=True, metavar="KEY", help="landing key, raw key, or <source>/seq=<n>")
+    reprocess = add("reprocess", [source], "mark the deliveries claimed in a date range for processing again")
+    reprocess.add_argument("--from", dest="start", required=True, type=_date, metavar="YYYY-MM-DD")
+    reprocess.add_argument("--to", dest="end", required=True, type=_date, metavar="YYYY-MM-DD")
+    return main
+
+
+def _zones(output: str | None) -> Zones:
+    if not output:
+        return Zones.from_env()
+    if not storage.is_s3(output):
+        path = Path(output)
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"--output {output} is a file; give a folder (it is created if its parent exists)")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise UsageError(f"--output {output}: {path.parent} is a file, not a folder; choose another location")
+        if not path.parent.is_dir():
+            raise UsageError(f"--output {output}: its parent folder {path.parent} does not exist; create it first")
+    return Zones.under(output)
+
+
+def _max_rate(args: argparse.Namespace) -> float:
+    if args.max_quarantine_rate is not None:
+        return float(args.max_quarantine_rate)
+    text = os.environ.get("ETL_MAX_QUARANTINE_RATE")
+    if text:
+        try:
+            return _rate(text)
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"ETL_MAX_QUARANTINE_RATE: {error}") from None
+    return pipeline.DEFAULT_MAX_QUARANTINE_RATE
+
+
+def _landing_prefix(args: argparse.Namespace) -> str:
+    return layout.check_landing_prefix(
+        args.landing_prefix or os.environ.get("ETL_LANDING_PREFIX") or layout.DEFAULT_LANDING_PREFIX
+    )
+
+
+def execute(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the parsed command; returns its result (errors propagate, see `exit_code_for`)."""
+    zones = _zones(args.output)
+    engine = get_engine(args.engine)
+    command: str = args.command
+    run_date: date = args.run_date
+    actions: dict[str, Callable[[], dict[str, Any]]] = {
+        "run": lambda: pipeline.run(
+            zones,
+            run_date,
+            inputs=args.input,
+            source=args.source,
+            landing_prefix=_landing_prefix(args),
+            max_quarantine_rate=_max_rate(args),
+            engine=engine,
+        ),
+        "extract": lambda: pipeline.extract(
+            zones, run_date, args.source, inputs=args.input, landing_prefix=_landing_prefix(args)
+        ),
+        "transform": lambda: pipeline.transform(zones, run_date, args.source, engine=engine),
+        "validate": lambda: pipeline.validate(zones, run_date, _max_rate(args), args.source, engine=engine),
+        "load": lambda: pipeline.load(zones, run_date, args.source, engine=engine),
+        "retract": lambda: pipeline.retract(zones, args.file, run_date, engine=engine),
+        "reprocess": lambda: pipeline.reprocess(zones, args.start, args.end, run_date, args.source),
+    }
+    result = actions[command]()
+    if command == "run" and args.output:
+        pipeline.write_result(storage.join(args.output, "manifest.json"), result)
+    return result
 
 
 def _summary(command: str, result: dict[str, Any]) -> str:
-    if command == "run":
+    if command in {"run", "load", "retract"}:
         reasons = ", ".join(f"{k}={v}" for k, v in result["quarantine_reasons"].items()) or "none"
-        total = sum(result["durations_s"].values())
-        rate = result["rows_in"] / total if total else 0.0
         line = (
-            f"run {result['run_date']} {result['status'].upper()}: {result['rows_in']} rows in, "
-            f"{result['rows_curated']} curated, {result['rows_quarantined']} quarantined ({reasons}), "
-            f"{result['blank_lines']} blank lines; {total:.2f} s ({rate:,.0f} rows/s)"
+            f"{command} {result['run_date']}: commit {result['commit']}: {result['rows_in']} rows in, "
+            f"{result['rows_curated']} curated, {result['rows_quarantined']} quarantined ({reasons}); "
+            f"partitions: {', '.join(result['partitions']) or 'none'}"
         )
-        if result["ignored_columns"]:
-            line += f"; ignored columns: {', '.join(result['ignored_columns'])}"
-        if result["errors"]:
-            line += "\n  " + "\n  ".join(result["errors"])
+        for item in result["files_quarantined"]:
+            line += f"\n  file quarantined: {item['source']} {item['name']} (seq {item['seq']}): {item['detail']}"
+        if command == "run":
+            line = f"{result['status'].upper()}: " + line
         return line
     if command == "validate":
         verdict = "passed" if result["passed"] else "FAILED: " + "; ".join(result["failures"])
         return f"validate {result['run_date']}: {verdict} (quarantine rate {result['quarantine_rate']:.4f})"
-    return f"{command} {result['run_date']}: done in {result['duration_s']:.2f} s"
+    if command == "extract":
+        return (
+            f"extract {result['source']}: {len(result['landed'])} landed, {len(result['files'])} delivered, "
+            f"{len(result['duplicates'])} duplicate(s), {result['already_claimed']} claimed earlier"
+        )
+    if command == "reprocess":
+        return f"reprocess {result['from']}..{result['to']}: {len(result['deliveries'])} deliveries marked"
+    return f"{command} {result['run_date']}: {len(result['files'])} deliveries, {result['rows_in']} rows"
+
+
+def _fail(code: ExitCode, message: str, args: argparse.Namespace | None) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    if args is not None and getattr(args, "result_uri", None):
+        error = {"stage": args.command, "status": "error", "error": message, "exit_code": int(code)}
+        try:
+            pipeline.write_result(args.result_uri, error)
+        except storage.StorageError as second:
+            print(f"error: could not write the error result to {args.result_uri}: {second}", file=sys.stderr)
+    return int(code)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    command_line = parser()
+    args = command_line.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
+        force=True,
     )
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # their INFO lines (credentials found, ...) are noise here
     try:
-        zones = Zones.under(args.output) if args.output else Zones.from_env()
-    except ZonesError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    command: str = args.command
-    try:
-        if command == "run":
-            result = pipeline.run(args.input, zones, args.run_date, args.max_quarantine_rate)
-            if args.output:
-                storage.write_bytes(
-                    storage.join(args.output, "manifest.json"), json.dumps(result, indent=2).encode() + b"\n"
-                )
-        elif command == "extract" and args.input:
-            result = pipeline.extract(args.input, zones, args.run_date, args.source)
-        elif command == "extract":
-            prefix = args.landing_prefix or os.environ.get("ETL_LANDING_PREFIX") or pipeline.DEFAULT_LANDING_PREFIX
-            result = pipeline.extract_landed(zones, args.run_date, args.source, landing_prefix=prefix)
-        elif command == "transform":
-            result = pipeline.transform(zones, args.run_date, args.source)
-        elif command == "validate":
-            result = pipeline.validate(zones, args.run_date, args.max_quarantine_rate)
-            if args.result_uri:
-                # Before the exit code: the orchestrator reads this document, it never sees the exit code.
-                storage.write_bytes(args.result_uri, json.dumps(result, indent=2, sort_keys=True).encode() + b"\n")
-        else:
-            result = pipeline.load(zones, args.run_date)
-    except (storage.InputNotFoundError, pipeline.StageInputError, pipeline.SourceNameError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ContractError, pipeline.LoadRefusedError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_DATA
-    print(_summary(command, result), file=sys.stderr)
+        result = execute(args)
+        if args.result_uri:
+            pipeline.write_result(args.result_uri, result)
+    except Exception as error:
+        code = exit_code_for(error)
+        if code is None:
+            raise
+        return _fail(code, str(error), args)
+    print(_summary(args.command, result), file=sys.stderr)
     if args.json:
-        print(json.dumps(result, indent=2))
-    failed = (command == "run" and result["status"] != "succeeded") or (command == "validate" and not result["passed"])
-    return EXIT_DATA if failed else EXIT_OK
+        print(json.dumps(result, indent=2, default=str))
+    return int(ExitCode.OK)
+
+
+def entry() -> NoReturn:
+    raise SystemExit(main())

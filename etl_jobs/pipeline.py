@@ -1,695 +1,591 @@
-"""The orders pipeline as four stage functions plus `run`, with I/O at the edges.
+"""The orders pipeline: the stage functions (extract, transform, validate, load), `run`, and the corrections
+(`retract`, `reprocess`), with I/O at the edges and the computing done by an engine (`etl_jobs.engines`).
 
-Each stage reads its input from the zones, does its work with the engine (`etl_jobs.engine`) and writes its output
-and a small JSON record of what it did to the zones, so the stages can run in one process (`run`), in separate Lambda
-invocations or containers, or as Step Functions tasks. Every function returns a small JSON-serialisable dict.
-
-Transform works per source (one staged part each, so per-source transforms can run in parallel); validate dedupes
-across every part of the run date and load publishes them all (see the layout in `etl_jobs`).
-
-A failed validation is a result (`passed: False`), not an exception, so an orchestrator can branch on it; `load`
-refuses to run when the run's validation did not pass. The manifest is written whenever a run ends: by `validate`
-when it fails, by `load` when it succeeds, by `run` when any stage fails.
+A delivery moves through the zones one stage at a time, each stage picking up what the one before left, so the
+stages run in one process (`run`), as separate Lambda invocations or containers, by several pipelines on one lake,
+and again after a crash, with the same result:
+- extract claims what landed (`etl_jobs.ledger`): raw copy, ledger entry with its landing sequence, out of landing;
+- transform stages every claimed delivery (generation) that has no `transform.json` yet: valid rows, rejected rows,
+  or the whole file quarantined when it breaks the contract (one bad file never stops the others);
+- validate gives every staged delivery without a verdict its verdict (created once: the first one wins): the
+  quality gate per file (quarantine rate, at least one valid row), and its quarantined rows to the quarantine zone;
+- load commits every delivery with a verdict that curated does not reflect yet (`etl_jobs.table`).
+Stages with nothing to do complete with nothing done. Every function returns a small JSON-serialisable dict.
+`run_date` is the date a run is for: extract records it in the ledger (`reprocess` selects by it) and load files
+its manifest under it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import logging
-import os
 import time
-import uuid
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import polars as pl
-
-from etl_jobs import storage
-from etl_jobs.contract import CURATED_COLUMNS, STRUCTURAL_REASONS, ContractError, Reason
-from etl_jobs.engine import STAGED_SCHEMA, dedupe, transform_files
+from etl_jobs import layout, ledger, storage, table
+from etl_jobs.contract import ContractError, FileReason, Reason
+from etl_jobs.engines import Engine, Lineage, get_engine
+from etl_jobs.ledger import SourceNameError, check_source
 from etl_jobs.zones import Zones
 
 log = logging.getLogger("etl_jobs")
 
 DATASET = "orders"
 DEFAULT_MAX_QUARANTINE_RATE = 0.10
-DEFAULT_LANDING_PREFIX = "landing/"
-# Parquet written by the jobs: zstd at a low level compresses text well and costs little CPU.
-PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
+DEFAULT_LANDING_PREFIX = layout.DEFAULT_LANDING_PREFIX
+# Files read into memory per claim: bounded so a large landing backlog does not exhaust a Lambda or a task.
+CLAIM_BATCH_BYTES = 256 * 1024 * 1024
 
-WRITE_THREADS = 2
-
-
-class LoadRefusedError(RuntimeError):
-    """`load` was asked to publish a run whose validation did not pass (or did not run)."""
-
-
-class StageInputError(RuntimeError):
-    """A stage's input from an earlier stage is missing."""
-
-
-class SourceNameError(ValueError):
-    """A source name that cannot be a folder of the zones."""
-
-
-# --- layout -------------------------------------------------------------------------------------------------------
-
-
-def _run_part(run_date: date) -> str:
-    return f"run_date={run_date.isoformat()}"
+__all__ = [
+    "DATASET",
+    "DEFAULT_LANDING_PREFIX",
+    "DEFAULT_MAX_QUARANTINE_RATE",
+    "AmbiguousFileError",
+    "FileNotDeliveredError",
+    "InputMissingError",
+    "SourceNameError",
+    "extract",
+    "load",
+    "reprocess",
+    "retract",
+    "run",
+    "transform",
+    "validate",
+]
 
 
-def raw_prefix(zones: Zones, run_date: date) -> str:
-    return storage.join(zones.raw, _run_part(run_date))
+class InputMissingError(ValueError):
+    """A file named with `--input` does not exist."""
 
 
-def landing_uri(zones: Zones, source: str, landing_prefix: str = DEFAULT_LANDING_PREFIX) -> str:
-    """Where files of `source` land in the raw zone: `<raw>/<landing prefix><source>/`."""
-    return storage.join(zones.raw, landing_prefix, source) + "/"
+class FileNotDeliveredError(LookupError):
+    """`retract --file KEY` names no delivery."""
 
 
-def staged_prefix(zones: Zones, run_date: date) -> str:
-    return storage.join(zones.staged, _run_part(run_date))
+class AmbiguousFileError(LookupError):
+    """`retract --file KEY` matches several deliveries."""
 
 
-def staged_part_uri(zones: Zones, run_date: date, source: str) -> str:
-    return storage.join(staged_prefix(zones, run_date), f"source={source}", "part.parquet")
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, indent=2, sort_keys=True, default=str).encode() + b"\n"
 
 
-def transform_record_uri(zones: Zones, run_date: date, source: str) -> str:
-    return storage.join(staged_prefix(zones, run_date), "_stages", "transform", f"source={source}.json")
+def _check_rate(rate: float) -> float:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"max_quarantine_rate must be between 0 and 1, got {rate}")
+    return rate
 
 
-def stage_record_uri(zones: Zones, run_date: date, stage: str) -> str:
-    return storage.join(staged_prefix(zones, run_date), "_stages", f"{stage}.json")
+@dataclass
+class _Memo:
+    """Bytes this process wrote and will read again (raw copies for transform, valid parts for load)."""
 
+    blobs: dict[str, bytes]
 
-def quarantine_uri(zones: Zones, run_date: date) -> str:
-    return storage.join(zones.quarantine, _run_part(run_date), "quarantine.parquet")
+    def write(self, uri: str, data: bytes) -> None:
+        storage.write(uri, data)
+        self.blobs[uri] = data
 
-
-def manifest_uri(zones: Zones, run_date: date) -> str:
-    return storage.join(zones.quarantine, "_manifests", _run_part(run_date), "manifest.json")
-
-
-def load_record_uri(zones: Zones, run_date: date) -> str:
-    return storage.join(zones.curated, "_loads", f"{_run_part(run_date)}.json")
-
-
-def curated_file_uri(zones: Zones, order_date: date, run_date: date) -> str:
-    return storage.join(zones.curated, f"order_date={order_date.isoformat()}", f"part-{run_date.isoformat()}.parquet")
-
-
-# --- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _write_json(uri: str, payload: dict[str, Any]) -> None:
-    storage.write_bytes(uri, json.dumps(payload, indent=2, sort_keys=True, default=str).encode() + b"\n")
-
-
-def _read_json(uri: str) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(storage.read_bytes(uri))
-    return result
-
-
-def _write_parquet(uri: str, frame: pl.DataFrame) -> None:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, **PARQUET_OPTIONS)
-    storage.write_bytes(uri, buffer.getvalue())
-
-
-def _read_parquet(uri: str) -> pl.DataFrame:
-    return pl.read_parquet(io.BytesIO(storage.read_bytes(uri)))
-
-
-def _basename(uri: str) -> str:
-    return uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _check_source(source: str) -> None:
-    if not source or "/" in source or source.startswith(".") or source.startswith("_") or "=" in source:
-        raise SourceNameError(f"source name {source!r} must be a plain folder name such as 'orders'")
+    def read(self, uri: str) -> bytes:
+        return self.blobs.pop(uri, None) or storage.read_bytes(uri)
 
 
 # --- extract ------------------------------------------------------------------------------------------------------
 
 
-def extract(source_uri: str, zones: Zones, run_date: date, source: str = DATASET) -> dict[str, Any]:
-    """Copy the source object/file unchanged to `raw/run_date=D/<source>/<file name>`.
-
-    The checksum of what was copied is taken by transform, which reads the raw files anyway.
-    """
-    _check_source(source)
-    start = time.perf_counter()
-    raw_uri = storage.join(raw_prefix(zones, run_date), source, _basename(source_uri))
-    size = storage.copy(source_uri, raw_uri)
-    result = {
-        "stage": "extract",
-        "run_date": run_date.isoformat(),
-        "source": source,
-        "source_uri": source_uri,
-        "raw_uri": raw_uri,
-        "bytes": size,
-        "duration_s": round(time.perf_counter() - start, 4),
-    }
-    log.info("extract: copied %s (%d bytes) to %s", source_uri, size, raw_uri)
-    return result
+def _batches(infos: Sequence[storage.ObjectInfo]) -> Iterator[list[storage.ObjectInfo]]:
+    batch: list[storage.ObjectInfo] = []
+    size = 0
+    for info in infos:
+        if batch and size + info.size > CLAIM_BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(info)
+        size += info.size
+    if batch:
+        yield batch
 
 
-def _extract_read(
-    source_uri: str, zones: Zones, run_date: date, source: str, writer: ThreadPoolExecutor
-) -> tuple[dict[str, Any], bytes, Future[None]]:
-    """`extract` for `run`: the source is read once and its bytes serve both the raw copy and the parse.
-
-    The raw copy is written from those bytes (so it is byte-identical to what is parsed and hashed) on `writer`,
-    while the transform parses them; the caller waits for the returned future before the run goes on.
-    """
-    _check_source(source)
-    start = time.perf_counter()
-    raw_uri = storage.join(raw_prefix(zones, run_date), source, _basename(source_uri))
-    data = storage.read_bytes(source_uri)
-    written = writer.submit(storage.write_bytes, raw_uri, data)
-    result = {
-        "stage": "extract",
-        "run_date": run_date.isoformat(),
-        "source": source,
-        "source_uri": source_uri,
-        "raw_uri": raw_uri,
-        "bytes": len(data),
-        "duration_s": round(time.perf_counter() - start, 4),
-    }
-    log.info("extract: copying %s (%d bytes) to %s", source_uri, len(data), raw_uri)
-    return result, data, written
-
-
-def extract_landed(
-    zones: Zones, run_date: date, source: str = DATASET, landing_prefix: str = DEFAULT_LANDING_PREFIX
+def extract(
+    zones: Zones,
+    run_date: date,
+    source: str = DATASET,
+    *,
+    inputs: Sequence[str] = (),
+    landing_prefix: str = DEFAULT_LANDING_PREFIX,
+    memo: _Memo | None = None,
 ) -> dict[str, Any]:
-    """Extract every file landed for `source` (under `landing_uri`) into `raw/run_date=D/<source>/`.
-
-    What an orchestrator's extract does when it names no input: the CLI without `--input` and the `stage_extract`
-    Lambda handler both call this. Raises StageInputError when nothing has landed.
-    """
-    _check_source(source)
+    """Claim the files landed for `source` (or the `inputs` given, which are left where they are)."""
+    check_source(source)
     start = time.perf_counter()
-    where = landing_uri(zones, source, landing_prefix)
-    uris = storage.list_files(where)
-    if not uris:
-        raise StageInputError(f"nothing landed for source {source!r} under {where}: nothing to extract")
-    results = [extract(uri, zones, run_date, source) for uri in uris]
-    return {
+    where = layout.landing_uri(zones, source, landing_prefix)
+    if inputs:
+        infos = []
+        for uri in inputs:
+            info = storage.head(uri)
+            if info is None:
+                raise InputMissingError(f"--input {uri} does not exist; give the path or s3:// URI of a file")
+            infos.append(info)
+    else:
+        infos = ledger.landed_files(zones, source, landing_prefix)
+    claimed: list[dict[str, Any]] = []
+    for batch in _batches(infos):
+        files = []
+        for info in batch:
+            try:
+                files.append(ledger.read_landed(info.uri, remove=not inputs))
+            except storage.NotFoundError:
+                if inputs:
+                    raise InputMissingError(f"--input {info.uri} went away while it was read") from None
+                log.info("%s was claimed by another run meanwhile", info.uri)  # listed, then gone
+        claimed += ledger.claim(zones, source, files, run_date)
+        if memo is not None:
+            for landed in files:
+                memo.blobs[layout.raw_copy_uri(zones, source, landed.sha256, landed.name)] = landed.data
+    result: dict[str, Any] = {
         "stage": "extract",
         "run_date": run_date.isoformat(),
         "source": source,
         "landing_uri": where,
-        "source_uris": uris,
-        "files": [result["raw_uri"] for result in results],
-        "bytes": sum(int(result["bytes"]) for result in results),
+        "landed": [info.uri for info in infos],
+        "claimed": [
+            {k: e[k] for k in ("seq", "name", "status", "duplicate_of", "sha256", "bytes", "raw_uri")} for e in claimed
+        ],
+        "files": [e["raw_uri"] for e in claimed if e["status"] == "delivered"],
+        "duplicates": [e["name"] for e in claimed if e["status"] == "duplicate"],
+        "already_claimed": len(infos) - len(claimed),
         "duration_s": round(time.perf_counter() - start, 4),
     }
+    log.info(
+        "extract %s: %d landed, %d new deliveries, %d duplicate(s), %d claimed earlier",
+        source,
+        len(infos),
+        len(result["files"]),
+        len(result["duplicates"]),
+        result["already_claimed"],
+    )
+    return result
 
 
 # --- transform ----------------------------------------------------------------------------------------------------
 
 
-def _raw_sources(zones: Zones, run_date: date, also: Iterable[str] = ()) -> dict[str, list[str]]:
-    """The raw files of the run date by source (the folder under `raw/run_date=D/`), with `also` (raw files being
-    written) among them."""
-    prefix = raw_prefix(zones, run_date).rstrip("/") + "/"
-    by_source: dict[str, list[str]] = {}
-    for uri in sorted(set(storage.list_files(prefix)).union(also)):
-        relative = uri[len(prefix) :] if storage.is_s3(prefix) else os.path.relpath(uri, prefix).replace(os.sep, "/")
-        source, slash, _ = relative.partition("/")
-        if not slash:
-            raise StageInputError(f"{uri} is not in a source folder: extract writes raw/run_date=D/<source>/<file>")
-        by_source.setdefault(source, []).append(uri)
-    return by_source
+def _staged_markers(zones: Zones, source: str | None = None) -> dict[tuple[str, int, int], set[str]]:
+    """The staged files of every delivery generation: (source, seq, gen) -> names present."""
+    folder = layout.staged_source_folder(zones, source) if source else layout.staged_folder(zones)
+    base = layout.staged_folder(zones)
+    out: dict[tuple[str, int, int], set[str]] = {}
+    for uri in storage.list_files(folder):
+        parts = layout.relative(base, uri).split("/")
+        if len(parts) != 4 or not parts[1].startswith("seq=") or not parts[2].startswith("gen="):
+            continue
+        key = (parts[0], int(parts[1].removeprefix("seq=")), int(parts[2].removeprefix("gen=")))
+        out.setdefault(key, set()).add(parts[3])
+    return out
 
 
-def _transform_source(
-    zones: Zones,
-    run_date: date,
-    source: str,
-    uris: list[str],
-    *,
-    write_staged: bool = True,
-    preloaded: dict[str, bytes] | None = None,
-) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Transform one source's raw files into its own staged part and stage record (nothing else is written).
-
-    Files in `preloaded` (raw URI to its bytes, taken out as they are parsed) are not read back from the raw zone."""
-    start = time.perf_counter()
-    part_uri = staged_part_uri(zones, run_date, source)
-    record_uri = transform_record_uri(zones, run_date, source)
-    pending: list[tuple[str, int, Future[str]]] = []
-
-    def read_each(hasher: ThreadPoolExecutor) -> Iterator[tuple[str, bytes]]:
-        for uri in uris:
-            data = preloaded.pop(uri) if preloaded and uri in preloaded else storage.read_bytes(uri)
-            # hashlib releases the GIL: the checksum is computed while the file is parsed.
-            pending.append((uri, len(data), hasher.submit(lambda blob: hashlib.sha256(blob).hexdigest(), data)))
-            yield uri, data
-            del data  # before the next file is read
-
+def _transform_one(zones: Zones, engine: Engine, entry: dict[str, Any], memo: _Memo) -> dict[str, Any]:
+    source, seq, gen = entry["source"], int(entry["seq"]), int(entry["gen"])
+    lineage = Lineage(source, seq, gen, entry["raw_uri"])
+    record: dict[str, Any] = {
+        "source": source,
+        "seq": seq,
+        "gen": gen,
+        "name": entry["name"],
+        "raw_uri": entry["raw_uri"],
+        "sha256": entry["sha256"],
+        "engine": engine.name,
+        "file_reason": None,
+        "detail": "",
+        "duplicate_of": entry.get("duplicate_of"),
+    }
+    data = memo.read(entry["raw_uri"])
     try:
-        with ThreadPoolExecutor(max_workers=1) as hasher:
-            staged, info = transform_files(read_each(hasher))
-            inputs = [{"uri": uri, "bytes": size, "sha256": digest.result()} for uri, size, digest in pending]
-    except ContractError:
-        # The source's earlier part must not be validated in its place: validate then asks for this source's transform.
-        storage.delete(part_uri)
-        storage.delete(record_uri)
-        raise
-    if write_staged:
-        _write_parquet(part_uri, staged)
-    else:
-        storage.delete(part_uri)
-    result: dict[str, Any] = {
+        staged = engine.stage(data, lineage)
+    except ContractError as error:
+        record |= {
+            "status": "duplicate" if entry["status"] == "duplicate" else "quarantined",
+            "file_reason": error.reason.value,
+            "detail": str(error),
+            "rows_in": error.rows_in,
+            "rows_valid": 0,
+            "reasons": {},
+            "blank_lines": 0,
+            "ignored_columns": [],
+        }
+        if record["status"] == "quarantined":
+            storage.write(layout.quarantined_file_uri(zones, source, seq, gen, entry["name"]), data)
+            storage.write(layout.quarantined_file_uri(zones, source, seq, gen, "reason.json"), _json(record))
+            log.warning("transform: %s seq %d (%s) quarantined whole: %s", source, seq, entry["name"], error)
+        return record
+    del data
+    record |= {
+        "rows_in": staged.rows_in,
+        "rows_valid": staged.rows_valid,
+        "reasons": staged.reasons,
+        "blank_lines": staged.blank_lines,
+        "ignored_columns": staged.ignored_columns,
+    }
+    if entry["status"] == "duplicate":
+        record["status"] = "duplicate"
+        return record
+    record["status"] = "staged" if staged.rows_in else "empty"
+    memo.write(layout.staged_uri(zones, source, seq, gen, "valid.parquet"), staged.valid)
+    storage.write(layout.staged_uri(zones, source, seq, gen, "rejected.parquet"), staged.rejected)
+    return record
+
+
+def transform(
+    zones: Zones, run_date: date, source: str | None = None, *, engine: Engine | None = None, memo: _Memo | None = None
+) -> dict[str, Any]:
+    """Stage every claimed delivery of `source` (default: every source) that is not staged yet."""
+    engine = engine or get_engine()
+    memo = memo or _Memo({})
+    start = time.perf_counter()
+    names = [check_source(source)] if source else ledger.sources(zones)
+    done = _staged_markers(zones, source)
+    records: list[dict[str, Any]] = []
+    for name in names:
+        entries, _ = ledger.read_ledger(zones, name)
+        for entry in entries:
+            key = (name, int(entry["seq"]), int(entry["gen"]))
+            if "transform.json" in done.get(key, set()):
+                continue
+            record = _transform_one(zones, engine, entry, memo)
+            storage.write(layout.staged_uri(zones, name, key[1], key[2], "transform.json"), _json(record))
+            records.append(record)
+    result = {
         "stage": "transform",
         "run_date": run_date.isoformat(),
-        "source": source,
-        "transform_id": uuid.uuid4().hex,
-        "staged_uri": part_uri if write_staged else None,
-        "inputs": inputs,
-        "input_sha256": _combined_sha256(inputs),
-        "rows_in": info["rows_in"],
-        "blank_lines": info["blank_lines"],
-        "ignored_columns": info["ignored_columns"],
+        "sources": names,
+        "engine": engine.name,
+        "files": [_file_summary(r) for r in records],
+        "files_quarantined": [_file_summary(r) for r in records if r["status"] == "quarantined"],
+        "rows_in": sum(int(r["rows_in"]) for r in records),
+        "blank_lines": sum(int(r["blank_lines"]) for r in records),
+        "ignored_columns": sorted({c for r in records for c in r["ignored_columns"]}),
         "duration_s": round(time.perf_counter() - start, 4),
     }
-    _write_json(record_uri, result)
-    log.info(
-        "transform: %s: %d records (%d blank lines) from %d file(s)",
-        source,
-        info["rows_in"],
-        info["blank_lines"],
-        len(uris),
-    )
-    return staged, result
+    log.info("transform: %d deliveries staged (%d rows)", len(records), result["rows_in"])
+    return result
 
 
-def _combined_sha256(inputs: list[dict[str, Any]]) -> str:
-    if len(inputs) == 1:
-        return str(inputs[0]["sha256"])
-    return hashlib.sha256("".join(str(i["sha256"]) for i in inputs).encode()).hexdigest()
-
-
-def _summary(records: list[dict[str, Any]], run_date: date) -> dict[str, Any]:
-    """One transform result for the whole run date from its per-source records (what validate, load and the
-    manifest use). Its `transform_id` changes whenever any source is transformed again."""
-    records = sorted(records, key=lambda record: str(record["source"]))
-    sources = {str(record["source"]): str(record["transform_id"]) for record in records}
-    inputs = sorted((i for record in records for i in record["inputs"]), key=lambda i: str(i["uri"]))
-    return {
-        "stage": "transform",
-        "run_date": run_date.isoformat(),
-        "transform_id": hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:32],
-        "sources": sources,
-        "staged_uris": [record["staged_uri"] for record in records],
-        "inputs": inputs,
-        "input_sha256": _combined_sha256(inputs),
-        "rows_in": sum(int(record["rows_in"]) for record in records),
-        "blank_lines": sum(int(record["blank_lines"]) for record in records),
-        "ignored_columns": sorted({c for record in records for c in record["ignored_columns"]}),
-        "duration_s": round(sum(float(record["duration_s"]) for record in records), 4),
-    }
-
-
-def _transform_all(
-    zones: Zones, run_date: date, *, write_staged: bool = True, preloaded: dict[str, bytes] | None = None
-) -> tuple[list[pl.DataFrame], list[dict[str, Any]]]:
-    by_source = _raw_sources(zones, run_date, also=preloaded or ())
-    if not by_source:
-        raise StageInputError(
-            f"no raw files for run date {run_date} under {raw_prefix(zones, run_date)}; run extract first"
-        )
-    # A new transform invalidates any earlier validation of this run date, even if it fails.
-    storage.delete(stage_record_uri(zones, run_date, "validate"))
-    # Sources whose raw files are gone are no longer part of the run date.
-    for gone in sorted(set(_transform_records(zones, run_date)) - set(by_source)):
-        storage.delete(staged_part_uri(zones, run_date, gone))
-        storage.delete(transform_record_uri(zones, run_date, gone))
-    frames: list[pl.DataFrame] = []
-    records: list[dict[str, Any]] = []
-    for source, uris in sorted(by_source.items()):
-        frame, record = _transform_source(zones, run_date, source, uris, write_staged=write_staged, preloaded=preloaded)
-        frames.append(frame)
-        records.append(record)
-    return frames, records
-
-
-def transform(zones: Zones, run_date: date, source: str | None = None) -> dict[str, Any]:
-    """Parse, clean, normalise and enrich raw files into staged parts, one per source (dedupe is done by validate).
-
-    With `source`, only `raw/run_date=D/<source>/` is transformed, into `staged/run_date=D/source=<source>/`, and that
-    source's record is returned: parallel transforms of different sources never write the same object. Without it,
-    every source of the date is transformed and a summary of the date is returned. Either way the run date's earlier
-    validation no longer counts.
-
-    Raises ContractError when a file's header lacks a required column; that source's part is removed then (validate
-    asks for it to be transformed again) and a failed manifest says why.
-    """
-    try:
-        if source is None:
-            return _summary(_transform_all(zones, run_date)[1], run_date)
-        _check_source(source)
-        uris = storage.list_files(storage.join(raw_prefix(zones, run_date), source) + "/")
-        if not uris:
-            raise StageInputError(
-                f"no raw files for source {source!r} of run date {run_date} under "
-                f"{storage.join(raw_prefix(zones, run_date), source)}/; run extract first"
-            )
-        storage.delete(stage_record_uri(zones, run_date, "validate"))
-        return _transform_source(zones, run_date, source, uris)[1]
-    except ContractError as error:
-        _write_json(manifest_uri(zones, run_date), _manifest(zones, run_date, None, None, None, error=str(error)))
-        raise
-
-
-def _transform_records(zones: Zones, run_date: date) -> dict[str, dict[str, Any]]:
-    """The per-source transform records of the run date, by source."""
-    folder = storage.join(staged_prefix(zones, run_date), "_stages", "transform")
-    records: dict[str, dict[str, Any]] = {}
-    for uri in storage.list_files(folder + "/"):
-        name = _basename(uri)
-        if name.startswith("source=") and name.endswith(".json"):
-            records[name.removeprefix("source=").removesuffix(".json")] = _read_json(uri)
-    return records
-
-
-def _staged_records(zones: Zones, run_date: date) -> list[dict[str, Any]]:
-    """Every source's transform record; StageInputError unless every source with raw files has been transformed."""
-    records = _transform_records(zones, run_date)
-    if not records:
-        raise StageInputError(
-            f"stage 'transform' has not run for run date {run_date} "
-            f"(no records under {storage.join(staged_prefix(zones, run_date), '_stages', 'transform')})"
-        )
-    missing = sorted(set(_raw_sources(zones, run_date)) - set(records))
-    if missing:
-        raise StageInputError(
-            f"source(s) {', '.join(missing)} of run date {run_date} have raw files but no staged part: run "
-            f"transform for them (`transform --source <name>`, or `transform` for every source) first"
-        )
-    return [records[source] for source in sorted(records)]
-
-
-def _read_staged(records: list[dict[str, Any]], run_date: date) -> pl.DataFrame:
-    """Every staged part of the run date, deduped across sources."""
-    frames = []
-    for record in records:
-        uri = record.get("staged_uri")
-        try:
-            if not uri:
-                raise storage.InputNotFoundError(f"the transform of source {record['source']!r} kept it in memory")
-            frames.append(_read_parquet(uri))
-        except storage.InputNotFoundError as error:
-            raise StageInputError(
-                f"no staged data for source {record['source']!r} of run date {run_date} ({error}): run the transform "
-                "stage first (`run` keeps its staged data in memory and does not write it)"
-            ) from error
-    return _dedupe_parts(frames)
-
-
-def _dedupe_parts(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    staged = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
-    if staged.schema != pl.Schema(STAGED_SCHEMA):  # e.g. an Enum read back from Parquet as another type
-        staged = staged.cast(STAGED_SCHEMA)  # type: ignore[arg-type]
-    return dedupe(staged)
+def _file_summary(record: dict[str, Any]) -> dict[str, Any]:
+    keys = ("source", "seq", "gen", "name", "status", "rows_in", "file_reason", "detail")
+    return {k: record.get(k) for k in keys if k in record}
 
 
 # --- validate -----------------------------------------------------------------------------------------------------
 
 
-def _quarantine_frame(staged: pl.DataFrame, run_date: date, passed: bool) -> pl.DataFrame:
-    rejected = staged if not passed else staged.filter(pl.col("_reason").is_not_null())
-    reason = pl.col("_reason").cast(pl.String)
-    if not passed:
-        reason = reason.fill_null(Reason.BATCH_REJECTED.value)
-    # A structurally broken row has no trustworthy fields: only its raw text is kept.
-    structural = pl.col("_reason").cast(pl.String).is_in([r.value for r in STRUCTURAL_REASONS]).fill_null(False)
-    return rejected.select(
-        pl.lit(run_date, pl.Date).alias("run_date"),
-        pl.col("_file").alias("source_file"),
-        pl.col("_line").alias("line"),
-        reason.alias("reason"),
-        pl.col("_raw").alias("raw_line"),
-        *[pl.when(~structural).then(pl.col(c)).alias(c) for c in STAGED_SCHEMA if not c.startswith("_")],
-    ).sort("source_file", "line")
-
-
-def _validate(
-    staged: pl.DataFrame, transform_result: dict[str, Any], zones: Zones, run_date: date, max_quarantine_rate: float
-) -> dict[str, Any]:
-    start = time.perf_counter()
-    if not 0.0 <= max_quarantine_rate <= 1.0:
-        raise ValueError(f"max_quarantine_rate must be between 0 and 1, got {max_quarantine_rate}")
-    rows_in = staged.height
-    counts = staged.filter(pl.col("_reason").is_not_null())["_reason"].value_counts()
-    row_reasons = {str(r): int(n) for r, n in counts.iter_rows()}
-    row_failures = sum(row_reasons.values())
-    rows_valid = rows_in - row_failures
-    rate = row_failures / rows_in if rows_in else 0.0
+def _verdict(zones: Zones, engine: Engine, record: dict[str, Any], max_rate: float) -> dict[str, Any]:
+    source, seq, gen = record["source"], int(record["seq"]), int(record["gen"])
+    rows_in, rows_valid = int(record["rows_in"]), int(record["rows_valid"])
+    reasons = dict(record["reasons"])
+    status = record["status"]
     failures: list[str] = []
-    if rows_in > 0 and rows_valid == 0:
-        failures.append(f"no row of {rows_in} passed the row rules: the curated output would be empty")
-    if rate > max_quarantine_rate:
-        failures.append(
-            f"quarantine rate {rate:.4f} ({row_failures} of {rows_in} rows) is above the maximum {max_quarantine_rate}"
-        )
-    passed = not failures
-    quarantine = _quarantine_frame(staged, run_date, passed)
-    _write_parquet(quarantine_uri(zones, run_date), quarantine)
-    reasons = dict(row_reasons)
-    if not passed and rows_valid:
-        reasons[Reason.BATCH_REJECTED.value] = rows_valid
-    result: dict[str, Any] = {
+    if status == "duplicate":
+        outcome, reasons = "duplicate", ({Reason.DUPLICATE_DELIVERY.value: rows_in} if rows_in else {})
+    elif status == "quarantined":
+        outcome, reasons = "quarantined", ({Reason.FILE_REJECTED.value: rows_in} if rows_in else {})
+    elif status == "empty":
+        outcome = "empty"
+    else:
+        rejected = rows_in - rows_valid
+        rate = rejected / rows_in if rows_in else 0.0
+        if rows_valid == 0:
+            failures.append(f"no row of {rows_in} passed the row rules")
+        if rate > max_rate:
+            failures.append(
+                f"quarantine rate {rate:.4f} ({rejected} of {rows_in} rows) is above the maximum {max_rate}"
+            )
+        outcome = "rejected" if failures else "accepted"
+        if rejected:
+            rows = storage.read_bytes(layout.staged_uri(zones, source, seq, gen, "rejected.parquet"))
+            storage.write(layout.quarantined_rows_uri(zones, source, seq, gen, "rows.parquet"), rows)
+        if failures:
+            valid = storage.read_bytes(layout.staged_uri(zones, source, seq, gen, "valid.parquet"))
+            rows = engine.quarantine_all(valid, Reason.BATCH_REJECTED.value)
+            storage.write(layout.quarantined_rows_uri(zones, source, seq, gen, "batch_rejected.parquet"), rows)
+            reasons[Reason.BATCH_REJECTED.value] = rows_valid
+    quarantined = sum(reasons.values())
+    return {
+        "source": source,
+        "seq": seq,
+        "gen": gen,
+        "name": record["name"],
+        "outcome": outcome,
+        "passed": not failures,
+        "failures": failures,
+        "file_reason": record.get("file_reason") or (FileReason.QUALITY_GATE.value if failures else None),
+        "detail": record.get("detail") or "; ".join(failures),
+        "rows_in": rows_in,
+        "rows_quarantined_before_load": quarantined,
+        "reasons": dict(sorted(reasons.items())),
+        "max_quarantine_rate": max_rate,
+    }
+
+
+def validate(
+    zones: Zones,
+    run_date: date,
+    max_quarantine_rate: float = DEFAULT_MAX_QUARANTINE_RATE,
+    source: str | None = None,
+    *,
+    engine: Engine | None = None,
+) -> dict[str, Any]:
+    """Give each staged delivery without a verdict its verdict; `passed` is False when any failed the quality gate.
+
+    A file failing the gate is rejected whole (its valid rows quarantined as `batch_rejected`); the others are not
+    affected. A failed gate is a result, not an error: the orchestrator branches on `passed`."""
+    engine = engine or get_engine()
+    _check_rate(max_quarantine_rate)
+    start = time.perf_counter()
+    verdicts: list[dict[str, Any]] = []
+    for (name, seq, gen), present in sorted(_staged_markers(zones, check_source(source) if source else None).items()):
+        if "transform.json" not in present or "verdict.json" in present:
+            continue
+        record = json.loads(storage.read_bytes(layout.staged_uri(zones, name, seq, gen, "transform.json")))
+        verdict = _verdict(zones, engine, record, max_quarantine_rate)
+        uri = layout.staged_uri(zones, name, seq, gen, "verdict.json")
+        try:
+            storage.write(uri, _json(verdict), if_none_match=True)
+        except storage.PreconditionFailedError:
+            verdict = json.loads(storage.read_bytes(uri))  # another pipeline's validate was first: its verdict holds
+        verdicts.append(verdict)
+    rows_in = sum(v["rows_in"] for v in verdicts)
+    quarantined = sum(v["rows_quarantined_before_load"] for v in verdicts)
+    reasons: dict[str, int] = {}
+    for verdict in verdicts:
+        for reason, count in verdict["reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    failures = [
+        f"{v['source']} {v['name']} (seq {v['seq']}): {'; '.join(v['failures'])}" for v in verdicts if v["failures"]
+    ]
+    result = {
         "stage": "validate",
         "run_date": run_date.isoformat(),
-        "transform_id": transform_result["transform_id"],
-        "sources": sorted(transform_result["sources"]),
-        "passed": passed,
+        "passed": not failures,
         "failures": failures,
-        "quarantine_rate": round(rate, 6),
+        "quarantine_rate": round(quarantined / rows_in, 6) if rows_in else 0.0,
         "max_quarantine_rate": max_quarantine_rate,
         "rows_in": rows_in,
-        "rows_valid": rows_valid if passed else 0,
-        "rows_quarantined": quarantine.height,
+        "rows_quarantined": quarantined,
         "reasons": dict(sorted(reasons.items())),
-        "quarantine_uri": quarantine_uri(zones, run_date),
+        "sources": sorted({v["source"] for v in verdicts}),
+        "files": [{k: v[k] for k in ("source", "seq", "gen", "name", "outcome", "rows_in")} for v in verdicts],
+        "files_quarantined": [
+            {k: v[k] for k in ("source", "seq", "name", "outcome", "file_reason", "detail")}
+            for v in verdicts
+            if v["outcome"] in {"quarantined", "rejected"}
+        ],
         "duration_s": round(time.perf_counter() - start, 4),
     }
-    _write_json(stage_record_uri(zones, run_date, "validate"), result)
-    if passed:
-        log.info("validate: passed; %d of %d rows quarantined (rate %.4f)", row_failures, rows_in, rate)
+    if failures:
+        log.warning("validate: quality gate FAILED: %s", "; ".join(failures))
     else:
-        log.warning("validate: FAILED: %s", "; ".join(failures))
-        _write_json(manifest_uri(zones, run_date), _manifest(zones, run_date, transform_result, result, None))
+        log.info("validate: %d deliveries, quarantine rate %.4f", len(verdicts), result["quarantine_rate"])
     return result
-
-
-def validate(zones: Zones, run_date: date, max_quarantine_rate: float = DEFAULT_MAX_QUARANTINE_RATE) -> dict[str, Any]:
-    """Dedupe across every staged part of the run date, quarantine rows that break a row rule and check the batch
-    rules; `passed` says whether load may publish. Always covers every source of the date.
-
-    `quarantine_rate` is the share of rows breaking a row rule (superseded duplicates included). When a batch rule
-    fails, the rows that passed the row rules are quarantined too (reason `batch_rejected`, normalised), so nothing is
-    lost and nothing reaches curated. Raises StageInputError unless every source with raw files has a staged part.
-    """
-    records = _staged_records(zones, run_date)
-    staged = _read_staged(records, run_date)
-    return _validate(staged, _summary(records, run_date), zones, run_date, max_quarantine_rate)
-
-
-def _stage_record(zones: Zones, run_date: date, stage: str) -> dict[str, Any]:
-    uri = stage_record_uri(zones, run_date, stage)
-    try:
-        return _read_json(uri)
-    except storage.InputNotFoundError as error:
-        raise StageInputError(f"stage {stage!r} has not run for run date {run_date} ({uri} is missing)") from error
 
 
 # --- load ---------------------------------------------------------------------------------------------------------
 
 
-def _load(staged: pl.DataFrame, zones: Zones, run_date: date) -> dict[str, Any]:
-    start = time.perf_counter()
-    # Each writer cuts its own partition from the staged frame in one lazy filter + projection, so only the curated
-    # columns of its rows are gathered, once (an eager filter would gather the raw text and bookkeeping columns too,
-    # and cutting the valid rows first would copy every curated row twice).
-    valid = pl.col("_reason").is_null()
-    counts = staged.lazy().filter(valid).group_by("order_date").len().collect()
-    rows_curated = int(counts["len"].sum())
-
-    def write_partition(order_date: date) -> str:
-        part = (
-            staged.lazy()
-            .filter(valid & (pl.col("order_date") == order_date))
-            .select(c for c in CURATED_COLUMNS if c != "order_date")
-            .collect()
+def _pending(zones: Zones, source: str | None, memo: _Memo) -> tuple[list[table.Pending], list[dict[str, Any]]]:
+    pending: list[table.Pending] = []
+    waiting: list[dict[str, Any]] = []
+    for (name, seq, gen), present in sorted(_staged_markers(zones, source).items()):
+        if "verdict.json" not in present:
+            if "transform.json" in present:
+                waiting.append({"source": name, "seq": seq, "gen": gen})
+            continue
+        verdict = json.loads(storage.read_bytes(layout.staged_uri(zones, name, seq, gen, "verdict.json")))
+        valid_uri = layout.staged_uri(zones, name, seq, gen, "valid.parquet")
+        pending.append(
+            table.Pending(
+                source=name,
+                seq=seq,
+                gen=gen,
+                outcome=verdict["outcome"],
+                name=verdict["name"],
+                raw_uri=json.loads(storage.read_bytes(layout.staged_uri(zones, name, seq, gen, "transform.json")))[
+                    "raw_uri"
+                ],
+                valid_uri=valid_uri if verdict["outcome"] == "accepted" else None,
+                rows_in=int(verdict["rows_in"]),
+                reasons=dict(verdict["reasons"]),
+                detail=verdict.get("detail", ""),
+                file_reason=verdict.get("file_reason"),
+                memo=memo.blobs.pop(valid_uri, None),
+            )
         )
-        uri = curated_file_uri(zones, order_date, run_date)
-        _write_parquet(uri, part)
-        return uri
+    return pending, waiting
 
-    # Polars encodes and S3 uploads outside the GIL: writing partitions concurrently uses both cores and the network.
-    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-        written = sorted(pool.map(write_partition, counts["order_date"].to_list()))
-    # Replace the run's partitions: files an earlier attempt wrote that this one did not rewrite are removed.
-    record_uri = load_record_uri(zones, run_date)
-    previous: list[str] = _read_json(record_uri)["files"] if storage.exists(record_uri) else []
-    stale = sorted(set(previous) - set(written))
-    for uri in stale:
-        storage.delete(uri)
-    _write_json(record_uri, {"run_date": run_date.isoformat(), "files": written})
-    log.info("load: %d rows into %d partition(s) of %s", rows_curated, len(written), zones.curated)
+
+def _commit_result(stage: str, run_date: date, record: dict[str, Any] | None, start: float) -> dict[str, Any]:
+    if record is None:
+        body: dict[str, Any] = {
+            "commit": None,
+            "rows_in": 0,
+            "rows_curated": 0,
+            "rows_quarantined": 0,
+            "quarantine_reasons": {},
+            "files": [],
+            "files_quarantined": [],
+            "duplicates": [],
+            "retracted": [],
+            "partitions": [],
+            "moves": [],
+            "manifest_uri": None,
+        }
+    else:
+        body = table.manifest(record)
     return {
-        "stage": "load",
+        "stage": stage,
         "run_date": run_date.isoformat(),
-        "rows_curated": rows_curated,
-        "partitions": [_basename(uri.rsplit("/", 1)[0]) for uri in written],
-        "curated_files": written,
-        "removed_files": stale,
+        **body,
         "duration_s": round(time.perf_counter() - start, 4),
     }
 
 
-def _check_validated(zones: Zones, run_date: date) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    try:
-        validation = _stage_record(zones, run_date, "validate")
-    except StageInputError as error:
-        if not _transform_records(zones, run_date) and not _raw_sources(zones, run_date):
-            raise StageInputError(
-                f"nothing to load for run date {run_date}: run extract and transform first"
-            ) from error
-        raise LoadRefusedError(f"refusing to load run date {run_date}: it has not been validated") from error
-    records = _staged_records(zones, run_date)
-    transform_result = _summary(records, run_date)
-    if validation.get("transform_id") != transform_result["transform_id"]:
-        raise LoadRefusedError(f"refusing to load run date {run_date}: it was transformed again since validation")
-    if not validation.get("passed"):
-        raise LoadRefusedError(
-            f"refusing to load run date {run_date}: validation failed ({'; '.join(validation.get('failures', []))})"
-        )
-    return records, transform_result, validation
-
-
-def load(zones: Zones, run_date: date) -> dict[str, Any]:
-    """Publish the validated rows as curated Parquet partitioned by `order_date`, replacing this run's files.
-
-    Reads every staged part of the run date (whatever `--source` a command line names) and applies the same dedupe
-    as validate. Raises LoadRefusedError unless the run date's latest transforms passed validation.
-    """
-    records, transform_result, validation = _check_validated(zones, run_date)
-    result = _load(_read_staged(records, run_date), zones, run_date)
-    _write_json(manifest_uri(zones, run_date), _manifest(zones, run_date, transform_result, validation, result))
+def load(
+    zones: Zones,
+    run_date: date,
+    source: str | None = None,
+    *,
+    engine: Engine | None = None,
+    memo: _Memo | None = None,
+) -> dict[str, Any]:
+    """Commit every validated delivery curated does not reflect yet; deliveries without a verdict wait."""
+    engine = engine or get_engine()
+    start = time.perf_counter()
+    pending, waiting = _pending(zones, check_source(source) if source else None, memo or _Memo({}))
+    record = table.commit(zones, engine, run_date, apply=pending)
+    result = _commit_result("load", run_date, record, start)
+    result["waiting_for_validation"] = waiting
+    log.info(
+        "load: commit %s: %d rows curated, %d quarantined, partitions %s",
+        result["commit"],
+        result["rows_curated"],
+        result["rows_quarantined"],
+        ", ".join(result["partitions"]) or "none",
+    )
     return result
 
 
-# --- manifest and run ---------------------------------------------------------------------------------------------
-
-
-def _manifest(
-    zones: Zones,
-    run_date: date,
-    transform_result: dict[str, Any] | None,
-    validation: dict[str, Any] | None,
-    load_result: dict[str, Any] | None,
-    *,
-    extract_result: dict[str, Any] | None = None,
-    error: str | None = None,
-) -> dict[str, Any]:
-    rows_in = int(transform_result["rows_in"]) if transform_result else 0
-    rows_curated = int(load_result["rows_curated"]) if load_result else 0
-    rows_quarantined = int(validation["rows_quarantined"]) if validation else 0
-    errors = list(validation.get("failures", [])) if validation else []
-    if error:
-        errors.append(error)
-    succeeded = load_result is not None and not errors
-    durations = {
-        name: part["duration_s"]
-        for name, part in (
-            ("extract", extract_result),
-            ("transform", transform_result),
-            ("validate", validation),
-            ("load", load_result),
-        )
-        if part
-    }
-    return {
-        "dataset": DATASET,
-        "run_date": run_date.isoformat(),
-        "status": "succeeded" if succeeded else "failed",
-        "errors": errors,
-        "input": {
-            "sha256": transform_result["input_sha256"] if transform_result else None,
-            "files": transform_result["inputs"] if transform_result else [],
-            "source_uri": extract_result["source_uri"] if extract_result else None,
-        },
-        "sources": sorted(transform_result["sources"]) if transform_result else [],
-        "rows_in": rows_in,
-        "rows_curated": rows_curated,
-        "rows_quarantined": rows_quarantined,
-        "blank_lines": transform_result["blank_lines"] if transform_result else 0,
-        "quarantine_reasons": validation["reasons"] if validation else {},
-        "quarantine_rate": validation["quarantine_rate"] if validation else None,
-        "max_quarantine_rate": validation["max_quarantine_rate"] if validation else None,
-        "ignored_columns": transform_result["ignored_columns"] if transform_result else [],
-        "durations_s": durations,
-        "zones": {"raw": zones.raw, "staged": zones.staged, "curated": zones.curated, "quarantine": zones.quarantine},
-        "outputs": {
-            "quarantine": validation["quarantine_uri"] if validation else None,
-            "partitions": load_result["partitions"] if load_result else [],
-            "curated_files": load_result["curated_files"] if load_result else [],
-        },
-    }
+# --- run ----------------------------------------------------------------------------------------------------------
 
 
 def run(
-    source_uri: str, zones: Zones, run_date: date, max_quarantine_rate: float = DEFAULT_MAX_QUARANTINE_RATE
+    zones: Zones,
+    run_date: date,
+    *,
+    inputs: Sequence[str] = (),
+    source: str = DATASET,
+    landing_prefix: str = DEFAULT_LANDING_PREFIX,
+    max_quarantine_rate: float = DEFAULT_MAX_QUARANTINE_RATE,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
-    """All four stages in one process; returns the manifest.
+    """extract (the `inputs`, or what landed for `source`), transform, validate and load in one process.
 
-    Every source of the run date is transformed (the one just extracted and any extracted earlier) and deduped
-    together. The staged data stays in memory between the stages (only the small stage records are written to the
-    staged zone), which saves writing and reading it back; run the stages one by one to keep the staged Parquet.
+    Returns load's manifest with every stage's duration and the gate's verdict: `status` is "succeeded" when the
+    quality gate passed for every file, "failed" otherwise (the other files are loaded all the same)."""
+    engine = engine or get_engine()
+    _check_rate(max_quarantine_rate)
+    memo = _Memo({})
+    extracted = extract(zones, run_date, source, inputs=inputs, landing_prefix=landing_prefix, memo=memo)
+    # Staging writes overlap the next stage's reads: the valid part is handed to load in memory.
+    transformed = transform(zones, run_date, None, engine=engine, memo=memo)
+    validated = validate(zones, run_date, max_quarantine_rate, engine=engine)
+    loaded = load(zones, run_date, engine=engine, memo=memo)
+    memo.blobs.clear()
+    result = dict(loaded)
+    result.update(
+        stage="run",
+        status="succeeded" if validated["passed"] else "failed",
+        errors=validated["failures"],
+        passed=validated["passed"],
+        quarantine_rate=validated["quarantine_rate"],
+        max_quarantine_rate=max_quarantine_rate,
+        blank_lines=transformed["blank_lines"],
+        ignored_columns=transformed["ignored_columns"],
+        claimed=extracted["claimed"],
+        durations_s={
+            "extract": extracted["duration_s"],
+            "transform": transformed["duration_s"],
+            "validate": validated["duration_s"],
+            "load": loaded["duration_s"],
+        },
+    )
+    return result
 
-    The manifest (also written to the quarantine zone) has `status` "failed" and the reason in `errors` when a batch
-    rule fails or the input breaks the contract; curated is untouched then.
-    """
-    if not 0.0 <= max_quarantine_rate <= 1.0:
-        raise ValueError(f"max_quarantine_rate must be between 0 and 1, got {max_quarantine_rate}")
-    # The source is read once: its bytes are written to the raw zone (on `writer`) while the transform parses them.
-    try:
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            extract_result, data, raw_written = _extract_read(source_uri, zones, run_date, DATASET, writer)
-            preloaded = {str(extract_result["raw_uri"]): data}
-            del data  # the transform drops the bytes once parsed
-            try:
-                frames, records = _transform_all(zones, run_date, write_staged=False, preloaded=preloaded)
-            finally:
-                # The raw copy is complete (or its failure raised) before the run goes on; any wait for it counts
-                # as extract time.
-                waited = time.perf_counter()
-                raw_written.result()
-                extract_result["duration_s"] = round(
-                    float(extract_result["duration_s"]) + time.perf_counter() - waited, 4
-                )
-    except ContractError as error:
-        log.error("transform: %s", error)
-        manifest = _manifest(zones, run_date, None, None, None, extract_result=extract_result, error=str(error))
-        _write_json(manifest_uri(zones, run_date), manifest)
-        return manifest
-    transform_result = _summary(records, run_date)
-    # Deduped once: validate and load get the same in-memory frame (run separately, each dedupes what it reads).
-    staged = _dedupe_parts(frames)
-    del frames
-    validation = _validate(staged, transform_result, zones, run_date, max_quarantine_rate)
-    load_result = _load(staged, zones, run_date) if validation["passed"] else None
-    manifest = _manifest(zones, run_date, transform_result, validation, load_result, extract_result=extract_result)
-    _write_json(manifest_uri(zones, run_date), manifest)
-    return manifest
+
+# --- corrections --------------------------------------------------------------------------------------------------
+
+
+def find_delivery(zones: Zones, key: str) -> dict[str, Any]:
+    """The delivery `key` names: its landing key or URI, its raw copy's key or URI, or `<source>/seq=<n>`."""
+    wanted = key.strip()
+    matches = []
+    for name in ledger.sources(zones):
+        entries, _ = ledger.read_ledger(zones, name)
+        for entry in entries:
+            names = {
+                entry["landed_uri"],
+                entry["raw_uri"],
+                layout.relative(zones.raw, entry["raw_uri"]),
+                f"{name}/seq={entry['seq']}",
+            }
+            if entry["landed_uri"].startswith(zones.raw.rstrip("/") + "/"):
+                names.add(layout.relative(zones.raw, entry["landed_uri"]))
+            if wanted in names:
+                matches.append(entry)
+    if not matches:
+        raise FileNotDeliveredError(
+            f"no delivery matches {key!r}; give a landing key (e.g. landing/orders/x.csv), a raw key "
+            "(deliveries/<source>/sha256=.../<file>) or <source>/seq=<n> as listed in the manifests"
+        )
+    if len(matches) > 1:
+        listed = ", ".join(f"{m['source']}/seq={m['seq']} ({m['raw_uri']})" for m in matches)
+        raise AmbiguousFileError(f"{key!r} matches {len(matches)} deliveries: {listed}; name one as <source>/seq=<n>")
+    return matches[0]
+
+
+def retract(zones: Zones, key: str, run_date: date, *, engine: Engine | None = None) -> dict[str, Any]:
+    """Remove what one delivery contributed to curated, restoring each order's previous version where one exists.
+    The delivery is never applied again (a reprocess skips it too)."""
+    engine = engine or get_engine()
+    start = time.perf_counter()
+    entry = find_delivery(zones, key)
+    record = table.commit(zones, engine, run_date, retract=[(entry["source"], int(entry["seq"]))], kind="retract")
+    result = _commit_result("retract", run_date, record, start)
+    result["delivery"] = {k: entry[k] for k in ("source", "seq", "name", "raw_uri", "landed_uri", "run_date")}
+    result["already_retracted"] = record is None
+    return result
+
+
+def reprocess(
+    zones: Zones, start_date: date, end_date: date, run_date: date, source: str | None = None
+) -> dict[str, Any]:
+    """Mark the deliveries claimed from `start_date` to `end_date` for processing again (a new generation each);
+    transform, validate and load then apply them as if new, replacing what their earlier generation contributed."""
+    if end_date < start_date:
+        raise ValueError(f"--to {end_date} is before --from {start_date}; give the range in order")
+    start = time.perf_counter()
+    changed = ledger.reprocess(zones, start_date, end_date, [check_source(source)] if source else [])
+    return {
+        "stage": "reprocess",
+        "run_date": run_date.isoformat(),
+        "from": start_date.isoformat(),
+        "to": end_date.isoformat(),
+        "deliveries": [{k: e[k] for k in ("source", "seq", "gen", "name", "run_date")} for e in changed],
+        "next": "run transform, validate and load (or `run`) to apply them",
+        "duration_s": round(time.perf_counter() - start, 4),
+    }
+
+
+def write_result(uri: str, result: dict[str, Any]) -> None:
+    storage.write(uri, _json(result))

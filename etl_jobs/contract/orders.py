@@ -17,7 +17,7 @@ INPUT_COLUMNS: tuple[str, ...] = (
     "status",
 )
 
-# Curated output columns, in this order. `order_date` is the partition column.
+# Curated output columns, in this order. `order_date` is the partition column (in the path, not in the files).
 CURATED_COLUMNS: tuple[str, ...] = (
     "order_id",
     "customer_id",
@@ -30,6 +30,32 @@ CURATED_COLUMNS: tuple[str, ...] = (
     "status",
     "order_date",
 )
+
+# Where each curated row came from: the delivery's source, its landing sequence and the record's line. They are part
+# of the version order (later order_ts, then higher landing_seq, then source name, then later line) and let a
+# retraction or a reprocess find a delivery's rows; every engine writes them after CURATED_COLUMNS.
+LINEAGE_COLUMNS: tuple[str, ...] = ("landing_source", "landing_seq", "landing_line")
+
+# The per-partition index beside curated (`_index/order_date=D.parquet`): which orders, from which deliveries, each
+# partition holds. A merge reads it to find the partition an updated order lives in without reading the data.
+INDEX_COLUMNS: tuple[str, ...] = ("order_id", "landing_source", "landing_seq")
+
+# Quarantined rows: where they came from and why, then the normalised contract columns (null for structural faults).
+QUARANTINE_COLUMNS: tuple[str, ...] = ("landing_source", "landing_seq", "source_file", "line", "reason", "raw_line")
+
+# Field length limits, in characters after trimming. A longer value is quarantined as `field_too_long`; a record
+# whose raw text is longer than RECORD_MAX_CHARS as `record_too_long` (its fields are not even split).
+FIELD_MAX_CHARS: dict[str, int] = {
+    "order_id": 64,
+    "customer_id": 64,
+    "order_ts": 40,
+    "country": 16,
+    "currency": 16,
+    "amount": 32,
+    "quantity": 24,
+    "status": 32,
+}
+RECORD_MAX_CHARS = 1024 * 1024
 
 STATUSES: frozenset[str] = frozenset({"pending", "paid", "shipped", "delivered", "cancelled", "refunded"})
 
@@ -45,10 +71,13 @@ class Reason(StrEnum):
     """Why a row is in quarantine. The first failing rule, in this order, is the one recorded."""
 
     INVALID_UTF8 = "invalid_utf8"
+    CONTROL_CHARACTER = "control_character"
+    RECORD_TOO_LONG = "record_too_long"
     UNTERMINATED_QUOTE = "unterminated_quote"
     MALFORMED_QUOTES = "malformed_quotes"
     TOO_MANY_FIELDS = "too_many_fields"
     TOO_FEW_FIELDS = "too_few_fields"
+    FIELD_TOO_LONG = "field_too_long"
     MISSING_ORDER_ID = "missing_order_id"
     MISSING_CUSTOMER_ID = "missing_customer_id"
     INVALID_ORDER_TS = "invalid_order_ts"
@@ -62,16 +91,40 @@ class Reason(StrEnum):
     # Rows that passed every row rule but belong to a batch that failed a batch rule: kept, normalised, so that
     # nothing is lost and the batch can be loaded once it is approved.
     BATCH_REJECTED = "batch_rejected"
+    # Every row of a file quarantined whole (FileReason says why) or of a byte-identical re-delivery.
+    FILE_REJECTED = "file_rejected"
+    DUPLICATE_DELIVERY = "duplicate_delivery"
+
+
+class FileReason(StrEnum):
+    """Why a whole file is quarantined: nothing in it can be read reliably under the contract."""
+
+    MISSING_COLUMNS = "missing_columns"
+    DUPLICATE_COLUMNS = "duplicate_columns"
+    BAD_HEADER = "bad_header"
+    NOT_UTF8_HEADER = "not_utf8_header"
+    BAD_GZIP = "bad_gzip"
+    QUALITY_GATE = "quality_gate"
 
 
 class ContractError(ValueError):
-    """The input as a whole cannot be read under the contract (e.g. a required column is missing)."""
+    """The input as a whole cannot be read under the contract (e.g. a required column is missing).
+
+    `reason` classifies it; `rows_in` is the number of records the file holds (counted even when they cannot be read
+    as fields), so a quarantined file still adds up: rows_in = rows_quarantined."""
+
+    def __init__(self, message: str, reason: FileReason = FileReason.BAD_HEADER, rows_in: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.rows_in = rows_in
 
 
 # Reasons that mean the row could not be read as fields at all (its values are not trustworthy, only its raw text).
 STRUCTURAL_REASONS: frozenset[Reason] = frozenset(
     {
         Reason.INVALID_UTF8,
+        Reason.CONTROL_CHARACTER,
+        Reason.RECORD_TOO_LONG,
         Reason.UNTERMINATED_QUOTE,
         Reason.MALFORMED_QUOTES,
         Reason.TOO_MANY_FIELDS,

@@ -1,14 +1,16 @@
-"""AWS Lambda handlers over `etl_jobs.pipeline`: thin adapters from Lambda events to the stage functions.
+"""AWS Lambda handlers over `etl_jobs.pipeline`: thin adapters from checked events (`events`) to the stage functions.
 
-- `extract.handler`: an EventBridge Scheduler event (sweep `landing/<source>/`) or an S3 "Object Created" event from
-  EventBridge (one file under the landing prefix) -> `pipeline.extract` -> one SQS message per run (or file).
-- `process.handler`: an SQS batch -> transform, validate, load per message; a failing message is reported as a batch
-  item failure (ReportBatchItemFailures), the others succeed.
+- `extract.handler`: an EventBridge Scheduler sweep, a manual start (`{"run_date", "sources"}`) or an S3 "Object
+  Created" event from EventBridge for a file under the landing prefix -> claim what landed for each source
+  -> one SQS message per source that has new deliveries.
+- `process.handler`: an SQS batch (Powertools' BatchProcessor, typed SQS records) -> transform, validate, load
+  per message; a failing message is reported alone (ReportBatchItemFailures).
 - `stage_extract`, `stage_transform`, `stage_validate`, `stage_load`: invoked by the Step Functions orchestrator with
-  `{"run_date": ..., "source": ..., "input": ...}`; each returns its stage dict. extract without `input` takes every
-  file landed for the source; transform with `source` transforms only that source (one Map iteration per source);
-  validate and load always cover every source of the run date.
+  `{"run_date", "source" | "sources", ...}`; each returns its stage result. The manual-start corrections ride on the
+  stage whose role they need (`etl_jobs.access.RUNS_AS`): `{"reprocess": {"from": D, "to": D}}` on stage_extract,
+  `{"retract": {"file": KEY}}` on stage_load.
+A bad event raises `BadEventError` naming the field and what is expected; retrying will not help.
 
 Configuration comes from the environment: the zones (`ETL_*_URI`), `ETL_WORK_QUEUE_URL`, `ETL_LANDING_PREFIX`,
-`ETL_MAX_QUARANTINE_RATE` and Powertools' `POWERTOOLS_*`. No pulumi import here.
+`ETL_MAX_QUARANTINE_RATE` (an event's `max_quarantine_rate` wins), `ETL_ENGINE` and Powertools' `POWERTOOLS_*`.
 """

@@ -1,16 +1,16 @@
-"""What every handler shares: Powertools objects, zones, run dates, landing locations and the SQS client."""
+"""What every handler shares: Powertools objects, the zones, settings from the environment and the SQS client."""
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-from etl_jobs import pipeline
-from etl_jobs.pipeline import DEFAULT_LANDING_PREFIX, DEFAULT_MAX_QUARANTINE_RATE
+from etl_jobs import layout, pipeline
+from etl_jobs.engines import DEFAULT_ENGINE, Engine, get_engine
+from etl_jobs.handlers.events import BadEventError
 from etl_jobs.zones import Zones
 
 # Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE set per function.
@@ -18,11 +18,7 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-DEFAULT_SOURCE = "orders"
-
-
-class BadEventError(ValueError):
-    """The event is not one this handler understands; retrying will not help."""
+__all__ = ["BadEventError", "engine", "landing_prefix", "logger", "max_quarantine_rate", "metrics", "tracer", "zones"]
 
 
 def zones() -> Zones:
@@ -30,29 +26,27 @@ def zones() -> Zones:
 
 
 def landing_prefix() -> str:
-    return os.environ.get("ETL_LANDING_PREFIX", DEFAULT_LANDING_PREFIX)
+    return layout.check_landing_prefix(os.environ.get("ETL_LANDING_PREFIX") or layout.DEFAULT_LANDING_PREFIX)
 
 
-def max_quarantine_rate(event: dict[str, Any] | None = None) -> float:
-    value = (event or {}).get("max_quarantine_rate") or os.environ.get("ETL_MAX_QUARANTINE_RATE")
-    return float(value) if value is not None else DEFAULT_MAX_QUARANTINE_RATE
-
-
-def run_date_of(value: Any, *, default_now: bool = False) -> date:
-    """A `YYYY-MM-DD` date, or the date part of an ISO timestamp such as the scheduler's `2024-01-01T02:00:00Z`."""
-    if value in (None, "") and default_now:
-        return datetime.now(UTC).date()
-    if not isinstance(value, str):
-        raise BadEventError(f"run_date must be a 'YYYY-MM-DD' string, got {value!r}")
+def max_quarantine_rate(from_event: float | None = None) -> float:
+    """The event's value (the orchestrator sends its gate's threshold), else ETL_MAX_QUARANTINE_RATE, else 0.10."""
+    if from_event is not None:
+        return from_event
+    text = os.environ.get("ETL_MAX_QUARANTINE_RATE")
+    if not text:
+        return pipeline.DEFAULT_MAX_QUARANTINE_RATE
     try:
-        return date.fromisoformat(value[:10])
-    except ValueError as error:
-        raise BadEventError(f"run_date {value!r} is not a date such as '2024-01-31'") from error
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"ETL_MAX_QUARANTINE_RATE={text!r} is not a number between 0 and 1")
+    return value
 
 
-def landing_uri(source: str) -> str:
-    """Where files of `source` land in the raw zone: `<raw>/<landing prefix><source>/`."""
-    return pipeline.landing_uri(zones(), source, landing_prefix())
+def engine() -> Engine:
+    return get_engine(os.environ.get("ETL_ENGINE") or DEFAULT_ENGINE)
 
 
 @cache

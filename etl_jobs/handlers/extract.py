@@ -1,12 +1,12 @@
-"""Extract Lambda: a schedule or a file drop -> copy into the run's raw partition -> one SQS message per run/file.
+"""Extract Lambda (serverless): a schedule, a manual start or a file drop -> claim what landed -> queue the runs.
 
-Events:
-- EventBridge Scheduler (input set by the serverless architecture):
-  `{"source": "orders", "scheduled_time": "2024-01-31T02:00:00Z"}` -> every file under `landing/<source>/` is
-  extracted for that date and ONE message is sent for the run. The schedule guarantees a run per period even when a
-  file event was lost; re-running a date replaces its partition, so the overlap with file drops is harmless.
-- S3 "Object Created" via EventBridge (`source` "aws.s3"): the one file under the landing prefix is extracted for the
-  date of the event and ONE message is sent for it. Its source is the folder after the prefix (`landing/orders/x.csv`).
+Events (parsed by `etl_jobs.handlers.events`):
+- EventBridge Scheduler input `{"source": "orders", "scheduled_time": "2024-01-31T02:00:00Z"}`, or a manual start
+  `{"run_date": "2024-01-31", "sources": ["orders"]}`: every file under `<landing prefix><source>/` is claimed;
+- S3 "Object Created" via EventBridge: the file's source is the folder after the landing prefix
+  (`landing/orders/x.csv` -> `orders`), and that source's landing is claimed (the file among them).
+One SQS message `{"run_date", "source"}` per source with new deliveries. Claims are exactly-once, so a schedule and
+a file event seeing the same file, or two overlapping sweeps, deliver it once.
 """
 
 from __future__ import annotations
@@ -14,25 +14,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from etl_jobs import pipeline, storage
-from etl_jobs.handlers._runtime import (
-    DEFAULT_SOURCE,
-    BadEventError,
-    landing_prefix,
-    landing_uri,
-    logger,
-    metrics,
-    run_date_of,
-    sqs_client,
-    tracer,
-    zones,
-)
+from etl_jobs import pipeline
+from etl_jobs.handlers._runtime import landing_prefix, logger, metrics, sqs_client, tracer, zones
+from etl_jobs.handlers.events import BadEventError, sweep_or_file_event
 
 SendMessage = Callable[[dict[str, Any]], None]
 
@@ -41,40 +32,35 @@ def _send_to_work_queue(message: dict[str, Any]) -> None:
     sqs_client().send_message(QueueUrl=os.environ["ETL_WORK_QUEUE_URL"], MessageBody=json.dumps(message))
 
 
-def requests_of(event: dict[str, Any]) -> list[tuple[str, date, list[str]]]:
-    """(source, run date, source URIs) of each run the event asks for."""
-    if event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created":
-        bucket, key = event["detail"]["bucket"]["name"], event["detail"]["object"]["key"]
+def requests_of(event: dict[str, Any]) -> list[tuple[str, date]]:
+    """(source, run date) of each sweep the event asks for."""
+    parsed = sweep_or_file_event(event)
+    if isinstance(parsed, S3EventBridgeNotificationEvent):
+        bucket, key = parsed.detail.bucket.name, parsed.detail.object.key
         prefix = landing_prefix()
-        if not key.startswith(prefix) or key.endswith("/"):
-            raise BadEventError(f"s3://{bucket}/{key} is not a file under the landing prefix {prefix!r}")
-        folders = key[len(prefix) :].split("/")
-        source = folders[0] if len(folders) > 1 else DEFAULT_SOURCE
-        return [(source, run_date_of(event.get("time"), default_now=True), [f"s3://{bucket}/{key}"])]
-    source = str(event.get("source") or DEFAULT_SOURCE)
-    run_date = run_date_of(event.get("run_date") or event.get("scheduled_time"), default_now=True)
-    files = storage.list_files(landing_uri(source))
-    return [(source, run_date, files)]
+        folders = key.removeprefix(prefix).split("/")
+        if not key.startswith(prefix) or len(folders) != 2 or not folders[1]:
+            raise BadEventError(
+                f"s3://{bucket}/{key} is not a file under the landing prefix {prefix!r} (<prefix><source>/<file>)"
+            )
+        return [(folders[0], datetime.fromisoformat(parsed.time.replace("Z", "+00:00")).date())]
+    return [(source, parsed.day) for source in parsed.sources]
 
 
 def handle(event: dict[str, Any], send: SendMessage = _send_to_work_queue) -> list[dict[str, Any]]:
-    """Extract what the event names and queue one message per run; returns the messages sent."""
+    """Claim what the event names and queue one message per source with new deliveries; returns the messages."""
     sent = []
-    for source, run_date, uris in requests_of(event):
-        if not uris:
-            logger.warning("nothing to extract", extra={"source": source, "run_date": run_date.isoformat()})
+    for source, run_date in requests_of(event):
+        result = pipeline.extract(zones(), run_date, source, landing_prefix=landing_prefix())
+        if not result["claimed"]:
+            logger.info("nothing new landed", extra={"source": source, "run_date": run_date.isoformat()})
             metrics.add_metric(name="EmptyExtracts", unit=MetricUnit.Count, value=1)
             continue
-        results = [pipeline.extract(uri, zones(), run_date, source=source) for uri in uris]
-        message = {
-            "run_date": run_date.isoformat(),
-            "source": source,
-            "raw_uris": [result["raw_uri"] for result in results],
-            "bytes": sum(int(result["bytes"]) for result in results),
-        }
+        message = {"run_date": run_date.isoformat(), "source": source, "deliveries": len(result["claimed"])}
         send(message)
         sent.append(message)
-        metrics.add_metric(name="FilesExtracted", unit=MetricUnit.Count, value=len(results))
+        metrics.add_metric(name="FilesClaimed", unit=MetricUnit.Count, value=len(result["claimed"]))
+        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=len(result["duplicates"]))
         logger.info("queued run", extra=message)
     return sent
 

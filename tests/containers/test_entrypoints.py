@@ -1,11 +1,10 @@
-"""The container entrypoints, as plain host processes: `python -m etl_jobs` with exactly the command lines the Step
-Functions state machine sends the ECS tasks (`tests.containers.stages.state_machine_commands`), against the S3
-emulator, move a sample landed under `landing/orders/` in the raw zone through all four stages. No Docker needed, so
-this runs everywhere and catches entrypoint breakage before any image is built."""
+"""The container entry point, as plain host processes: `python -m etl_jobs <stage> --run-date D --source S
+--result-uri URI` against the S3 emulator moves a sample landed under `landing/orders/` through all four stages, and
+the results come back through the result URIs. No Docker needed, so this catches entry point breakage before any
+image is built; tests/containers/test_image.py runs the same in the image."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -13,29 +12,26 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
-import polars as pl
 import pytest
 
-from tests.containers.conftest import REPO_ROOT
-from tests.containers.stages import (
+from etl_jobs import sample
+from tests.support.lakes import REPO_ROOT, s3_client
+from tests.support.moto_server import MotoServer
+from tests.support.stage_runs import (
     LANDING_KEY,
-    RUN_DATE,
     ZONES,
     Expected,
+    Runner,
     check_accounting,
-    curated_files,
     run_stages,
-    state_machine_commands,
+    stage_argv,
 )
-from tests.support.moto_server import MotoServer
-
-sample = pytest.importorskip("etl_jobs.sample", reason="etl_jobs.sample is not there yet")
 
 ROWS, ERROR_RATE, SEED = 2000, 0.05, 11
+RESULTS = "s3://etl-test-results/executions/exec-1"
 
 
-def host_runner(moto: MotoServer):
+def host_runner(moto: MotoServer) -> Runner:
     def run(command: list[str], environment: Mapping[str, str]) -> tuple[int, str, str]:
         env = {**os.environ, **moto.client_environment(), **environment}
         done = subprocess.run(
@@ -52,21 +48,18 @@ def host_runner(moto: MotoServer):
     return run
 
 
-RESULT_URI = "s3://etl-test-results/manifests/validation/exec-1.json"
-
-
-def s3_setup(moto: MotoServer, data: bytes) -> tuple[Any, dict[str, str]]:
+def s3_setup(moto: MotoServer, data: bytes | None) -> tuple[Any, dict[str, str]]:
     """Zone buckets (each zone under the `orders` prefix), a results bucket, and the sample landed for `orders`."""
     moto.reset()
-    s3 = boto3.client("s3", endpoint_url=moto.endpoint, **_credentials(moto))
+    s3 = s3_client(moto.client_environment())
     for bucket in ("results", *ZONES):
         s3.create_bucket(Bucket=f"etl-test-{bucket}")
-    s3.put_object(Bucket="etl-test-raw", Key=f"orders/{LANDING_KEY}", Body=data)
-    environment = {f"ETL_{zone.upper()}_URI": f"s3://etl-test-{zone}/orders" for zone in ZONES}
-    return s3, environment
+    if data is not None:
+        s3.put_object(Bucket="etl-test-raw", Key=f"orders/{LANDING_KEY}", Body=data)
+    return s3, {f"ETL_{zone.upper()}_URI": f"s3://etl-test-{zone}/orders" for zone in ZONES}
 
 
-def s3_reader(s3: Any):  # type: ignore[no-untyped-def]
+def reader(s3: Any):  # type: ignore[no-untyped-def]
     def read(uri: str) -> bytes:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -74,82 +67,53 @@ def s3_reader(s3: Any):  # type: ignore[no-untyped-def]
     return read
 
 
-def _credentials(moto: MotoServer) -> dict[str, str]:
-    env = moto.client_environment()
-    return {
-        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
-        "aws_session_token": env["AWS_SESSION_TOKEN"],
-        "region_name": env["AWS_DEFAULT_REGION"],
-    }
-
-
-def curated_rows(s3, uris: list[str]) -> int:  # type: ignore[no-untyped-def]
-    total = 0
-    for uri in uris:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        assert body[:4] == b"PAR1", f"{uri} is not Parquet"
-        total += pl.read_parquet(io.BytesIO(body)).height
-    return total
-
-
-def test_the_commands_are_what_the_state_machine_sends() -> None:
-    assert state_machine_commands("s3://b/manifests/validation/x.json") == [
-        ["extract", "--run-date", RUN_DATE, "--source", "orders"],
-        ["transform", "--run-date", RUN_DATE, "--source", "orders"],
-        [
-            "validate",
-            "--run-date",
-            RUN_DATE,
-            "--source",
-            "orders",
-            "--result-uri",
-            "s3://b/manifests/validation/x.json",
-        ],
-        ["load", "--run-date", RUN_DATE, "--source", "orders"],
-    ]
+@pytest.fixture
+def moto(moto_server: MotoServer) -> MotoServer:
+    return moto_server
 
 
 def test_four_stages_move_sample_data_through_s3(moto: MotoServer) -> None:
     generated = sample.generate(ROWS, ERROR_RATE, SEED)
     s3, environment = s3_setup(moto, generated.data)
-    results = run_stages(host_runner(moto), environment, s3_reader(s3), RESULT_URI)
-    expected = Expected(generated.rows_in, generated.rows_quarantined, generated.rows_curated)
-    check_accounting(results, expected)
-    assert all(uri.startswith("s3://etl-test-curated/") for uri in curated_files(results))
-    assert curated_rows(s3, curated_files(results)) == expected.rows_curated
-    staged = s3.list_objects_v2(Bucket="etl-test-staged")["Contents"]
-    assert f"orders/run_date={RUN_DATE}/source=orders/part.parquet" in {item["Key"] for item in staged}
-    quarantined = s3.list_objects_v2(Bucket="etl-test-quarantine").get("KeyCount", 0)
-    assert quarantined > 0, "rows were quarantined but nothing was written to the quarantine zone"
+    results = run_stages(host_runner(moto), environment, reader(s3), RESULTS)
+    check_accounting(results, Expected(generated.rows_in, generated.rows_quarantined, generated.rows_curated))
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="etl-test-curated", Prefix="orders/order_date=")["Contents"]]
+    assert keys and all(key.endswith("/part-00000.parquet") for key in keys)
+    landing = s3.list_objects_v2(Bucket="etl-test-raw", Prefix="orders/landing/")
+    assert landing["KeyCount"] == 0, "a processed file stays in landing"
+    # The same commands again: nothing to claim, nothing to load.
+    again = run_stages(host_runner(moto), environment, reader(s3), RESULTS + "-again")
+    assert again["extract"]["claimed"] == [] and again["load"]["commit"] is None
 
 
-def test_a_failed_validation_still_writes_the_result_document(moto: MotoServer) -> None:
-    """`ecs:runTask.sync` ignores exit codes: the gate must find `passed: false` at the result URI."""
+def test_a_failed_quality_gate_exits_0_with_passed_false(moto: MotoServer) -> None:
+    """`ecs:runTask.sync` fails the state on ANY non-zero exit: the gate must read `passed: false` instead."""
     generated = sample.generate(200, 0.5, SEED)
     s3, environment = s3_setup(moto, generated.data)
     run = host_runner(moto)
-    extract, transform, validate, _ = state_machine_commands(RESULT_URI)
-    assert run(extract, environment)[0] == 0
-    assert run(transform, environment)[0] == 0
-    code, _, stderr = run(validate, environment)
-    assert code == 1, stderr
-    result = json.loads(s3_reader(s3)(RESULT_URI))
+    assert run(stage_argv("extract", RESULTS + "/extract.json"), environment)[0] == 0
+    assert run(stage_argv("transform", RESULTS + "/transform.json"), environment)[0] == 0
+    code, _, stderr = run(stage_argv("validate", RESULTS + "/validate.json"), environment)
+    assert code == 0, stderr
+    result = json.loads(reader(s3)(RESULTS + "/validate.json"))
     assert result["passed"] is False and result["quarantine_rate"] > 0.1
+    assert result["files_quarantined"][0]["file_reason"] == "quality_gate"
 
 
-def test_extract_with_nothing_landed_is_a_usage_error(moto: MotoServer) -> None:
-    environment = {f"ETL_{zone.upper()}_URI": f"s3://etl-test-{zone}/empty" for zone in ZONES}
-    boto3.client("s3", endpoint_url=moto.endpoint, **_credentials(moto)).create_bucket(Bucket="etl-test-raw")
-    code, _, stderr = host_runner(moto)(state_machine_commands(RESULT_URI)[0], environment)
-    assert code == 2
-    assert "nothing landed for source 'orders'" in stderr
+def test_extract_with_nothing_landed_completes_with_nothing_claimed(moto: MotoServer) -> None:
+    s3, environment = s3_setup(moto, None)
+    code, _, stderr = host_runner(moto)(stage_argv("extract", RESULTS + "/extract.json"), environment)
+    assert code == 0, stderr
+    assert json.loads(reader(s3)(RESULTS + "/extract.json"))["claimed"] == []
 
 
-def test_a_stage_without_its_input_fails_cleanly(moto: MotoServer) -> None:
-    """A task started out of order must fail with a usage error, not crash or write garbage."""
-    environment = {f"ETL_{zone.upper()}_URI": f"s3://etl-test-{zone}/empty" for zone in ZONES}
-    code, _, stderr = host_runner(moto)(state_machine_commands(RESULT_URI, "2001-01-01")[3], environment)
-    assert code != 0
-    assert "error" in stderr.lower()
+def test_a_stage_without_zones_is_a_usage_error_with_its_result_document(moto: MotoServer) -> None:
+    s3, _ = s3_setup(moto, None)
+    code, _, stderr = host_runner(moto)(stage_argv("load", RESULTS + "/load.json", "2001-01-01"), {})
+    assert code == 2 and "ETL_RAW_URI" in stderr and "Traceback" not in stderr
+    assert json.loads(reader(s3)(RESULTS + "/load.json")) == {
+        "stage": "load",
+        "status": "error",
+        "error": next(line for line in stderr.splitlines() if line.startswith("error: ")).removeprefix("error: "),
+        "exit_code": 2,
+    }

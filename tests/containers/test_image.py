@@ -21,8 +21,8 @@ import pytest
 from components.images import context_files
 from tests.containers.conftest import DOCKERFILE, UID, BuiltImage, build_image
 from tests.containers.engine import Engine
-from tests.containers.stages import LANDING_KEY, ZONES, Expected, Runner, check_accounting, curated_files, run_stages
 from tests.support.moto_server import MotoServer
+from tests.support.stage_runs import LANDING_KEY, ZONES, Expected, Runner, check_accounting, run_stages
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 sample = pytest.importorskip("etl_jobs.sample", reason="etl_jobs.sample is not there yet")
@@ -110,12 +110,12 @@ def test_four_stages_on_a_mounted_folder_without_network(engine: Engine, etl_ima
         runner,
         environment,
         lambda uri: (data / uri.removeprefix("/data/")).read_bytes(),
-        "/data/manifests/validation/exec-1.json",
+        "/data/results/exec-1",
     )
     expected = Expected(generated.rows_in, generated.rows_quarantined, generated.rows_curated)
     check_accounting(results, expected)
-    curated = [data / uri.removeprefix("/data/") for uri in curated_files(results)]
-    assert all(path.is_relative_to(data / "zones" / "curated") for path in curated)
+    curated = sorted((data / "zones" / "curated").glob("order_date=*/part-00000.parquet"))
+    assert len(curated) == len(results["load"]["partitions"])
     assert sum(pl.read_parquet(path).height for path in curated) == expected.rows_curated
     assert any((data / "zones" / "quarantine").rglob("*")), "nothing in the quarantine zone"
 
@@ -145,15 +145,15 @@ def test_four_stages_against_the_s3_emulator(engine: Engine, etl_image: BuiltIma
         docker_runner(engine, etl_image.ref, "host"),
         environment,
         read,
-        "s3://etl-img-results/manifests/validation/exec-1.json",
+        "s3://etl-img-results/executions/exec-1",
     )
     expected = Expected(generated.rows_in, generated.rows_quarantined, generated.rows_curated)
     check_accounting(results, expected)
     rows = 0
-    for uri in curated_files(results):
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        assert bucket == "etl-img-curated"
-        rows += pl.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())).height
+    for item in s3.list_objects_v2(Bucket="etl-img-curated", Prefix="orders/order_date=")["Contents"]:
+        rows += pl.read_parquet(
+            io.BytesIO(s3.get_object(Bucket="etl-img-curated", Key=item["Key"])["Body"].read())
+        ).height
     assert rows == expected.rows_curated
 
 

@@ -1,47 +1,22 @@
-"""Fixtures for the Lambda handler tests: a lake and a work queue on the session's moto server, emptied per test.
+"""Fixtures of the Lambda handler tests: a lake and a work queue on the session's moto server, emptied per test.
 
 Powertools reads its settings when the handler modules are imported, so they are set here, before any import.
-"""
+Helpers live in tests/support/handlers.py; nothing here is imported by a test module."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
 
+from tests.support.handlers import BUCKETS, Lake
 from tests.support.moto_server import MotoServer
 
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "handler-tests")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "EtlPlatformTests")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
-
-BUCKETS = {
-    "raw": "acme-raw-1234",
-    "staged": "acme-staged-1234",
-    "curated": "acme-curated-1234",
-    "quarantine": "acme-quarantine-1234",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class LambdaContext:
-    """What Powertools' inject_lambda_context reads from the real context object."""
-
-    function_name: str = "etl-serverless-test"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:etl-serverless-test"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-
-@dataclasses.dataclass(frozen=True)
-class Lake:
-    s3: Any
-    sqs: Any
-    queue_url: str
 
 
 @pytest.fixture

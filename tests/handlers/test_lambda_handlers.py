@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from typing import Any
@@ -11,59 +10,20 @@ import polars as pl
 import pytest
 
 from etl_jobs.handlers import extract, process, stage_extract, stage_load, stage_transform, stage_validate
-from etl_jobs.handlers._runtime import BadEventError
+from etl_jobs.handlers.events import BadEventError
 from etl_jobs.sample import Sample, generate
-from tests.handlers.conftest import BUCKETS, Lake, LambdaContext
+from tests.support.handlers import (
+    BUCKETS,
+    RUN_DATE,
+    Lake,
+    LambdaContext,
+    object_created_event,
+    scheduler_event,
+    sqs_record,
+)
+from tests.support.orders import csv_bytes, row
 
-RUN_DATE = "2024-05-04"
 CONTEXT = LambdaContext()
-
-
-def scheduler_event(source: str = "orders", scheduled_time: str = f"{RUN_DATE}T02:00:00Z") -> dict[str, Any]:
-    """The input the serverless schedule sends (the scheduler substitutes <aws.scheduler.scheduled-time>)."""
-    return {"source": source, "scheduled_time": scheduled_time}
-
-
-def object_created_event(key: str, bucket: str = BUCKETS["raw"], time: str = f"{RUN_DATE}T09:30:12Z") -> dict[str, Any]:
-    """An S3 "Object Created" event as EventBridge delivers it to a rule target."""
-    return {
-        "version": "0",
-        "id": "17793124-05d4-b198-2fde-7ededc63b103",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "123456789012",
-        "time": time,
-        "region": "us-east-1",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {"key": key, "size": 5, "etag": "b1946ac92492d2347c6235b4d2611184", "sequencer": "00617F08"},
-            "request-id": "N4N7GDK58NMKJ12R",
-            "requester": "123456789012",
-            "source-ip-address": "1.2.3.4",
-            "reason": "PutObject",
-        },
-    }
-
-
-def sqs_record(message_id: str, body: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"receipt-{message_id}",
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "1714813200000",
-            "SenderId": "AROAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1714813200001",
-        },
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:etl-work",
-        "awsRegion": "us-east-1",
-    }
 
 
 def queued(lake: Lake) -> list[dict[str, Any]]:
@@ -71,16 +31,18 @@ def queued(lake: Lake) -> list[dict[str, Any]]:
     return [json.loads(message["Body"]) for message in response.get("Messages", [])]
 
 
-def parquet(lake: Lake, bucket: str, key: str) -> pl.DataFrame:
-    return pl.read_parquet(io.BytesIO(lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-
-
 def curated_rows(lake: Lake) -> pl.DataFrame:
-    listing = lake.s3.list_objects_v2(Bucket=BUCKETS["curated"]).get("Contents", [])
-    keys = [item["Key"] for item in listing if item["Key"].endswith(".parquet")]
-    if not keys:
-        return pl.DataFrame()
-    return pl.concat([parquet(lake, BUCKETS["curated"], key) for key in keys])
+    listing = lake.s3.list_objects_v2(Bucket=BUCKETS["curated"], Prefix="order_date=").get("Contents", [])
+    frames = [
+        pl.read_parquet(io.BytesIO(lake.s3.get_object(Bucket=BUCKETS["curated"], Key=item["Key"])["Body"].read()))
+        for item in listing
+    ]
+    return pl.concat(frames) if frames else pl.DataFrame(schema={"order_id": pl.String})
+
+
+def landing_keys(lake: Lake) -> list[str]:
+    listing = lake.s3.list_objects_v2(Bucket=BUCKETS["raw"], Prefix="landing/").get("Contents", [])
+    return [item["Key"] for item in listing]
 
 
 @pytest.fixture
@@ -88,178 +50,162 @@ def sample() -> Sample:
     return generate(300, error_rate=0.03, seed=11)
 
 
-def land(lake: Lake, sample: Sample, key: str = "landing/orders/orders-0504.csv") -> str:
-    lake.s3.put_object(Bucket=BUCKETS["raw"], Key=key, Body=sample.data)
+def land(lake: Lake, data: bytes, key: str = "landing/orders/orders-0504.csv") -> str:
+    lake.s3.put_object(Bucket=BUCKETS["raw"], Key=key, Body=data)
     return key
 
 
-# --- extract ------------------------------------------------------------------------------------------------------
+# --- extract (serverless) -----------------------------------------------------------------------------------------
 
 
-def test_scheduled_extract_copies_the_landed_files_and_queues_one_run(lake: Lake, sample: Sample) -> None:
-    land(lake, sample, "landing/orders/a.csv")
-    land(lake, sample, "landing/orders/b.csv")
+def test_scheduled_extract_claims_the_landed_files_and_queues_one_run(lake: Lake, sample: Sample) -> None:
+    land(lake, sample.data, "landing/orders/a.csv")
+    land(lake, sample.data + b"O-extra,C1,2024-05-01T10:00:00Z,US,USD,1.00,1,paid\n", "landing/orders/b.csv")
 
     result = extract.handler(scheduler_event(), CONTEXT)
 
-    assert len(result["messages"]) == 1
-    (message,) = queued(lake)
-    assert message["run_date"] == RUN_DATE and message["source"] == "orders"
-    assert message["raw_uris"] == [
-        f"s3://{BUCKETS['raw']}/run_date={RUN_DATE}/orders/a.csv",
-        f"s3://{BUCKETS['raw']}/run_date={RUN_DATE}/orders/b.csv",
-    ]
-    copied = lake.s3.get_object(Bucket=BUCKETS["raw"], Key=f"run_date={RUN_DATE}/orders/b.csv")["Body"].read()
-    assert copied == sample.data
-
-
-def test_scheduled_extract_with_nothing_landed_queues_nothing(lake: Lake) -> None:
+    assert result["messages"] == [{"run_date": RUN_DATE, "source": "orders", "deliveries": 2}]
+    assert queued(lake) == result["messages"]
+    assert landing_keys(lake) == []  # processed files leave landing; the raw zone keeps the copies
+    copies = lake.s3.list_objects_v2(Bucket=BUCKETS["raw"], Prefix="deliveries/orders/")["Contents"]
+    assert sorted(item["Key"].rsplit("/", 1)[1] for item in copies) == ["a.csv", "b.csv"]
+    # A second sweep finds nothing new and queues nothing.
     assert extract.handler(scheduler_event(), CONTEXT) == {"messages": []}
+
+
+def test_a_file_event_and_the_schedule_deliver_a_file_once(lake: Lake, sample: Sample) -> None:
+    key = land(lake, sample.data)
+    assert len(extract.handler(object_created_event(key), CONTEXT)["messages"]) == 1
+    assert extract.handler(scheduler_event(), CONTEXT) == {"messages": []}
+    ledger = json.loads(lake.s3.get_object(Bucket=BUCKETS["raw"], Key="_ledger/orders.json")["Body"].read())
+    assert [(d["seq"], d["name"], d["status"]) for d in ledger["deliveries"]] == [(1, "orders-0504.csv", "delivered")]
+
+
+def test_a_manual_start_names_its_sources(lake: Lake, sample: Sample) -> None:
+    land(lake, sample.data, "landing/shop/s.csv")
+    result = extract.handler({"run_date": RUN_DATE, "sources": ["orders", "shop"]}, CONTEXT)
+    assert result["messages"] == [{"run_date": RUN_DATE, "source": "shop", "deliveries": 1}]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (object_created_event(f"run_date={RUN_DATE}/orders/x.csv"), "is not a file under the landing prefix"),
+        ({"source": "orders", "scheduled_time": "soon"}, "scheduled_time: expected an ISO timestamp, got 'soon'"),
+        ({"sources": "orders"}, "sources: expected a non-empty list of source names"),
+        ({"source": "../etc"}, "source: source name '../etc' must be a plain folder name"),
+    ],
+)
+def test_bad_extract_events_are_clear_errors(lake: Lake, event: dict[str, Any], message: str) -> None:
+    with pytest.raises(BadEventError, match=message):
+        extract.handler(event, CONTEXT)
     assert queued(lake) == []
 
 
-def test_file_drop_event_extracts_that_file_for_the_event_date(lake: Lake, sample: Sample) -> None:
-    key = land(lake, sample)
-    land(lake, sample, "landing/orders/other.csv")  # another landed file is not this event's business
-
-    extract.handler(object_created_event(key), CONTEXT)
-
-    (message,) = queued(lake)
-    assert message == {
-        "run_date": RUN_DATE,
-        "source": "orders",
-        "raw_uris": [f"s3://{BUCKETS['raw']}/run_date={RUN_DATE}/orders/orders-0504.csv"],
-        "bytes": len(sample.data),
-    }
-    raw_keys = [item["Key"] for item in lake.s3.list_objects_v2(Bucket=BUCKETS["raw"], Prefix="run_date=")["Contents"]]
-    assert raw_keys == [f"run_date={RUN_DATE}/orders/orders-0504.csv"]
+# --- process (serverless) -----------------------------------------------------------------------------------------
 
 
-def test_file_drop_outside_the_landing_prefix_is_rejected(lake: Lake, sample: Sample) -> None:
-    land(lake, sample, f"run_date={RUN_DATE}/orders/x.csv")
-    with pytest.raises(BadEventError, match="not a file under the landing prefix"):
-        extract.handler(object_created_event(f"run_date={RUN_DATE}/orders/x.csv"), CONTEXT)
-    assert queued(lake) == []
-
-
-# --- process ------------------------------------------------------------------------------------------------------
-
-
-def test_process_loads_good_runs_and_reports_only_the_poisoned_messages(lake: Lake, sample: Sample) -> None:
-    extract.handler(object_created_event(land(lake, sample)), CONTEXT)
+def test_process_loads_good_runs_and_reports_only_the_malformed_messages(lake: Lake, sample: Sample) -> None:
+    extract.handler(object_created_event(land(lake, sample.data)), CONTEXT)
     (good,) = queued(lake)
     event = {
         "Records": [
             sqs_record("good-1", json.dumps(good)),
-            sqs_record("poison-not-json", "{this is not json"),
-            sqs_record("poison-no-raw-files", json.dumps({"run_date": "2024-05-05", "source": "orders"})),
+            sqs_record("not-json", "{this is not json"),
+            sqs_record("no-date", json.dumps({"source": "orders"})),
         ]
     }
 
     response = process.handler(event, CONTEXT)
 
-    failed = sorted(item["itemIdentifier"] for item in response["batchItemFailures"])
-    assert failed == ["poison-no-raw-files", "poison-not-json"]
+    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == ["no-date", "not-json"]
     curated = curated_rows(lake)
-    assert curated.height == sample.rows_curated
-    assert curated["order_id"].is_unique().all()
-    quarantine = parquet(lake, BUCKETS["quarantine"], f"run_date={RUN_DATE}/quarantine.parquet")
-    assert quarantine.height == sum(sample.reasons.values())
-    assert dict(quarantine["reason"].value_counts().iter_rows()) == sample.reasons
-    manifest_key = f"_manifests/run_date={RUN_DATE}/manifest.json"
-    manifest = json.loads(lake.s3.get_object(Bucket=BUCKETS["quarantine"], Key=manifest_key)["Body"].read())
-    assert manifest["status"] == "succeeded"
-    assert manifest["rows_in"] == manifest["rows_curated"] + manifest["rows_quarantined"]
+    assert curated.height == sample.rows_curated and curated["order_id"].is_unique().all()
+    manifests = lake.s3.list_objects_v2(Bucket=BUCKETS["quarantine"], Prefix="_manifests/")["Contents"]
+    (manifest,) = [
+        json.loads(lake.s3.get_object(Bucket=BUCKETS["quarantine"], Key=m["Key"])["Body"].read()) for m in manifests
+    ]
+    assert manifest["rows_in"] == manifest["rows_curated"] + manifest["rows_quarantined"] == sample.rows_in
+    assert manifest["quarantine_reasons"] == dict(sorted(sample.reasons.items()))
 
 
-def test_process_reports_a_run_that_fails_the_quality_gate_and_publishes_nothing(lake: Lake) -> None:
+def test_a_file_failing_the_gate_is_quarantined_whole_and_the_others_load(lake: Lake, sample: Sample) -> None:
     bad = generate(200, error_rate=0.5, seed=5)
-    extract.handler(object_created_event(land(lake, bad)), CONTEXT)
+    land(lake, bad.data, "landing/orders/bad.csv")
+    land(lake, sample.data, "landing/orders/good.csv")
+    extract.handler(scheduler_event(), CONTEXT)
     (message,) = queued(lake)
 
-    response = process.handler({"Records": [sqs_record("gate", json.dumps(message))]}, CONTEXT)
+    response = process.handler({"Records": [sqs_record("run", json.dumps(message))]}, CONTEXT)
 
-    assert response["batchItemFailures"] == [{"itemIdentifier": "gate"}]
-    assert curated_rows(lake).height == 0
-    quarantine = parquet(lake, BUCKETS["quarantine"], f"run_date={RUN_DATE}/quarantine.parquet")
-    assert quarantine.height == 200  # the whole batch is quarantined, nothing lost
+    assert response["batchItemFailures"] == []  # redelivering would change nothing: the manifest names the file
+    assert curated_rows(lake).height == sample.rows_curated
+    rejected = lake.s3.list_objects_v2(Bucket=BUCKETS["quarantine"], Prefix="deliveries/orders/seq=0000000001/")
+    names = sorted(item["Key"].rsplit("/", 1)[1] for item in rejected["Contents"])
+    assert names == ["batch_rejected.parquet", "rows.parquet"]
 
 
 # --- stages for the orchestrator ----------------------------------------------------------------------------------
 
 
 def test_stage_handlers_run_a_date_end_to_end(lake: Lake, sample: Sample) -> None:
-    land(lake, sample)
-    event: dict[str, Any] = {"run_date": RUN_DATE, "source": "orders", "input": None}
+    land(lake, sample.data)
+    event: dict[str, Any] = {"run_date": RUN_DATE, "source": "orders"}
 
     extracted = stage_extract.handler(event, CONTEXT)
     transformed = stage_transform.handler({**event, "extract": {"Payload": extracted}}, CONTEXT)
     validated = stage_validate.handler(event, CONTEXT)
     loaded = stage_load.handler(event, CONTEXT)
 
-    assert extracted["stage"] == "extract" and extracted["files"] == [
-        f"s3://{BUCKETS['raw']}/run_date={RUN_DATE}/orders/orders-0504.csv"
-    ]
-    assert transformed["rows_in"] == sample.rows_curated + sum(sample.reasons.values())
-    assert validated["passed"] is True and validated["quarantine_rate"] <= 0.10
+    assert [c["name"] for c in extracted["claimed"]] == ["orders-0504.csv"]
+    assert transformed["rows_in"] == sample.rows_in
+    assert validated["passed"] is True and validated["max_quarantine_rate"] == 0.10
     assert loaded["rows_curated"] == sample.rows_curated == curated_rows(lake).height
 
 
-def test_stage_extract_takes_an_explicit_input_uri(lake: Lake, sample: Sample) -> None:
-    key = land(lake, sample, "landing/orders/explicit.csv")
-    land(lake, sample, "landing/orders/ignored.csv")
-    event = {"run_date": RUN_DATE, "source": "orders", "input": f"s3://{BUCKETS['raw']}/{key}"}
-    result = stage_extract.handler(event, CONTEXT)
-    assert result["files"] == [f"s3://{BUCKETS['raw']}/run_date={RUN_DATE}/orders/explicit.csv"]
-
-
-def test_stage_load_refuses_an_unvalidated_run(lake: Lake, sample: Sample) -> None:
-    from etl_jobs.pipeline import LoadRefusedError
-
-    land(lake, sample)
-    event = {"run_date": RUN_DATE, "source": "orders", "input": None}
+def test_the_gate_threshold_comes_from_the_event_before_the_environment(lake: Lake) -> None:
+    land(lake, csv_bytes(row("O1"), row("O2"), row("O3"), row("O4", status="lost")))
+    event = {"run_date": RUN_DATE, "source": "orders", "max_quarantine_rate": 0.2}
     stage_extract.handler(event, CONTEXT)
     stage_transform.handler(event, CONTEXT)
-    with pytest.raises(LoadRefusedError, match="has not been validated"):
-        stage_load.handler(event, CONTEXT)
-    assert curated_rows(lake).height == 0
+    validated = stage_validate.handler(event, CONTEXT)  # 0.25 quarantined: above the event's 0.2
+    assert (validated["passed"], validated["max_quarantine_rate"]) == (False, 0.2)
 
 
-def test_stage_handlers_reject_a_bad_run_date(lake: Lake) -> None:
-    with pytest.raises(BadEventError, match="is not a date"):
-        stage_transform.handler({"run_date": "yesterday", "source": "orders"}, CONTEXT)
+def test_a_manual_start_with_sources_and_corrections(lake: Lake) -> None:
+    land(lake, csv_bytes(row("O1")), "landing/orders/a.csv")
+    land(lake, csv_bytes(row("S1")), "landing/shop/s.csv")
+    start = {"run_date": RUN_DATE, "sources": ["orders", "shop"]}
+    extracted = stage_extract.handler(start, CONTEXT)
+    assert [r["source"] for r in extracted["results"]] == ["orders", "shop"]
+    stage_transform.handler(start, CONTEXT)
+    stage_validate.handler(start, CONTEXT)
+    stage_load.handler(start, CONTEXT)
+    assert sorted(curated_rows(lake)["order_id"]) == ["O1", "S1"]
+
+    retracted = stage_load.handler({"run_date": RUN_DATE, "retract": {"file": "landing/shop/s.csv"}}, CONTEXT)
+    assert retracted["retract"]["retracted"] == [{"source": "shop", "seq": 1}]
+    assert curated_rows(lake)["order_id"].to_list() == ["O1"]
+    marked = stage_extract.handler({"run_date": RUN_DATE, "reprocess": {"from": RUN_DATE, "to": RUN_DATE}}, CONTEXT)
+    assert [(d["source"], d["gen"]) for d in marked["reprocess"]["deliveries"]] == [("orders", 2), ("shop", 2)]
 
 
-def test_stage_extract_with_nothing_landed_is_a_bad_event(lake: Lake) -> None:
-    with pytest.raises(BadEventError, match="nothing landed for source 'shop'"):
-        stage_extract.handler({"run_date": RUN_DATE, "source": "shop"}, CONTEXT)
-
-
-def test_map_iterations_transform_their_own_source_and_validate_dedupes_across_them(lake: Lake, sample: Sample) -> None:
-    """The orchestrated pipeline: extract per source, one transform per source (any order), then validate and load.
-
-    `shop` delivers a copy of every `orders` row: each order is curated once (the copies tie on order_ts and the
-    later file, shop's, wins), every other copy is quarantined as superseded."""
-    land(lake, sample, "landing/orders/orders.csv")
-    lake.s3.put_object(Bucket=BUCKETS["raw"], Key="landing/shop/shop.csv", Body=sample.data)
-    events = [{"run_date": RUN_DATE, "source": source} for source in ("orders", "shop")]
-    extracted = [stage_extract.handler(event, CONTEXT) for event in events]
-    transformed = [
-        stage_transform.handler({**event, "extract": {"Payload": result}}, CONTEXT)
-        for event, result in reversed(list(zip(events, extracted, strict=True)))
-    ]
-    rows_in = sample.rows_curated + sum(sample.reasons.values())
-    assert [(result["source"], result["rows_in"]) for result in transformed] == [("shop", rows_in), ("orders", rows_in)]
-    keys = {item["Key"] for item in lake.s3.list_objects_v2(Bucket=BUCKETS["staged"])["Contents"]}
-    assert {f"run_date={RUN_DATE}/source=orders/part.parquet", f"run_date={RUN_DATE}/source=shop/part.parquet"} <= keys
-
-    validated = stage_validate.handler({"run_date": RUN_DATE, "source": "orders", "max_quarantine_rate": 1.0}, CONTEXT)
-    assert validated["passed"] is True and validated["sources"] == ["orders", "shop"]
-    assert validated["rows_in"] == 2 * rows_in
-    superseded = sample.reasons.get("superseded", 0)
-    assert validated["reasons"]["superseded"] == 2 * superseded + sample.rows_curated
-    loaded = stage_load.handler({"run_date": RUN_DATE}, CONTEXT)
-    curated = curated_rows(lake)
-    assert loaded["rows_curated"] == sample.rows_curated == curated.height
-    assert curated["order_id"].is_unique().all()
-    assert loaded["rows_curated"] + validated["rows_quarantined"] == 2 * rows_in
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"run_date": "yesterday", "source": "orders"}, "run_date: expected a date 'YYYY-MM-DD', got 'yesterday'"),
+        ({"source": "orders"}, "run_date: missing"),
+        (
+            {"run_date": RUN_DATE, "max_quarantine_rate": 2},
+            "max_quarantine_rate: expected a number between 0 and 1",
+        ),
+        ({"run_date": RUN_DATE, "retract": {}}, "retract.file: expected the key of a delivered file"),
+        (
+            {"run_date": RUN_DATE, "sources": ["orders", 3]},
+            r"sources\[1\]: expected a source name such as 'orders', got 3",
+        ),
+    ],
+)
+def test_bad_stage_events_are_clear_errors(lake: Lake, event: dict[str, Any], message: str) -> None:
+    with pytest.raises(BadEventError, match=message):
+        stage_transform.handler(event, CONTEXT)
