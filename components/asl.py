@@ -869,7 +869,10 @@ def s3_get_object(
     `States.StringToJson($.Body)` in a result selector."""
     permissions = [_statement(["s3:GetObject"], [f"arn:{partition}:s3:::{bucket}/{key_prefix}*"])]
     if kms_key_arn is not None:
-        permissions.append(_statement(["kms:Decrypt"], [kms_key_arn]))
+        # Only S3 decrypts with the key for this read.
+        region = Arn.parse(kms_key_arn, f"state {name!r}: kms_key_arn").region
+        via = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+        permissions.append(_statement(["kms:Decrypt"], [kms_key_arn], via))
     return Task(
         name=name,
         resource=f"arn:{partition}:states:::aws-sdk:s3:getObject",

@@ -77,7 +77,7 @@ class EtlFunctionArgs:
     service_name: str
     """POWERTOOLS_SERVICE_NAME: the `service` of every log line, metric and trace segment."""
     policy_statements: Sequence[pulumi.Input[Sequence[policies.Statement]]] = ()
-    """IAM statements (built with `policies.allow`, `read_prefixes`, ...) for what the handler touches; logs, X-Ray,
+    """IAM statements (`lake_access.role_statements`, `policies.allow`, ...) for what the handler touches; logs, X-Ray,
     metrics and the stack key are added by the component."""
     memory_mb: int = 1024
     """Memory in MB (128-10240); CPU scales with it."""
@@ -147,23 +147,32 @@ def _destination_statement(arn: str) -> policies.Statement:
     raise ValueError(f"on-failure destination {arn!r} is neither an SQS queue nor an SNS topic ARN")
 
 
+def _listed(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
 def function_policy(
     *,
     log_group_arn: str,
     key_arn: str,
+    region: str,
     metrics_namespace: str,
     statements: Sequence[Sequence[policies.Statement]] = (),
     destination_arn: str | None = None,
 ) -> policies.PolicyDocument:
-    """The execution role's inline policy (a plain function, unit-tested without Pulumi)."""
+    """The execution role's inline policy (a plain function, unit-tested without Pulumi). The stack key is usable
+    through Lambda (its environment is encrypted with it) and through SQS when the role sends to or reads from a
+    queue (queues are encrypted with it); the lake's use of the key comes with the caller's S3 statements."""
     extra = [statement for group in statements for statement in group]
     if destination_arn:
         extra.append(_destination_statement(destination_arn))
+    actions = {action for statement in extra for action in _listed(statement["Action"])}
+    via = ["lambda", *(["sqs"] if any(action.startswith("sqs:") for action in actions) else [])]
     return policies.document(
         policies.log_writer(log_group_arn),
         policies.xray_writer(),
         policies.metrics_writer(metrics_namespace),
-        policies.key_use(key_arn),
+        policies.key_use(key_arn, via=via, region=region),
         *extra,
     )
 
@@ -216,6 +225,7 @@ class EtlFunction(pulumi.ComponentResource):
                 function_policy(
                     log_group_arn=values[0],
                     key_arn=values[1],
+                    region=stack.region,
                     destination_arn=values[2],
                     metrics_namespace=args.metrics_namespace,
                     statements=values[3],

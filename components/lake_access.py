@@ -1,5 +1,9 @@
 """IAM statements for what a command of the job code touches in the lake, generated from its own declaration.
 
+`role_statements(stage, foundation)` is what every stage role on every runner is made of: the grants
+`etl_jobs.access.role_grants(stage)` declares (the stage's own and those of the corrections it runs) as statements on
+the foundation's zones.
+
 `etl_jobs.access` declares, per command, which zone prefixes it reads, lists, writes and deletes; every stage role on
 every runner is made from that declaration here, so a role cannot drift from the code it runs. Plain functions over
 resolved ARNs (no pulumi import), like `components.policies`:
@@ -17,7 +21,14 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+import pulumi
+
 from components import policies
+from components.refs import FoundationRefs
+from etl_jobs import access as declared
+
+# Where runners without a payload write stage results: this prefix of the artifacts bucket (the `results` zone).
+RESULTS_PREFIX = "results/"
 
 ACTIONS = {
     "read": ("s3:GetObject",),
@@ -108,3 +119,31 @@ def lake_arns(buckets: Mapping[str, str], *, key_arn: str, region: str, results_
         key_arn=key_arn,
         region=region,
     )
+
+
+def role_statements(
+    stage: str, foundation: FoundationRefs, *, landing_prefix: str = "landing/", writes_results: bool = True
+) -> pulumi.Output[list[policies.Statement]]:
+    """The statements of the role that runs `stage` (a stage, or a command such as the serverless `process`): its
+    declared grants on this stack's zones. A runner that returns its result as a payload writes no result object
+    (`writes_results=False`)."""
+    grants = [
+        grant
+        for grant in declared.role_grants(stage, landing_prefix=landing_prefix)
+        if writes_results or grant.zone is not declared.Zone.RESULTS
+    ]
+    lake = foundation.lake
+    zones = {
+        "raw": lake.raw.arn,
+        "staged": lake.staged.arn,
+        "curated": lake.curated.arn,
+        "quarantine": lake.quarantine.arn,
+        "artifacts": lake.artifacts.arn,
+    }
+    region = foundation.stack.region
+
+    def build(values: dict[str, str]) -> list[policies.Statement]:
+        key = values.pop("key")
+        return statements(grants, lake_arns(values, key_arn=key, region=region, results_prefix=RESULTS_PREFIX))
+
+    return pulumi.Output.all(**zones, key=foundation.key.arn).apply(build)

@@ -28,6 +28,7 @@ import pulumi_aws as aws
 
 from components import asl, pipelines, policies
 from components.foundation.alarms import Widget, metric_alarm, metric_widget
+from components.lake_access import RESULTS_PREFIX
 from components.queues import dead_letter_queue
 from components.refs import FoundationRefs
 from components.roles import service_role
@@ -37,8 +38,6 @@ from components.stages import Stage
 
 SCHEDULED_INPUT = {"run_date": "<aws.scheduler.scheduled-time>"}
 STATES_METRICS = ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled")
-# Where runners without a payload write stage results, in the artifacts bucket (its lifecycle expires them).
-RESULTS_PREFIX = "results/"
 
 
 class MachineType(StrEnum):
@@ -105,7 +104,7 @@ class Orchestration(pulumi.ComponentResource):
             description=f"The {name} state machine: runs its stages, reads their results, alerts",
             policy=pulumi.Output.all(machine, foundation.key.arn).apply(
                 lambda values: json.dumps(
-                    policies.state_machine_role_policy(values[0].required_permissions(), values[1])
+                    policies.state_machine_role_policy(values[0].required_permissions(), values[1], stack.region)
                 )
             ),
             parent=self,
@@ -197,7 +196,9 @@ class Orchestration(pulumi.ComponentResource):
             source_arns=[group_arn],
             description=f"EventBridge Scheduler: starts {name}",
             policy=pulumi.Output.all(self.state_machine.arn, self.dead_letters.arn, key_arn).apply(
-                lambda values: json.dumps(policies.start_execution_schedule_policy(*values))
+                lambda values: json.dumps(
+                    policies.start_execution_schedule_policy(values[0], values[1], values[2], stack.region)
+                )
             ),
             parent=self,
         )

@@ -338,38 +338,17 @@ def flow_log_policy(log_group_arn: str) -> PolicyDocument:
     )
 
 
-def key_use(key_arn: str, *, encrypt: bool = True) -> Statement:
-    actions = ["kms:Decrypt", "kms:DescribeKey"]
+def key_use(key_arn: str, *, via: Sequence[str], region: str, encrypt: bool = True) -> Statement:
+    """The stack key, usable only when one of the `via` services (e.g. "s3", "sqs") calls KMS for the role: a role
+    never decrypts data with the key on its own. Decrypt to read; GenerateDataKey to write (and Decrypt, which
+    multipart uploads and queue receives need)."""
+    if not via:
+        raise ValueError("key_use needs the services that use the key for the role, e.g. via=['s3']")
+    actions = ["kms:Decrypt"]
     if encrypt:
-        actions += ["kms:Encrypt", "kms:GenerateDataKey"]
-    return allow(actions, [key_arn], sid="StackKey")
-
-
-def read_prefixes(bucket_arn: str, prefixes: Sequence[str] = ("",)) -> list[Statement]:
-    """List and read objects under the prefixes of one bucket."""
-    return [
-        allow(
-            ["s3:ListBucket"],
-            [bucket_arn],
-            Condition={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-        ),
-        allow(["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/{prefix}*" for prefix in prefixes]),
-    ]
-
-
-def write_prefixes(bucket_arn: str, prefixes: Sequence[str] = ("",), *, delete: bool = False) -> list[Statement]:
-    """Write (and, for partition replacement, delete) objects under the prefixes of one bucket."""
-    actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
-    if delete:
-        actions.append("s3:DeleteObject")
-    return [
-        allow(
-            ["s3:ListBucket"],
-            [bucket_arn],
-            Condition={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-        ),
-        allow(actions, [f"{bucket_arn}/{prefix}*" for prefix in prefixes]),
-    ]
+        actions += ["kms:GenerateDataKey"]
+    services = sorted(f"{service}.{region}.amazonaws.com" for service in set(via))
+    return allow(actions, [key_arn], sid="StackKey", Condition={"StringEquals": {"kms:ViaService": services}})
 
 
 def log_writer(log_group_arn: str) -> Statement:
@@ -406,23 +385,26 @@ STATES_LOG_DELIVERY_ACTIONS = (
 )
 
 
-def state_machine_role_policy(task_statements: Sequence[Statement], key_arn: str) -> PolicyDocument:
+def state_machine_role_policy(task_statements: Sequence[Statement], key_arn: str, region: str) -> PolicyDocument:
     """A state machine's role: what its Tasks need (from the ASL builder), vended logging and X-Ray (only on `*`),
-    and the stack key that encrypts its execution data."""
+    and the stack key through Step Functions (its execution data), S3 (result objects) and SNS (the alerts topic)."""
     return document(
         *task_statements,
         allow(STATES_LOG_DELIVERY_ACTIONS, "*", sid="VendedLogDelivery"),
         xray_writer(),
-        key_use(key_arn),
+        key_use(key_arn, via=["states", "s3", "sns"], region=region),
     )
 
 
-def start_execution_schedule_policy(state_machine_arn: str, dead_letter_arn: str, key_arn: str) -> PolicyDocument:
-    """A schedule's role: start this one state machine, dead-letter to its queue (encrypted with the stack key)."""
+def start_execution_schedule_policy(
+    state_machine_arn: str, dead_letter_arn: str, key_arn: str, region: str
+) -> PolicyDocument:
+    """A schedule's role: start this one state machine (its execution data is encrypted with the stack key) and
+    dead-letter to its queue (encrypted too)."""
     return document(
         allow(["states:StartExecution"], [state_machine_arn], sid="StartExecution"),
         allow(["sqs:SendMessage"], [dead_letter_arn], sid="DeadLetter"),
-        key_use(key_arn),
+        key_use(key_arn, via=["states", "sqs"], region=region),
     )
 
 

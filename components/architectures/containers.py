@@ -25,7 +25,6 @@ definition picks its stage with the container command (the entrypoint is `python
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -38,10 +37,10 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 from pydantic import ConfigDict, Field, JsonValue, model_validator
 
-from components import asl, images, policies
+from components import asl, images, lake_access, policies
 from components.architectures.base import Architecture, ArchitectureArgs
 from components.foundation.alarms import metric_widget
-from components.orchestration import RESULTS_PREFIX, Orchestration, OrchestrationArgs
+from components.orchestration import Orchestration, OrchestrationArgs
 from components.pipelines import BoundRunner, StageCall
 from components.roles import service_role
 from components.runners import StageRunner
@@ -62,8 +61,6 @@ CONTAINER_NAME = "etl"
 CONTAINER_USER = "10001:10001"
 # The only writable path on the read-only root filesystem (the image's HOME and TMPDIR).
 SCRATCH_PATH = "/tmp"
-# Source files are dropped here in the raw bucket; extract reads them.
-LANDING_PREFIX = "landing/"
 
 
 class ContainerPlatform(StrEnum):
@@ -305,43 +302,6 @@ def execution_role_policy(repository_arns: Sequence[str], log_group_arn: str) ->
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class LakeArns:
-    """Resolved ARNs of the buckets and key the stage roles are scoped to."""
-
-    raw: str
-    staged: str
-    curated: str
-    quarantine: str
-    artifacts: str
-    key: str
-
-
-def task_role_policy(stage: Stage, lake: LakeArns) -> policies.PolicyDocument:
-    """Each stage reads the zone before it and writes the zone it produces, nothing else."""
-    statements: list[policies.Statement] = [policies.key_use(lake.key)]
-    if stage is Stage.EXTRACT:
-        statements += policies.read_prefixes(lake.raw, [LANDING_PREFIX])
-        statements += policies.write_prefixes(lake.raw)
-    elif stage is Stage.TRANSFORM:
-        statements += policies.read_prefixes(lake.raw)
-        statements += policies.write_prefixes(lake.staged)
-    elif stage is Stage.VALIDATE:
-        statements += policies.read_prefixes(lake.staged)
-        statements += policies.write_prefixes(lake.quarantine)
-    else:
-        statements += policies.read_prefixes(lake.staged)
-        # Load replaces a run date's partition, so it deletes what it overwrites.
-        statements += policies.write_prefixes(lake.curated, delete=True)
-    # Every stage writes its result object for the pipeline to read.
-    statements += policies.write_prefixes(lake.artifacts, [RESULTS_PREFIX])
-    return policies.document(*statements)
-
-
-def _task_policy_json(stage: Stage, lake: LakeArns) -> str:
-    return json.dumps(task_role_policy(stage, lake))
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # The stage runner
 # ---------------------------------------------------------------------------------------------------------------------
@@ -533,10 +493,8 @@ class Containers(Architecture):
         ).role
 
         lake = foundation.lake
-        lake_arns = pulumi.Output.all(
-            lake.raw.arn, lake.staged.arn, lake.curated.arn, lake.quarantine.arn, lake.artifacts.arn, foundation.key.arn
-        ).apply(lambda values: LakeArns(*values))
-        environment = [{"name": key, "value": value} for key, value in sorted(lake.zone_environment().items())]
+        variables = {**lake.zone_environment(), "ETL_MAX_QUARANTINE_RATE": str(settings.max_quarantine_rate)}
+        environment = [{"name": key, "value": value} for key, value in sorted(variables.items())]
         size_platform = aws.ecs.TaskDefinitionRuntimePlatformArgs(
             operating_system_family="LINUX", cpu_architecture=_CPU_ARCHITECTURE[settings.platform]
         )
@@ -549,8 +507,10 @@ class Containers(Architecture):
                 policy_name=f"{name}-{stage.value}-task-policy",
                 service="ecs-tasks.amazonaws.com",
                 account_id=account,
-                description=f"The {stage.value} task: its own lake zones and the stack key",
-                policy=lake_arns.apply(functools.partial(_task_policy_json, stage)),
+                description=f"The {stage.value} task: what etl_jobs.access declares for it, and its result object",
+                policy=lake_access.role_statements(stage.value, foundation).apply(
+                    lambda statements: json.dumps(policies.document(*statements))
+                ),
                 parent=self,
             ).role
             task_roles[stage] = role

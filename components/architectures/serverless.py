@@ -42,7 +42,7 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, WithJsonSchema, field_validator
 
-from components import packaging, policies
+from components import lake_access, packaging, policies
 from components.architectures.base import Architecture, ArchitectureArgs
 from components.foundation.alarms import metric_alarm, metric_widget
 from components.functions import (
@@ -55,10 +55,10 @@ from components.functions import (
     signed_package,
 )
 from components.queues import dead_letter_queue
-from components.refs import LakeRefs
 from components.roles import service_role
 from components.settings import ArchitectureSettings, LambdaArchitecture, QuarantineRate, Schedule
 from components.stages import RunnerCapabilities, Stage
+from etl_jobs import layout
 
 # Within SQS's 3-5 band: enough for a transient S3/throttling error to clear, few enough to dead-letter a bad run fast.
 MAX_RECEIVE_COUNT = 4
@@ -68,11 +68,12 @@ VISIBILITY_FACTOR = 6
 DELIVERY_RETRY_ATTEMPTS = 3
 DELIVERY_MAX_AGE_SECONDS = 3600
 OLDEST_MESSAGE_ALARM_SECONDS = 3600
-_RUN = "run_date="
 # Its functions, by label: the event-driven pair and one per stage for the orchestrator.
 FUNCTIONS = ("extract", "process", *(f"stage-{stage.value}" for stage in Stage))
+# Where the job keeps the raw zone's own objects: a landing prefix inside them would claim the job's own files.
+RAW_ZONE_PREFIXES = (layout.RAW_DELIVERIES, layout.LEDGER)
 # What `ServerlessSettings._prefix` accepts, for the JSON Schema.
-LANDING_PREFIX_PATTERN = rf"^(?!{_RUN})(?:[A-Za-z0-9!_.*'()=-]+/)+$(?!\n)"
+LANDING_PREFIX_PATTERN = rf"^(?!{'|'.join(re.escape(p) for p in RAW_ZONE_PREFIXES)})(?:[A-Za-z0-9!_.*'()=-]+/)+$(?!\n)"
 
 
 class ServerlessSettings(ArchitectureSettings):
@@ -113,46 +114,11 @@ class ServerlessSettings(ArchitectureSettings):
                 f"{value!r} has characters S3 keys should avoid: {' '.join(map(repr, bad))}; use letters, digits "
                 "and ! _ . * ' ( ) = - /"
             )
-        if value.startswith(_RUN):
-            raise ValueError(f"{value!r} is where runs write the raw zone ({_RUN}...): a drop there would start a run")
+        if inside := next((p for p in RAW_ZONE_PREFIXES if value.startswith(p)), None):
+            raise ValueError(
+                f"{value!r} is inside {inside!r}, where the job keeps the raw zone's own objects; e.g. 'landing/'"
+            )
         return value
-
-
-def lake_statements(role: str, lake: LakeRefs, landing_prefix: str) -> pulumi.Output[list[policies.Statement]]:
-    """What each handler reads and writes in the lake (see etl_jobs.pipeline), by zone and prefix."""
-    arns = {
-        "raw": lake.raw.arn,
-        "staged": lake.staged.arn,
-        "curated": lake.curated.arn,
-        "quarantine": lake.quarantine.arn,
-    }
-
-    def build(zone: dict[str, str]) -> list[policies.Statement]:
-        extract = [
-            *policies.read_prefixes(zone["raw"], (landing_prefix,)),
-            *policies.write_prefixes(zone["raw"], (_RUN,)),
-        ]
-        transform = [
-            *policies.read_prefixes(zone["raw"], (_RUN,)),
-            *policies.read_prefixes(zone["staged"], (_RUN,)),
-            *policies.write_prefixes(zone["staged"], (_RUN,), delete=True),
-        ]
-        validate = [
-            *policies.read_prefixes(zone["staged"], (_RUN,)),
-            *policies.write_prefixes(zone["staged"], (_RUN,), delete=True),
-            *policies.write_prefixes(zone["quarantine"], (_RUN, "_manifests/"), delete=True),
-        ]
-        load = [
-            *policies.read_prefixes(zone["staged"], (_RUN,)),
-            *policies.read_prefixes(zone["curated"], ("order_date=", "_loads/")),
-            *policies.write_prefixes(zone["curated"], ("order_date=", "_loads/"), delete=True),
-            *policies.write_prefixes(zone["quarantine"], ("_manifests/",)),
-        ]
-        by_role = {"extract": extract, "transform": transform, "validate": validate, "load": load}
-        by_role["process"] = transform + validate + load
-        return by_role[role]
-
-    return pulumi.Output.all(**arns).apply(build)
 
 
 class Serverless(Architecture):
@@ -237,7 +203,13 @@ class Serverless(Architecture):
                     foundation=foundation,
                     handler=handler,
                     service_name=f"serverless-{label or role}",
-                    policy_statements=[lake_statements(role, foundation.lake, settings.landing_prefix), *statements],
+                    policy_statements=[
+                        # The handlers return their results: no result objects to write.
+                        lake_access.role_statements(
+                            role, foundation, landing_prefix=settings.landing_prefix, writes_results=False
+                        ),
+                        *statements,
+                    ],
                     memory_mb=settings.memory_mb,
                     timeout_seconds=settings.timeout_seconds,
                     reserved_concurrency=settings.reserved_concurrency,
@@ -325,7 +297,8 @@ class Serverless(Architecture):
                     policies.document(
                         policies.allow(["lambda:InvokeFunction"], [values[0], f"{values[0]}:*"], sid="InvokeExtract"),
                         policies.allow(["sqs:SendMessage"], [values[1]], sid="DeadLetters"),
-                        policies.key_use(values[2]),
+                        # Its dead letters are encrypted with the stack key.
+                        policies.key_use(values[2], via=["sqs"], region=stack.region),
                     )
                 )
             ),

@@ -25,7 +25,7 @@ from typing import Annotated, Any, ClassVar
 import pulumi
 from pydantic import Field
 
-from components import packaging, policies
+from components import lake_access, packaging
 from components.architectures.base import Architecture, ArchitectureArgs
 from components.functions import (
     EtlFunction,
@@ -36,7 +36,7 @@ from components.functions import (
     signed_package,
 )
 from components.orchestration import MachineType, Orchestration, OrchestrationArgs
-from components.refs import FoundationRefs, LakeRefs
+from components.refs import FoundationRefs
 from components.runners import StageRunner
 from components.settings import (
     PROJECT,
@@ -56,7 +56,6 @@ NAME = "stepfunctions"
 STAGE_HANDLERS: dict[Stage, str] = {stage: f"etl_jobs.handlers.stage_{stage.value}.handler" for stage in Stage}
 # Long enough for a big batch; the invoke waits a little longer (functions.INVOKE_MARGIN_SECONDS).
 FUNCTION_TIMEOUT_SECONDS = 840
-_RUN = "run_date="
 
 RunnerName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
 
@@ -128,42 +127,6 @@ class StepFunctionsSettings(ArchitectureSettings):
                     f"machine cannot do; use {PROJECT}:{NAME}.type STANDARD or another runner."
                 )
         return problems
-
-
-def stage_statements(stage: Stage, lake: LakeRefs) -> pulumi.Output[list[policies.Statement]]:
-    """What each stage's handler reads and writes in the lake (see etl_jobs.pipeline), by zone and prefix."""
-    zones = {
-        "raw": lake.raw.arn,
-        "staged": lake.staged.arn,
-        "curated": lake.curated.arn,
-        "quarantine": lake.quarantine.arn,
-    }
-
-    def build(arns: dict[str, str]) -> list[policies.Statement]:
-        raw, staged, curated, quarantine = arns["raw"], arns["staged"], arns["curated"], arns["quarantine"]
-        if stage is Stage.EXTRACT:
-            # Sources land under landing/; extract copies them into the run's raw partition.
-            return [*policies.read_prefixes(raw, ("landing/",)), *policies.write_prefixes(raw, (_RUN,))]
-        if stage is Stage.TRANSFORM:
-            return [
-                *policies.read_prefixes(raw, (_RUN,)),
-                *policies.read_prefixes(staged, (_RUN,)),
-                *policies.write_prefixes(staged, (_RUN,), delete=True),
-            ]
-        if stage is Stage.VALIDATE:
-            return [
-                *policies.read_prefixes(staged, (_RUN,)),
-                *policies.write_prefixes(staged, (_RUN,), delete=True),
-                *policies.write_prefixes(quarantine, (_RUN, "_manifests/"), delete=True),
-            ]
-        return [
-            *policies.read_prefixes(staged, (_RUN,)),
-            *policies.read_prefixes(curated, ("order_date=", "_loads/")),
-            *policies.write_prefixes(curated, ("order_date=", "_loads/"), delete=True),
-            *policies.write_prefixes(quarantine, ("_manifests/",)),
-        ]
-
-    return pulumi.Output.all(**zones).apply(build)
 
 
 class StepFunctions(Architecture):
@@ -245,7 +208,8 @@ class StepFunctions(Architecture):
                     foundation=foundation,
                     handler=STAGE_HANDLERS[stage],
                     service_name=f"{NAME}-{stage.value}",
-                    policy_statements=[stage_statements(stage, foundation.lake)],
+                    # Its handlers return their results: no result objects to write.
+                    policy_statements=[lake_access.role_statements(stage.value, foundation, writes_results=False)],
                     memory_mb=settings.memory_mb,
                     timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
                     # Unreserved: the Map's maxConcurrency bounds a run's invocations, and a reservation would take

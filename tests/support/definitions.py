@@ -51,3 +51,67 @@ def statelint(document: str, tmp_path: Path) -> subprocess.CompletedProcess[str]
     path = tmp_path / "definition.json"
     path.write_text(document)
     return subprocess.run([str(STATELINT), str(path)], capture_output=True, text=True, check=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What a Task sends: its parameter templates evaluated for a state, as Step Functions does
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _split_arguments(text: str) -> list[str]:
+    """Top-level comma-separated arguments of an intrinsic call (quotes and nested calls respected)."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for index, char in enumerate(text):
+        if char == "'" and (index == 0 or text[index - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and char == ",":
+            parts.append(text[start:index].strip())
+            start = index + 1
+    parts.append(text[start:].strip())
+    return [part for part in parts if part]
+
+
+def _path(path: str, state: dict[str, Any], context: dict[str, Any]) -> Any:
+    root, rest = (context, path[3:]) if path.startswith("$$.") else (state, path[2:])
+    value: Any = root
+    for part in rest.split("."):
+        value = value[part]
+    return value
+
+
+def evaluate(expression: str, state: dict[str, Any], context: dict[str, Any]) -> Any:
+    """`States.Array`, `States.Format`, quoted literals and `$.` / `$$.` paths: the subset of intrinsics the
+    pipeline's parameter templates use."""
+    expression = expression.strip()
+    if expression.startswith("'") and expression.endswith("'"):
+        return expression[1:-1].replace("\\'", "'")
+    if expression.startswith("$"):
+        return _path(expression, state, context)
+    name, _, body = expression.partition("(")
+    arguments = [evaluate(argument, state, context) for argument in _split_arguments(body[:-1])]
+    if name == "States.Array":
+        return arguments
+    if name == "States.Format":
+        template, *values = arguments
+        for value in values:
+            template = template.replace("{}", str(value), 1)
+        return template
+    raise NotImplementedError(f"intrinsic {name} is not evaluated by the tests")
+
+
+def parameters(template: Any, state: dict[str, Any], context: dict[str, Any]) -> Any:
+    """A Task's `Parameters` as sent: keys ending in `.$` evaluated, the rest as written."""
+    if isinstance(template, dict):
+        return {
+            key.removesuffix(".$"): (
+                evaluate(value, state, context) if key.endswith(".$") else parameters(value, state, context)
+            )
+            for key, value in template.items()
+        }
+    if isinstance(template, list):
+        return [parameters(item, state, context) for item in template]
+    return template

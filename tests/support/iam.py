@@ -4,9 +4,8 @@ What it gives:
 - `enforcing_moto()`: a moto server whose `reset()` also sets its INITIAL_NO_AUTH_ACTION_COUNT to 3 (moto's
   `/moto-api/reset-auth`). After each reset the first three requests create an admin user with an allow-all policy (unauthenticated); every later request must be signed by
   known credentials and is checked against their policies. `admin_environment` is for setup and inspection.
-- `policy_document(grants, roots)`: an IAM policy from `etl_jobs.access` grants, mapping each Op to its S3 action
-  (read = s3:GetObject, list = s3:ListBucket with an `s3:prefix` condition, write = s3:PutObject,
-  delete = s3:DeleteObject) on the zone roots given (`{Zone: "s3://bucket/prefix/"}`).
+- `policy_document(grants, roots)`: the IAM policy the program renders for `etl_jobs.access` grants
+  (`components.lake_access`) on the zone roots given (`{Zone: "s3://bucket/prefix/"}`).
 - `run_under_policy(server, policy_documents, argv, env)`: creates a role holding those policy documents, assumes
   it, and runs `python -m etl_jobs ARGV` with its credentials; returns the CompletedProcess. `under_policy(...)`:
   the same for code run in this process (Lambda handlers), as a context manager.
@@ -36,12 +35,12 @@ from typing import Any
 
 import boto3
 
+from components.lake_access import LakeArns, statements
 from etl_jobs.access import Grant, Op, Zone
 from tests.support.moto_server import REGION, MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
-S3_ACTIONS = {Op.READ: "s3:GetObject", Op.WRITE: "s3:PutObject", Op.DELETE: "s3:DeleteObject"}
 LIST_ENV = "ETL_TEST_ALLOWED_LIST_PREFIXES"
 
 
@@ -80,8 +79,8 @@ class EnforcingMoto(MotoServer):
             "AWS_ENDPOINT_URL": self.endpoint,
         }
 
-    def admin(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, **_keys(self.admin_environment))
+    def admin(self, service: str, region: str = REGION) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region, **_keys(self.admin_environment))
 
 
 def _keys(env: Mapping[str, str]) -> dict[str, str]:
@@ -107,32 +106,14 @@ def _root(uri: str) -> tuple[str, str]:
 
 
 def policy_document(grants: Iterable[Grant], roots: Mapping[Zone, str]) -> dict[str, Any]:
-    """The IAM policy that allows exactly `grants` on the zone roots (Sids name the grant's zone and prefix)."""
-    statements: list[dict[str, Any]] = []
-    for number, grant in enumerate(grants):
-        bucket, base = _root(roots[grant.zone])
-        prefix = base + grant.prefix
-        actions = sorted(S3_ACTIONS[op] for op in grant.ops if op in S3_ACTIONS)
-        if actions:
-            statements.append(
-                {
-                    "Sid": f"Objects{number}",
-                    "Effect": "Allow",
-                    "Action": actions,
-                    "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
-                }
-            )
-        if Op.LIST in grant.ops:
-            statements.append(
-                {
-                    "Sid": f"List{number}",
-                    "Effect": "Allow",
-                    "Action": "s3:ListBucket",
-                    "Resource": f"arn:aws:s3:::{bucket}",
-                    "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-                }
-            )
-    return {"Version": "2012-10-17", "Statement": statements}
+    """The IAM policy the program would render for exactly `grants` on these zone roots (`components.lake_access`,
+    the generator every stage role comes from)."""
+    buckets, prefixes = {}, {}
+    for zone, uri in roots.items():
+        bucket, base = _root(uri)
+        buckets[zone.value], prefixes[zone.value] = f"arn:aws:s3:::{bucket}", base
+    lake = LakeArns(buckets=buckets, roots=prefixes, key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/test", region=REGION)
+    return {"Version": "2012-10-17", "Statement": statements(grants, lake)}
 
 
 def list_prefixes(grants: Iterable[Grant], roots: Mapping[Zone, str]) -> list[tuple[str, str]]:

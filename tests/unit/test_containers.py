@@ -19,9 +19,7 @@ from components.architectures.containers import (
     Containers,
     ContainersSettings,
     ImageSource,
-    LakeArns,
     image_tag,
-    task_role_policy,
 )
 from components.policies import wildcard_actions
 from components.settings import Environment
@@ -349,8 +347,11 @@ def test_task_definitions_log_with_awslogs_and_carry_no_secrets(stack: Evaluatio
         assert log["options"]["awslogs-group"].startswith(task_logs.name)
         assert log["options"]["awslogs-region"] == "eu-west-1"
         names = {variable["name"] for variable in container["environment"]}
-        assert names == {"ETL_RAW_URI", "ETL_STAGED_URI", "ETL_CURATED_URI", "ETL_QUARANTINE_URI"}
-        assert all(variable["value"].startswith("s3://") for variable in container["environment"])
+        zones = {"ETL_RAW_URI", "ETL_STAGED_URI", "ETL_CURATED_URI", "ETL_QUARANTINE_URI"}
+        assert names == {*zones, "ETL_MAX_QUARANTINE_RATE"}
+        assert all(
+            variable["value"].startswith("s3://") for variable in container["environment"] if variable["name"] in zones
+        )
         assert "secrets" not in container
 
 
@@ -511,13 +512,19 @@ def _grants(document: dict[str, Any]) -> dict[str, set[str]]:
 # Plain functions (no Pulumi)
 # ---------------------------------------------------------------------------------------------------------------------
 
-_LAKE = LakeArns(
-    raw="arn:aws:s3:::raw", staged="arn:aws:s3:::staged", curated="arn:aws:s3:::curated",
-    quarantine="arn:aws:s3:::quarantine", artifacts="arn:aws:s3:::artifacts",
-    key="arn:aws:kms:eu-west-1:123456789012:key/k",
-)  # fmt: skip
 
-
-def test_policy_functions_have_no_wildcard_actions() -> None:
+def test_task_roles_follow_the_declaration_where_it_matters(dev: Evaluation) -> None:
+    """Extract never writes landing; load deletes only in curated; every task writes only its own result objects."""
+    documents = _role_policies(dev)
+    grants = {stage: _grants(documents[f"{stage.value}-task-policy"]) for stage in Stage}
+    raw, curated = "arn:aws:s3:::etl-platform-lake-raw-0000000", "arn:aws:s3:::etl-platform-lake-curated-0000000"
+    assert not any(arn.startswith(f"{raw}/landing/") for arn in grants[Stage.EXTRACT]["s3:PutObject"])
+    assert f"{raw}/landing/*" in grants[Stage.EXTRACT]["s3:DeleteObject"], "claims move files out of landing"
+    assert all(arn.startswith(f"{curated}/") for arn in grants[Stage.LOAD]["s3:DeleteObject"])
     for stage in Stage:
-        assert wildcard_actions(task_role_policy(stage, _LAKE)) == []
+        results = {a for a in grants[stage]["s3:PutObject"] if "lake-artifacts" in a}
+        assert results == {"arn:aws:s3:::etl-platform-lake-artifacts-0000000/results/*"}
+        key = grants[stage]["kms:Decrypt"]
+        assert key == {KEY}
+        (statement,) = [s for s in statements(documents[f"{stage.value}-task-policy"]) if "kms:Decrypt" in s["Action"]]
+        assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}

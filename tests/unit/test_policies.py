@@ -84,15 +84,6 @@ def test_assume_role_names_one_service_and_the_account() -> None:
     assert scoped["Condition"]["ArnLike"] == {"aws:SourceArn": ["arn:x"]}
 
 
-def test_prefix_statements_scope_list_and_object_access() -> None:
-    listing, reading = policies.read_prefixes(BUCKET, ["run_date=", "landing/"])
-    assert listing["Resource"] == [BUCKET]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["run_date=*", "landing/*"]}}
-    assert reading["Resource"] == [f"{BUCKET}/run_date=*", f"{BUCKET}/landing/*"]
-    _, writing = policies.write_prefixes(BUCKET, delete=True)
-    assert "s3:DeleteObject" in writing["Action"] and "s3:GetObject" not in writing["Action"]
-
-
 def test_wildcard_actions_finds_only_allowed_wildcards() -> None:
     document = policies.document(
         {"Effect": "Allow", "Action": ["s3:Get*", "sqs:SendMessage"], "Resource": ["*"]},
