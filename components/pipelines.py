@@ -66,6 +66,33 @@ R = TypeVar("R")
 
 
 @dataclasses.dataclass(frozen=True)
+class Correction:
+    """A deliberate correction a manual start asks for, run by the runner (and role) of one stage
+    (`etl_jobs.access.RUNS_AS`): its command line and its Lambda event both read the start's input."""
+
+    name: str
+    """The job command and the key of the manual input, e.g. `retract`."""
+    stage: Stage
+    options: tuple[tuple[str, str], ...]
+    """(command-line flag, JSONPath into the state), e.g. `("--file", "$.input.retract.file")`."""
+    event: dict[str, Any]
+    """What the Lambda stage handler reads, as a payload template, e.g. `{"retract": {"file.$": ...}}`."""
+
+
+# The corrections a manual start may carry (issue: retract a delivery, reprocess a date range).
+RETRACT = Correction(
+    "retract", Stage.LOAD, (("--file", "$.input.retract.file"),), {"retract": {"file.$": "$.input.retract.file"}}
+)
+REPROCESS = Correction(
+    "reprocess",
+    Stage.EXTRACT,
+    (("--from", "$.input.reprocess.from"), ("--to", "$.input.reprocess.to")),
+    {"reprocess": {"from.$": "$.input.reprocess.from", "to.$": "$.input.reprocess.to"}},
+)
+CORRECTIONS = (RETRACT, REPROCESS)
+
+
+@dataclasses.dataclass(frozen=True)
 class StageCall:
     """One stage call, whatever runs it: the arguments every runner passes to the job in its own form."""
 
@@ -76,12 +103,20 @@ class StageCall:
     """The gate's threshold, passed to validate so the job's `passed` agrees with the gate."""
     result_uri: str | None = None
     """Intrinsic giving the result object's URI, for runners that return no payload."""
+    correction: Correction | None = None
+    """A correction this call runs instead of the stage's own command (on the stage's runner and role)."""
+
+    @property
+    def name(self) -> str:
+        return self.correction.name if self.correction else self.stage.value
 
     def arguments(self) -> list[str]:
         """The command line as ASL intrinsic arguments: `'validate', '--run-date', $.run_date, ...`."""
-        arguments = [f"'{self.stage.value}'", "'--run-date'", "$.run_date"]
+        arguments = [f"'{self.name}'", "'--run-date'", "$.run_date"]
         if self.per_source:
             arguments += ["'--source'", "$.source"]
+        for flag, path in self.correction.options if self.correction else ():
+            arguments += [f"'{flag}'", path]
         if self.max_quarantine_rate is not None:
             arguments += ["'--max-quarantine-rate'", f"'{self.max_quarantine_rate}'"]
         if self.result_uri is not None:
@@ -99,6 +134,8 @@ class StageCall:
             event["source.$"] = "$.source"
         if self.max_quarantine_rate is not None:
             event["max_quarantine_rate"] = self.max_quarantine_rate
+        if self.correction:
+            event.update(self.correction.event)
         return event
 
 
@@ -173,8 +210,8 @@ class ResultStore:
 
     def key(self, call: StageCall) -> str:
         if call.per_source:
-            return f"States.Format('{self.prefix}{{}}/{call.stage.value}-{{}}.json', $$.Execution.Name, $.source)"
-        return f"States.Format('{self.prefix}{{}}/{call.stage.value}.json', $$.Execution.Name)"
+            return f"States.Format('{self.prefix}{{}}/{call.name}-{{}}.json', $$.Execution.Name, $.source)"
+        return f"States.Format('{self.prefix}{{}}/{call.name}.json', $$.Execution.Name)"
 
     def uri(self, call: StageCall) -> str:
         return self.key(call).replace("States.Format('", f"States.Format('s3://{self.bucket}/", 1)
@@ -188,7 +225,7 @@ class ResultStore:
             partition=self.partition,
             kms_key_arn=self.kms_key_arn,
             result_selector={"Payload.$": "States.StringToJson($.Body)"},
-            result_path=f"$.{call.stage.value}",
+            result_path=f"$.{call.name}",
             timeout_seconds=RESULT_READ_BUDGET.timeout_seconds,
             retry=RESULT_READ_BUDGET.retry,
             **options,
@@ -228,7 +265,8 @@ class PipelineSpec:
 
 def execution_timeout(spec: PipelineSpec, runners: Mapping[Stage, RunnerTraits]) -> int:
     """The longest a run can take: each stage's worst case (every attempt timing out), the per-source stages once per
-    round of the Sources Map, the result reads, the runners' extra steps and a fixed overhead."""
+    round of the Sources Map, the corrections a manual start may ask for, the result reads, the runners' extra steps
+    and a fixed overhead."""
 
     def stage(s: Stage) -> int:
         read = 0 if runners[s].returns_payload else RESULT_READ_BUDGET.worst_case_seconds()
@@ -237,8 +275,9 @@ def execution_timeout(spec: PipelineSpec, runners: Mapping[Stage, RunnerTraits])
     rounds = math.ceil(len(spec.sources) / spec.max_concurrency)
     hooks = sum(hook.hook_seconds() for hook in _hooks(runners))
     per_source = rounds * (stage(Stage.EXTRACT) + stage(Stage.TRANSFORM))
+    corrections = sum(stage(correction.stage) for correction in CORRECTIONS)
     alert = NOTIFY_BUDGET.worst_case_seconds()
-    return per_source + stage(Stage.VALIDATE) + stage(Stage.LOAD) + hooks + alert + OVERHEAD_SECONDS
+    return per_source + stage(Stage.VALIDATE) + stage(Stage.LOAD) + corrections + hooks + alert + OVERHEAD_SECONDS
 
 
 def _chain(states: Sequence[asl.State], fallback: str) -> str:
@@ -262,17 +301,26 @@ class _Builder:
         self.spec, self.runners, self.results = spec, runners, results
         self.hooks = _hooks(runners)
 
-    def call(self, stage: Stage, per_source: bool) -> StageCall:
-        rate = self.spec.max_quarantine_rate if stage is Stage.VALIDATE else None
-        call = StageCall(stage, per_source=per_source, max_quarantine_rate=rate)
+    def call(self, stage: Stage, per_source: bool, correction: Correction | None = None) -> StageCall:
+        rate = self.spec.max_quarantine_rate if stage is Stage.VALIDATE and correction is None else None
+        call = StageCall(stage, per_source=per_source, max_quarantine_rate=rate, correction=correction)
         if not self.runners[stage].returns_payload:
             call = dataclasses.replace(call, result_uri=self.results.uri(call))
         return call
 
-    def stage_states(self, stage: Stage, *, per_source: bool, next_state: str | None, name: str) -> list[asl.State]:
-        """The stage's Task, and the read of its result object when its runner returns no payload. Inside the Map
-        (`per_source`) the states end the iteration when `next_state` is None; failures propagate to the Map."""
-        runner, call = self.runners[stage], self.call(stage, per_source)
+    def stage_states(
+        self,
+        stage: Stage,
+        *,
+        per_source: bool,
+        next_state: str | None,
+        name: str,
+        correction: Correction | None = None,
+    ) -> list[asl.State]:
+        """The stage's Task (or a correction on the stage's runner), and the read of its result object when its runner
+        returns no payload. Inside the Map (`per_source`) the states end the iteration when `next_state` is None;
+        failures propagate to the Map."""
+        runner, call = self.runners[stage], self.call(stage, per_source, correction)
         budget = runner.budget(stage)
         read_name = f"Read{name}Result"
         catch = None if per_source else (asl.Catch(f"Failed{name}"),)
@@ -283,9 +331,9 @@ class _Builder:
             "catch": catch,
         }
         if runner.returns_payload:
-            return [runner.task(call, name=name, result_path=f"$.{stage.value}", **task_options, **flow)]
+            return [runner.task(call, name=name, result_path=f"$.{call.name}", **task_options, **flow)]
         return [
-            runner.task(call, name=name, result_path=f"$.{stage.value}_job", next=read_name, **task_options),
+            runner.task(call, name=name, result_path=f"$.{call.name}_job", next=read_name, **task_options),
             self.results.read(call, name=read_name, catch=catch, **flow),
         ]
 
@@ -350,12 +398,16 @@ def _input_checks(spec: PipelineSpec, first: str) -> list[asl.State]:
         ),
         asl.Pass(
             name="RunDateFromInput",
-            parameters={"run_date.$": _DATE_OF.format("$.run_date"), "sources.$": "$.sources"},
+            parameters={"run_date.$": _DATE_OF.format("$.run_date"), "sources.$": "$.sources", "input.$": "$"},
             next="CheckDate",
         ),
         asl.Pass(
             name="RunDateFromStartTime",
-            parameters={"run_date.$": _DATE_OF.format("$$.Execution.StartTime"), "sources.$": "$.sources"},
+            parameters={
+                "run_date.$": _DATE_OF.format("$$.Execution.StartTime"),
+                "sources.$": "$.sources",
+                "input.$": "$",
+            },
             next="CheckDate",
         ),
         asl.Pass(
@@ -384,6 +436,69 @@ def _input_checks(spec: PipelineSpec, first: str) -> list[asl.State]:
     ]
 
 
+def _correction_states(builder: _Builder, next_state: str) -> list[asl.State]:
+    """`Corrections` routes a manual start that asks for one: each checks its input, runs on the runner (and role) of
+    the stage it belongs to, then the run goes on to `next_state` (a retraction leaves the rest of the run to do; a
+    reprocess needs it, to stage the deliveries again)."""
+
+    def invalid(name: str, cause: str) -> asl.Pass:
+        return asl.Pass(
+            name=name, parameters={"Error": "InvalidInput", "Cause": cause}, result_path="$.error", next=INVALID_INPUT
+        )
+
+    reprocess = builder.stage_states(
+        REPROCESS.stage, per_source=False, next_state=next_state, name="Reprocess", correction=REPROCESS
+    )
+    wants_reprocess = asl.ChoiceRule(asl.IsPresent("$.input.reprocess"), "CheckReprocess")
+    after_retract = asl.Choice(name="AfterRetract", choices=(wants_reprocess,), default=next_state)
+    retract = builder.stage_states(
+        RETRACT.stage, per_source=False, next_state=after_retract.name, name="Retract", correction=RETRACT
+    )
+    dates = ("$.reprocess_check.from", "$.reprocess_check.to")
+    return [
+        asl.Choice(
+            name="Corrections",
+            comment='A manual start may add {"retract": {"file": KEY}} or {"reprocess": {"from": D, "to": D}}',
+            choices=(asl.ChoiceRule(asl.IsPresent("$.input.retract"), "CheckRetract"), wants_reprocess),
+            default=next_state,
+        ),
+        asl.Choice(
+            name="CheckRetract",
+            choices=(asl.ChoiceRule(asl.IsString("$.input.retract.file"), retract[0].name),),
+            default="InvalidRetract",
+        ),
+        *retract,
+        after_retract,
+        asl.Choice(
+            name="CheckReprocess",
+            choices=(
+                asl.ChoiceRule(
+                    asl.And(asl.IsString("$.input.reprocess.from"), asl.IsString("$.input.reprocess.to")),
+                    "ReprocessDates",
+                ),
+            ),
+            default="InvalidReprocess",
+        ),
+        asl.Pass(
+            name="ReprocessDates",
+            parameters={
+                "from.$": "States.Format('{}T00:00:00Z', $.input.reprocess.from)",
+                "to.$": "States.Format('{}T00:00:00Z', $.input.reprocess.to)",
+            },
+            result_path="$.reprocess_check",
+            next="AreReprocessDates",
+        ),
+        asl.Choice(
+            name="AreReprocessDates",
+            choices=(asl.ChoiceRule(asl.And(*(asl.IsTimestamp(d) for d in dates)), reprocess[0].name),),
+            default="InvalidReprocess",
+        ),
+        *reprocess,
+        invalid("InvalidRetract", "retract.file must be the key of a delivered file, e.g. landing/orders/x.csv"),
+        invalid("InvalidReprocess", "reprocess.from and reprocess.to must be dates YYYY-MM-DD"),
+    ]
+
+
 def _where(spec: PipelineSpec) -> str:
     console = (
         f"https://{spec.region}.console.aws.amazon.com/states/home?region={spec.region}#/v2/executions/details/{{}}"
@@ -396,7 +511,13 @@ def _where(spec: PipelineSpec) -> str:
 def _failure_states(spec: PipelineSpec, next_state: str, *, with_steps: bool) -> list[asl.State]:
     """`Failed<Stage>` (records the stage), `Alert` (the summary), the gate's own summaries; all go to `next_state`.
     `FailedStep` (a runner's extra step failed) only when there are such steps."""
-    failed = {"FailedSources": "extract or transform", "FailedValidate": "validate", "FailedLoad": "load"}
+    failed = {
+        "FailedSources": "extract or transform",
+        "FailedValidate": "validate",
+        "FailedLoad": "load",
+        "FailedRetract": "retract",
+        "FailedReprocess": "reprocess",
+    }
     if with_steps:
         failed[FAILED_STEP] = "a setup, teardown or hook step"
     states: list[asl.State] = [
@@ -532,13 +653,15 @@ def pipeline_definition(
     transform_before = builder.around(Stage.TRANSFORM, sources.name, before=True)
     extract_before = builder.around(Stage.EXTRACT, _chain(transform_before, sources.name), before=True)
     first_stage = _chain(extract_before, _chain(transform_before, sources.name))
-    setup = builder.setup(first_stage)
+    corrections = _correction_states(builder, first_stage)
+    setup = builder.setup(corrections[0].name)
 
     steps = [*setup, *extract_before, *transform_before, *extract_after, *transform_after, *validate_before]
     steps += [*validate_after, *load_before, *load_after, *success_path, *failure_path]
     states: list[asl.State] = [
-        *_input_checks(spec, _chain(setup, first_stage)),
+        *_input_checks(spec, _chain(setup, corrections[0].name)),
         *setup,
+        *corrections,
         *extract_before,
         *transform_before,
         sources,

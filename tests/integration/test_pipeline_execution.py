@@ -68,7 +68,7 @@ def test_a_run_extracts_and_transforms_each_source_then_validates_and_loads(emul
 
     assert description["status"] == "SUCCEEDED", description
     assert entered(events) == [
-        "CheckSources", "DefaultSources", *INPUT_CHECKS[1:], "Sources",
+        "CheckSources", "DefaultSources", *INPUT_CHECKS[1:], "Corrections", "Sources",
         "CheckSource", "Extract", "Transform", "CheckSource", "Extract", "Transform",
         "Validate", "QualityGate", "Load", "Succeeded",
     ]  # fmt: skip
@@ -103,7 +103,9 @@ def test_a_manual_run_may_name_its_sources(emulator: Emulator) -> None:
         ({"run_date": "yesterday"}, ["CheckSources", "DefaultSources", *INPUT_CHECKS[1:], "InvalidRunDate"], "run_date must be a date"),
         ({"run_date": RUN_DATE, "sources": "orders"}, ["CheckSources", "InvalidSources"], "sources must be a non-empty list of configured sources (orders, refunds)"),
         ({"run_date": RUN_DATE, "sources": []}, ["CheckSources", "InvalidSources"], "sources must be a non-empty list"),
-        ({"run_date": RUN_DATE, "sources": ["orders", "nope"]}, [*INPUT_CHECKS, "Sources", "CheckSource", "Extract", "Transform", "CheckSource", "UnknownSource", "SourcesFailed"], "sources may only name configured sources (orders, refunds)"),
+        ({"run_date": RUN_DATE, "sources": ["orders", "nope"]}, [*INPUT_CHECKS, "Corrections", "Sources", "CheckSource", "Extract", "Transform", "CheckSource", "UnknownSource", "SourcesFailed"], "sources may only name configured sources (orders, refunds)"),
+        ({"run_date": RUN_DATE, "retract": {"file": 7}}, [*INPUT_CHECKS[:1], "DefaultSources", *INPUT_CHECKS[1:], "Corrections", "CheckRetract", "InvalidRetract"], "retract.file must be the key of a delivered file"),
+        ({"run_date": RUN_DATE, "reprocess": {"from": "2024-01-01", "to": "soon"}}, [*INPUT_CHECKS[:1], "DefaultSources", *INPUT_CHECKS[1:], "Corrections", "CheckReprocess", "ReprocessDates", "AreReprocessDates", "InvalidReprocess"], "reprocess.from and reprocess.to must be dates"),
     ],
 )  # fmt: skip
 def test_bad_input_reaches_the_alert_path_with_its_reason(
@@ -153,3 +155,21 @@ def test_a_stage_failing_every_attempt_sends_one_short_alert(emulator: Emulator)
     assert ":execution:pipeline:" in message, "where to look"
     # A short summary, not the execution state (which would carry every stage's result).
     assert "rows_curated" not in message and "quarantine_rate" not in message and len(message) < 600
+
+
+def test_a_manual_retraction_runs_on_the_load_function_then_the_run_goes_on(emulator: Emulator) -> None:
+    machine, inbox = _deploy(emulator)
+    emulator.queue_lambda_results(json.dumps({"stage": "load", "retract": {"partitions": ["2024-01-01"]}}))
+    emulator.queue_lambda_results(*_results(_validate(True, 0.0)))
+
+    description, events = emulator.execute(machine, {"run_date": RUN_DATE, "retract": {"file": "orders/seq=3"}})
+
+    assert description["status"] == "SUCCEEDED", description
+    assert entered(events)[:9] == [
+        *INPUT_CHECKS[:1], "DefaultSources", *INPUT_CHECKS[1:], "Corrections", "CheckRetract", "Retract",
+    ]  # fmt: skip
+    assert entered(events)[9:11] == ["AfterRetract", "Sources"]
+    first = scheduled_payloads(events)[0]
+    assert first == {"stage": "load", "run_date": RUN_DATE, "retract": {"file": "orders/seq=3"}}
+    assert json.loads(description["output"])["retract"]["Payload"]["retract"] == {"partitions": ["2024-01-01"]}
+    assert emulator.alerts(inbox) == []

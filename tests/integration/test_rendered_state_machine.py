@@ -181,7 +181,7 @@ def _render(evaluation: Evaluation, stack: str) -> Rendered:
     functions = {stage: states[name]["Parameters"]["FunctionName"] for name, stage in stages.items()}
     assert {states[name]["Resource"] for name in stages} == {"arn:aws:states:::lambda:invoke"}
     task_states = {name for name, state in states.items() if state["Type"] == "Task"}
-    assert task_states == {*stages, "NotifyFailure"}, task_states
+    assert task_states == {*stages, "Retract", "Reprocess", "NotifyFailure"}, task_states
     topic_arn = states["NotifyFailure"]["Parameters"]["TopicArn"]
     (retrier,) = [r for r in states["Load"]["Retry"] if "States.TaskFailed" in r["ErrorEquals"]]
     gate = [rule for rule in states["QualityGate"]["Choices"] if "NumericGreaterThan" in rule]
@@ -251,7 +251,17 @@ def _passing_results(rendered: Rendered) -> list[str]:
 
 CHECKS = ["CheckSources", "DefaultSources", "CheckRunDate"]
 DATED = ["CheckDate", "IsDate"]
-HAPPY_PATH = ["Sources", "CheckSource", "Extract", "Transform", "Validate", "QualityGate", "Load", "Succeeded"]
+HAPPY_PATH = [
+    "Corrections",
+    "Sources",
+    "CheckSource",
+    "Extract",
+    "Transform",
+    "Validate",
+    "QualityGate",
+    "Load",
+    "Succeeded",
+]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -341,7 +351,7 @@ def test_a_failed_validation_gate_alerts_once_and_loads_nothing(
     assert description["status"] == "FAILED", description
     assert description.get("error") == "PipelineFailed"
     assert entered(events) == [
-        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:6], "QualityGateFailed", "NotifyFailure", "Failed",
+        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:7], "QualityGateFailed", "NotifyFailure", "Failed",
     ]  # fmt: skip
     assert len(scheduled_payloads(events)) == 3, "load must not be invoked"
     [(subject, message)] = emulator.alerts(deployed.queue_url)
@@ -365,7 +375,7 @@ def test_a_stage_failing_every_attempt_is_caught_and_alerted_once(
 
     assert description["status"] == "FAILED", description
     assert entered(events) == [
-        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:7], "FailedLoad", "Alert", "NotifyFailure", "Failed",
+        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:8], "FailedLoad", "Alert", "NotifyFailure", "Failed",
     ]  # fmt: skip
     assert [e["type"] for e in task_events(events, "Load")].count("TaskFailed") == attempts
     [(subject, message)] = emulator.alerts(deployed.queue_url)

@@ -158,7 +158,7 @@ def test_the_timeout_is_at_least_the_sum_of_what_the_tasks_render() -> None:
 
     top = sum(worst(task) for _, task, top_level in tasks(definition) if top_level)
     per_source = sum(worst(task) for _, task, top_level in tasks(definition) if not top_level)
-    assert definition["TimeoutSeconds"] >= top - worst(states(definition)["NotifyFailure"]) + 2 * per_source
+    assert definition["TimeoutSeconds"] >= top + 2 * per_source
 
 
 def test_express_refuses_jobs_and_long_runs() -> None:
@@ -215,7 +215,8 @@ def test_hooks_run_where_the_runner_puts_them(tmp_path: Path) -> None:
     runner = WithSteps(lambdas().architecture, lambdas().function_arns, lambdas().budgets)
     definition = build(dict.fromkeys(Stage, runner))
     every = states(definition)
-    assert every["IsDate"]["Choices"][0]["Next"] == "CreateCluster" and every["CreateCluster"]["Next"] == "Sources"
+    assert every["IsDate"]["Choices"][0]["Next"] == "CreateCluster" and every["CreateCluster"]["Next"] == "Corrections"
+    assert every["Corrections"]["Default"] == "Sources", "corrections run on a runner that is set up"
     assert every["Sources"]["Next"] == "Migrate" and every["Migrate"]["Next"] == "Validate"
     assert every["Load"]["Next"] == "Publish" and every["Publish"]["Next"] == "TerminateClusterSuccess"
     assert every["TerminateClusterSuccess"]["Next"] == "Succeeded"
@@ -246,3 +247,23 @@ def test_a_bad_spec_is_refused_with_its_reason(change: dict[str, Any], message: 
 def test_every_stage_needs_a_runner() -> None:
     with pytest.raises(ValueError, match="no runner for stage"):
         build({Stage.EXTRACT: lambdas()})
+
+
+def test_corrections_run_on_the_runner_and_role_of_their_stage(tmp_path: Path) -> None:
+    """A manual start's `retract` runs on the load stage's runner, `reprocess` on extract's (etl_jobs.access.RUNS_AS),
+    each reading the start's input; then the run goes on."""
+    definition = build(MIXED)
+    every = states(definition)
+    retract, reprocess = every["Retract"], every["Reprocess"]
+    assert retract["Resource"] == every["Load"]["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert retract["Parameters"]["FunctionName"] == every["Load"]["Parameters"]["FunctionName"]
+    assert retract["Parameters"]["Payload"]["retract"] == {"file.$": "$.input.retract.file"}
+    assert reprocess["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert reprocess["Parameters"]["FunctionName"] == every["Extract"]["Parameters"]["FunctionName"]
+    on_ecs = states(build(dict.fromkeys(Stage, ecs())))
+    command = on_ecs["Retract"]["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command.$"]
+    assert command.startswith("States.Array('retract', '--run-date', $.run_date, '--file', $.input.retract.file")
+    assert on_ecs["ReadRetractResult"]["Next"] == "AfterRetract" and on_ecs["AfterRetract"]["Default"] == "Sources"
+    assert every["Retract"]["Catch"][0]["Next"] == "FailedRetract"
+    result = statelint(json.dumps(definition), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
