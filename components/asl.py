@@ -882,6 +882,37 @@ def s3_get_object(
     )
 
 
+def cloudwatch_put_metric(
+    name: str,
+    *,
+    namespace: str,
+    metric_name: str,
+    value_path: str,
+    dimensions: Mapping[str, str],
+    unit: str = "Seconds",
+    **options: Any,
+) -> Task:
+    """Publish one data point (`aws-sdk:cloudwatch:putMetricData`) whose value is read from the state at
+    `value_path`. The permission is the one custom metrics allow: PutMetricData on "*", limited to `namespace`."""
+    _check_path(value_path, f"state {name!r}: value_path")
+    datum: JsonDict = {
+        "MetricName": metric_name,
+        "Unit": unit,
+        "Value.$": value_path,
+        "Dimensions": [{"Name": key, "Value": value} for key, value in sorted(dimensions.items())],
+    }
+    permissions = (
+        _statement(["cloudwatch:PutMetricData"], ["*"], {"StringEquals": {"cloudwatch:namespace": namespace}}),
+    )
+    return Task(
+        name=name,
+        resource="arn:aws:states:::aws-sdk:cloudwatch:putMetricData",
+        parameters={"Namespace": namespace, "MetricData": [datum]},
+        permissions=permissions,
+        **options,
+    )
+
+
 def ecs_run_task(
     name: str,
     *,

@@ -31,7 +31,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import asl, packaging, policies
-from components.foundation.alarms import Widget, metric_alarm, metric_widget
+from components.foundation.alarms import METRICS_NAMESPACE, Widget, metric_alarm, metric_widget
 from components.pipelines import BoundRunner, StageCall
 from components.refs import FoundationRefs
 from components.roles import service_role
@@ -90,7 +90,7 @@ class EtlFunctionArgs:
     """Instruction set; the layer must be built for the same one."""
     runtime: str = "python3.12"
     """A current Python runtime (python3.12 or python3.13)."""
-    metrics_namespace: str = "EtlPlatform"
+    metrics_namespace: str = METRICS_NAMESPACE
     """POWERTOOLS_METRICS_NAMESPACE; the role may put metrics in this namespace only."""
     environment: Mapping[str, pulumi.Input[str]] = dataclasses.field(default_factory=dict)
     """Extra environment variables (no secrets; the lake zones and Powertools settings are always set)."""
@@ -277,6 +277,8 @@ class EtlFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[execution.policy, log_group]),
         )
         self.function_arn = self.function.arn
+        self.service_name = args.service_name
+        """The `service` dimension of the function's Powertools metrics."""
         self.function_name = self.function.name
         self.role_arn = execution.role.arn
 

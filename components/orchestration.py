@@ -27,7 +27,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import asl, pipelines, policies
-from components.foundation.alarms import Widget, metric_alarm, metric_widget
+from components.foundation.alarms import LANDED_FILE_MAX_WAIT_SECONDS, Widget, metric_alarm, metric_widget
 from components.lake_access import RESULTS_PREFIX
 from components.queues import dead_letter_queue
 from components.refs import FoundationRefs
@@ -35,6 +35,7 @@ from components.roles import service_role
 from components.runners import StageRunner
 from components.settings import ConfigError
 from components.stages import Stage
+from etl_jobs.pipeline import LANDING_WAIT_METRIC
 
 SCHEDULED_INPUT = {"run_date": "<aws.scheduler.scheduled-time>"}
 STATES_METRICS = ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled")
@@ -237,6 +238,18 @@ class Orchestration(pulumi.ComponentResource):
                 metric_name=metric,
                 dimensions={"StateMachineArn": self.state_machine.arn},
             )
+        metric_alarm(
+            f"{name}-landing-wait",
+            parent=self,
+            alerts=foundation.alerts,
+            description=f"A file has waited in landing over {LANDED_FILE_MAX_WAIT_SECONDS // 3600} h when a run of "
+            f"{name} looked: no run claims it (a source folder no pipeline extracts?). See docs/operations.md.",
+            namespace=pipelines.METRICS_NAMESPACE,
+            metric_name=LANDING_WAIT_METRIC,
+            dimensions={"Pipeline": name},
+            statistic="Maximum",
+            threshold=LANDED_FILE_MAX_WAIT_SECONDS,
+        )
 
     def _widgets(self, name: str, region: str) -> None:
         arn = self.state_machine.arn

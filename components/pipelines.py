@@ -42,6 +42,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from components import asl
 from components.stages import Stage, StageBudget
+from etl_jobs.pipeline import LANDING_WAIT_METRIC
 
 # Reading a result object is one small S3 call: a short timeout, the default retriers.
 RESULT_READ_BUDGET = StageBudget(timeout_seconds=60, retry=asl.TaskDefaults().retry)
@@ -51,6 +52,9 @@ NOTIFY_BUDGET = StageBudget(
 )
 # The Pass and Choice states (input checks, gate, summaries) take milliseconds; this is room to spare.
 OVERHEAD_SECONDS = 30
+# The namespace of the platform's own metrics (the Lambda handlers' Powertools metrics and the pipelines'); a run
+# publishes LANDING_WAIT_METRIC, how long the oldest file still in landing has waited (alarmed by the orchestration).
+METRICS_NAMESPACE = "EtlPlatform"
 FAILURE_STATE = "Alert"
 FAILED_STEP = "FailedStep"
 NOTIFY_FAILURE = "NotifyFailure"
@@ -276,7 +280,7 @@ def execution_timeout(spec: PipelineSpec, runners: Mapping[Stage, RunnerTraits])
     hooks = sum(hook.hook_seconds() for hook in _hooks(runners))
     per_source = rounds * (stage(Stage.EXTRACT) + stage(Stage.TRANSFORM))
     corrections = sum(stage(correction.stage) for correction in CORRECTIONS)
-    alert = NOTIFY_BUDGET.worst_case_seconds()
+    alert = 2 * NOTIFY_BUDGET.worst_case_seconds()  # the landing metric and the alert
     return per_source + stage(Stage.VALIDATE) + stage(Stage.LOAD) + corrections + hooks + alert + OVERHEAD_SECONDS
 
 
@@ -642,6 +646,21 @@ def pipeline_definition(
         max_concurrency=spec.max_concurrency,
         result_path="$.per_source",
         catch=(asl.Catch("SourcesFailed"),),
+        next="ReportLanding",
+    )
+    report_landing = asl.cloudwatch_put_metric(
+        "ReportLanding",
+        namespace=METRICS_NAMESPACE,
+        metric_name=LANDING_WAIT_METRIC,
+        value_path="$.per_source[0].extract.Payload.oldest_waiting_s",
+        dimensions={"Pipeline": spec.name},
+        result_path="$.landing_metric",
+        timeout_seconds=NOTIFY_BUDGET.timeout_seconds,
+        retry=NOTIFY_BUDGET.retry,
+        # A metric that could not be published must not fail the run; the alarm then sees no data.
+        catch=(
+            asl.Catch(_chain(extract_after, _chain(transform_after, validate_entry)), result_path="$.metric_error"),
+        ),
         next=_chain(extract_after, _chain(transform_after, validate_entry)),
     )
     sources_failed = asl.Choice(
@@ -665,6 +684,7 @@ def pipeline_definition(
         *extract_before,
         *transform_before,
         sources,
+        report_landing,
         sources_failed,
         *extract_after,
         *transform_after,

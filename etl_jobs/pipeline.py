@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from etl_jobs import layout, ledger, storage, table
@@ -157,6 +157,7 @@ def extract(
         "files": [e["raw_uri"] for e in claimed if e["status"] == "delivered"],
         "duplicates": [e["name"] for e in claimed if e["status"] == "duplicate"],
         "already_claimed": len(infos) - len(claimed),
+        "oldest_waiting_s": 0 if inputs else _oldest_waiting_seconds(zones, landing_prefix),
         "duration_s": round(time.perf_counter() - start, 4),
     }
     log.info(
@@ -168,6 +169,20 @@ def extract(
         result["already_claimed"],
     )
     return result
+
+
+# The metric a run's `oldest_waiting_s` is published as (by the extract handler, and by the orchestrated pipelines).
+LANDING_WAIT_METRIC = "OldestWaitingLandedFileSeconds"
+
+
+def _oldest_waiting_seconds(zones: Zones, landing_prefix: str) -> int:
+    """How long the oldest file still in landing (any source) has waited: what a landing-age alarm watches. After a
+    claim, whatever is left is a file no run claims (an unknown source folder, say) or one landed meanwhile."""
+    stamps = [info.modified_at() for info in storage.list_infos(storage.join(zones.raw, landing_prefix) + "/")]
+    landed = [stamp for stamp in stamps if stamp is not None]
+    if not landed:
+        return 0
+    return max(0, int((datetime.now(UTC) - min(landed)).total_seconds()))
 
 
 # --- transform ----------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,13 @@ class ObjectInfo:
     etag: str
     size: int
     modified: str
+
+    def modified_at(self) -> datetime | None:
+        """The modification stamp as a time (S3 gives ISO text; local files their mtime in nanoseconds); None when
+        the listing gave none."""
+        if self.modified.isdigit():
+            return datetime.fromtimestamp(int(self.modified) / 1e9, UTC)
+        return datetime.fromisoformat(self.modified) if self.modified else None
 
 
 def is_s3(uri: str) -> bool:

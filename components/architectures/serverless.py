@@ -44,7 +44,12 @@ from pydantic import Field, WithJsonSchema, field_validator
 
 from components import lake_access, packaging, policies
 from components.architectures.base import Architecture, ArchitectureArgs
-from components.foundation.alarms import metric_alarm, metric_widget
+from components.foundation.alarms import (
+    LANDED_FILE_MAX_WAIT_SECONDS,
+    METRICS_NAMESPACE,
+    metric_alarm,
+    metric_widget,
+)
 from components.functions import (
     AsyncFailureDestination,
     EtlFunction,
@@ -59,6 +64,7 @@ from components.roles import service_role
 from components.settings import ArchitectureSettings, LambdaArchitecture, QuarantineRate, Schedule
 from components.stages import RunnerCapabilities, Stage
 from etl_jobs import layout
+from etl_jobs.pipeline import LANDING_WAIT_METRIC
 
 # Within SQS's 3-5 band: enough for a transient S3/throttling error to clear, few enough to dead-letter a bad run fast.
 MAX_RECEIVE_COUNT = 4
@@ -367,6 +373,40 @@ class Serverless(Architecture):
             statistic="Maximum",
             threshold=OLDEST_MESSAGE_ALARM_SECONDS,
         )
+        # What the handlers report (Powertools metrics: the function's service name is their dimension).
+        for metric, service, description, threshold in (
+            (
+                LANDING_WAIT_METRIC,
+                self.extract.service_name,
+                f"A file has waited in landing over {LANDED_FILE_MAX_WAIT_SECONDS // 3600} h when extract looked: "
+                "no run claims it (a source folder no pipeline extracts?). See docs/operations.md.",
+                LANDED_FILE_MAX_WAIT_SECONDS,
+            ),
+            (
+                "FilesQuarantined",
+                self.process.service_name,
+                "A delivered file broke the contract and was quarantined whole; the other files were loaded. "
+                "See the commit's manifest (files_quarantined).",
+                0,
+            ),
+            (
+                "QualityGateFailures",
+                self.process.service_name,
+                "A file failed the quality gate (maxQuarantineRate); its rows are quarantined. See the manifest.",
+                0,
+            ),
+        ):
+            metric_alarm(
+                f"{name}-{metric.lower()}",
+                parent=self,
+                alerts=foundation.alerts,
+                description=description,
+                namespace=METRICS_NAMESPACE,
+                metric_name=metric,
+                dimensions={"service": service},
+                statistic="Maximum",
+                threshold=threshold,
+            )
         for etl_function in (self.extract, self.process, *self.stage_functions.values()):
             self.widgets.extend(etl_function.widgets)
         self.widgets.append(

@@ -13,7 +13,21 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.pipelines import METRICS_NAMESPACE
 from components.refs import AlertRefs
+
+__all__ = [
+    "LANDED_FILE_MAX_WAIT_SECONDS",
+    "METRICS_NAMESPACE",
+    "Widget",
+    "metric_alarm",
+    "metric_widget",
+    "text_widget",
+]
+
+# A file waits in landing only when no run claims it (an unknown source folder, a claim that keeps failing): past this,
+# the landing-age alarms fire. Runs report the age; between runs nothing is measured.
+LANDED_FILE_MAX_WAIT_SECONDS = 6 * 3600
 
 Widget = dict[str, Any]
 """A CloudWatch dashboard widget (its JSON form); values may be Outputs, serialized by `Output.json_dumps`."""

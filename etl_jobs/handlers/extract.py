@@ -52,6 +52,8 @@ def handle(event: dict[str, Any], send: SendMessage = _send_to_work_queue) -> li
     sent = []
     for source, run_date in requests_of(event):
         result = pipeline.extract(zones(), run_date, source, landing_prefix=landing_prefix())
+        # How long the oldest file left in landing has waited: the landing-age alarm watches it.
+        metrics.add_metric(name=pipeline.LANDING_WAIT_METRIC, unit=MetricUnit.Seconds, value=result["oldest_waiting_s"])
         if not result["claimed"]:
             logger.info("nothing new landed", extra={"source": source, "run_date": run_date.isoformat()})
             metrics.add_metric(name="EmptyExtracts", unit=MetricUnit.Count, value=1)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime, tzinfo
 from typing import Any
 
 import polars as pl
 import pytest
 
+from etl_jobs import pipeline
 from etl_jobs.handlers import extract, process, stage_extract, stage_load, stage_transform, stage_validate
 from etl_jobs.handlers.events import BadEventError
 from etl_jobs.sample import Sample, generate
@@ -71,6 +73,30 @@ def test_scheduled_extract_claims_the_landed_files_and_queues_one_run(lake: Lake
     assert sorted(item["Key"].rsplit("/", 1)[1] for item in copies) == ["a.csv", "b.csv"]
     # A second sweep finds nothing new and queues nothing.
     assert extract.handler(scheduler_event(), CONTEXT) == {"messages": []}
+
+
+def test_extract_publishes_how_long_an_unclaimed_landed_file_has_waited(
+    lake: Lake, sample: Sample, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    land(lake, sample.data)
+    land(lake, sample.data, "landing/returns/r-0504.csv")  # a folder no pipeline extracts
+
+    class SevenHoursOn(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> SevenHoursOn:
+            return cls.fromtimestamp(datetime.now(tz).timestamp() + 7 * 3600, tz)
+
+    monkeypatch.setattr(pipeline, "datetime", SevenHoursOn)
+    capsys.readouterr()
+    extract.handler(scheduler_event(), CONTEXT)
+
+    # Powertools writes the metrics as one CloudWatch embedded-metric-format document on stdout.
+    (document,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert {"Name": "OldestWaitingLandedFileSeconds", "Unit": "Seconds"} in directive["Metrics"]
+    # One point per source the sweep looked at; the alarm takes the maximum.
+    assert 7 * 3600 <= max(document["OldestWaitingLandedFileSeconds"]) < 7 * 3600 + 60
+    assert landing_keys(lake) == ["landing/returns/r-0504.csv"]
 
 
 def test_a_file_event_and_the_schedule_deliver_a_file_once(lake: Lake, sample: Sample) -> None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -66,6 +66,8 @@ FUNCTION_OWNER = {
 # Over moto's 6,000,000-byte response limit: the invoke fails with FunctionError, like a crashing function.
 FAILING_RESULT = json.dumps("x" * 6_000_100)
 RUN_DATE = "2024-01-02"
+# What extract reports about the landing prefix, published by ReportLanding.
+OLDEST_WAITING_S = 7_260.5
 # What the EventBridge schedule sends (SCHEDULED_INPUT with the scheduler's placeholder filled in).
 SCHEDULED_RUN = {"run_date": f"{RUN_DATE}T02:00:00Z"}
 
@@ -89,6 +91,7 @@ def extract_result(source: str) -> dict[str, Any]:
         "source_uris": [f"{landing}{source}-0001.csv"],
         "files": [f"{RAW}/run_date={RUN_DATE}/{source}/{source}-0001.csv"],
         "bytes": 48_213,
+        "oldest_waiting_s": OLDEST_WAITING_S,
         "duration_s": 0.41,
     }
 
@@ -181,7 +184,7 @@ def _render(evaluation: Evaluation, stack: str) -> Rendered:
     functions = {stage: states[name]["Parameters"]["FunctionName"] for name, stage in stages.items()}
     assert {states[name]["Resource"] for name in stages} == {"arn:aws:states:::lambda:invoke"}
     task_states = {name for name, state in states.items() if state["Type"] == "Task"}
-    assert task_states == {*stages, "Retract", "Reprocess", "NotifyFailure"}, task_states
+    assert task_states == {*stages, "Retract", "Reprocess", "ReportLanding", "NotifyFailure"}, task_states
     topic_arn = states["NotifyFailure"]["Parameters"]["TopicArn"]
     (retrier,) = [r for r in states["Load"]["Retry"] if "States.TaskFailed" in r["ErrorEquals"]]
     gate = [rule for rule in states["QualityGate"]["Choices"] if "NumericGreaterThan" in rule]
@@ -257,6 +260,7 @@ HAPPY_PATH = [
     "CheckSource",
     "Extract",
     "Transform",
+    "ReportLanding",
     "Validate",
     "QualityGate",
     "Load",
@@ -292,6 +296,18 @@ def test_the_scheduled_run_succeeds_and_alerts_nobody(
     assert output["validate"]["Payload"]["quarantine_rate"] == 0.02
     assert output["load"] == {"Payload": LOAD_RESULT}
     assert emulator.alerts(deployed.queue_url) == []
+    # What extract saw of landing reached CloudWatch, as the landing-wait alarm reads it.
+    pipeline = rendered.machine_name.removesuffix("-machine")
+    datapoints = emulator.client("cloudwatch").get_metric_statistics(
+        Namespace="EtlPlatform",
+        MetricName="OldestWaitingLandedFileSeconds",
+        Dimensions=[{"Name": "Pipeline", "Value": pipeline}],
+        StartTime=description["startDate"] - timedelta(minutes=5),
+        EndTime=description["stopDate"] + timedelta(minutes=5),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert datapoints and {point["Maximum"] for point in datapoints} == {OLDEST_WAITING_S}
 
 
 def test_a_manual_run_without_a_date_takes_the_start_time_branch(
@@ -351,7 +367,7 @@ def test_a_failed_validation_gate_alerts_once_and_loads_nothing(
     assert description["status"] == "FAILED", description
     assert description.get("error") == "PipelineFailed"
     assert entered(events) == [
-        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:7], "QualityGateFailed", "NotifyFailure", "Failed",
+        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:8], "QualityGateFailed", "NotifyFailure", "Failed",
     ]  # fmt: skip
     assert len(scheduled_payloads(events)) == 3, "load must not be invoked"
     [(subject, message)] = emulator.alerts(deployed.queue_url)
@@ -375,7 +391,7 @@ def test_a_stage_failing_every_attempt_is_caught_and_alerted_once(
 
     assert description["status"] == "FAILED", description
     assert entered(events) == [
-        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:8], "FailedLoad", "Alert", "NotifyFailure", "Failed",
+        *CHECKS, "RunDateFromInput", *DATED, *HAPPY_PATH[:9], "FailedLoad", "Alert", "NotifyFailure", "Failed",
     ]  # fmt: skip
     assert [e["type"] for e in task_events(events, "Load")].count("TaskFailed") == attempts
     [(subject, message)] = emulator.alerts(deployed.queue_url)

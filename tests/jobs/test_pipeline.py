@@ -4,6 +4,8 @@ the stage order, and what each stage leaves where (etl_jobs.layout)."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import polars as pl
@@ -99,6 +101,19 @@ def test_a_rerun_changes_nothing_and_a_new_file_rewrites_only_its_partitions(tmp
     assert result["partitions"] == ["2024-05-01"]
     assert (untouched.stat().st_mtime_ns, untouched.read_bytes()) == before
     assert read_curated(zones)["order_id"].to_list() == ["O1", "O2", "O3"]
+
+
+def test_extract_reports_how_long_the_oldest_unclaimed_landed_file_has_waited(tmp_path: Path) -> None:
+    zones = Zones.under(str(tmp_path / "lake"))
+    land(zones, csv_bytes(row("O1")))
+    assert pipeline.extract(zones, RUN_DATE)["oldest_waiting_s"] == 0, "what a run claims does not wait"
+    # A folder no pipeline extracts: its file stays in landing, and every run says for how long.
+    stray = land(zones, csv_bytes(row("O2")), source="returns")
+    seven_hours_ago = time.time() - 7 * 3600
+    os.utime(stray, (seven_hours_ago, seven_hours_ago))
+    land(zones, csv_bytes(row("O3")), "next.csv")
+    waited = pipeline.extract(zones, RUN_DATE)["oldest_waiting_s"]
+    assert 7 * 3600 <= waited < 7 * 3600 + 60
 
 
 def test_run_with_input_claims_the_file_in_place_once(tmp_path: Path) -> None:

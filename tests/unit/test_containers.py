@@ -24,6 +24,7 @@ from components.architectures.containers import (
 from components.policies import wildcard_actions
 from components.settings import Environment
 from components.stages import Stage
+from etl_jobs.access import RUNS_AS
 from etlctl.offline import Evaluation
 from etlctl.stack_config import StackConfig
 from tests.support.components import REGION, foundation_refs, register
@@ -417,7 +418,8 @@ def test_each_stage_runs_its_own_task_definition_and_writes_its_result(dev: Eval
     }
     for name, task in _stage_tasks(dev).items():
         stage = name.lower()
-        assert task["Parameters"]["TaskDefinition"] == definitions[stage]
+        # A correction runs on the task definition (so the role) of the stage that runs it.
+        assert task["Parameters"]["TaskDefinition"] == definitions[RUNS_AS.get(stage, stage)]
         command = task["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command.$"]
         assert command.startswith(f"States.Array('{stage}', '--run-date', $.run_date")
         assert "'--result-uri', States.Format('s3://etl-platform-lake-artifacts-0000000/results/" in command

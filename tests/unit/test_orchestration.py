@@ -17,7 +17,7 @@ from components.settings import ConfigError, Environment
 from components.stages import Stage, StageBudget
 from etlctl.mocks import Registration
 from tests.support.components import foundation_refs, one, register
-from tests.support.definitions import MACHINE, arn_of, definition_of
+from tests.support.definitions import MACHINE, arn_of, definition_of, states
 from tests.support.resources import policy, statements
 
 FUNCTION = "arn:aws:lambda:eu-west-1:123456789012:function:etl-{}"
@@ -122,9 +122,18 @@ def test_alarms_watch_executions_and_the_dead_letters(built: list[Registration])
         "ExecutionsTimedOut",
         "ExecutionThrottled",
         "ApproximateNumberOfMessagesVisible",
+        "OldestWaitingLandedFileSeconds",
     }
     for alarm in alarms.values():
         assert alarm.inputs["alarmActions"] == ["arn:aws:sns:eu-west-1:123456789012:alerts"]
+    # The landing metric the definition's ReportLanding publishes is the one alarmed, under the same dimension.
+    landing = alarms["OldestWaitingLandedFileSeconds"].inputs
+    every = states(definition_of(one(built, MACHINE))).values()
+    (report,) = [state for state in every if state.get("Resource", "").endswith("putMetricData")]
+    (datum,) = report["Parameters"]["MetricData"]
+    assert landing["namespace"] == report["Parameters"]["Namespace"]
+    assert landing["dimensions"] == {d["Name"]: d["Value"] for d in datum["Dimensions"]}
+    assert landing["statistic"] == "Maximum" and landing["threshold"] == 6 * 3600
 
 
 def test_prod_protects_the_logs_and_the_dead_letters() -> None:

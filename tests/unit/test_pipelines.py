@@ -217,7 +217,9 @@ def test_hooks_run_where_the_runner_puts_them(tmp_path: Path) -> None:
     every = states(definition)
     assert every["IsDate"]["Choices"][0]["Next"] == "CreateCluster" and every["CreateCluster"]["Next"] == "Corrections"
     assert every["Corrections"]["Default"] == "Sources", "corrections run on a runner that is set up"
-    assert every["Sources"]["Next"] == "Migrate" and every["Migrate"]["Next"] == "Validate"
+    assert every["Sources"]["Next"] == "ReportLanding" and every["Migrate"]["Next"] == "Validate"
+    # The landing metric is published whatever the runner, and its failure never stops the run.
+    assert every["ReportLanding"]["Next"] == every["ReportLanding"]["Catch"][0]["Next"] == "Migrate"
     assert every["Load"]["Next"] == "Publish" and every["Publish"]["Next"] == "TerminateClusterSuccess"
     assert every["TerminateClusterSuccess"]["Next"] == "Succeeded"
     # On failure the alert is formatted, the cluster torn down, then the alert sent; a failed teardown still alerts.

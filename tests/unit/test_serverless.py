@@ -151,6 +151,21 @@ def test_alarms_cover_errors_throttles_dlq_depth_and_message_age_and_notify_aler
     assert metrics[("AWS/Lambda", "Errors")] == 6 and metrics[("AWS/Lambda", "Throttles")] == 6
     assert metrics[("AWS/SQS", "ApproximateNumberOfMessagesVisible")] == 2
     assert metrics[("AWS/SQS", "ApproximateAgeOfOldestMessage")] == 1
+    # The handlers' own metrics, alarmed under the `service` the emitting function's Powertools writes them with.
+    services = {
+        f.inputs["environment"]["variables"]["POWERTOOLS_SERVICE_NAME"]: f.inputs["handler"]
+        for f in mine(stack, "aws:lambda/function:Function")
+    }
+    own = {
+        a.inputs["metricName"]: a.inputs["dimensions"]["service"]
+        for a in alarms
+        if a.inputs["namespace"] == "EtlPlatform"
+    }
+    assert {metric: services[service] for metric, service in own.items()} == {
+        "OldestWaitingLandedFileSeconds": "etl_jobs.handlers.extract.handler",
+        "FilesQuarantined": "etl_jobs.handlers.process.handler",
+        "QualityGateFailures": "etl_jobs.handlers.process.handler",
+    }
     for alarm in alarms:
         assert [a.split(":")[2] for a in alarm.inputs["alarmActions"]] == ["sns"]
 
