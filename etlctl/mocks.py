@@ -43,6 +43,7 @@ _GLUE_NAMED = {
     "aws:glue/dataQualityRuleset:DataQualityRuleset": "dataQualityRuleset",
 }
 
+
 def _hex(seed: str, length: int) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:length]
 
