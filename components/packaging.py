@@ -13,6 +13,13 @@ Creates no resources: pure functions returning Pulumi assets and hashes.
   it refers to the layer by `layer_key()` (computed from the lock file alone, so offline previews and the mocks work
   on a fresh clone), and `pulumi up` fails with a `LayerNotBuiltError` naming the command when the zip is missing.
 
+- `glue_wheels_package()` is the dependency bundle of the Glue job: a "zip of wheels" (Glue 5.0 and later install it
+  from `--additional-python-modules` with pip, here with `--no-index`: no package index at run time) holding the
+  manylinux wheels of `etl_jobs/requirements.txt` for Glue 5.1's CPython 3.11 on x86_64, and that requirements file.
+  The `spark` group (pyspark, py4j) is not in it: Glue provides that Spark (pyspark 3.5.6 is what the group pins), and
+  installing a second one would shadow Glue's. Built like the layer, outside the program
+  (`python -m components.packaging build-glue-wheels`), referred to by `glue_wheels_key()` from the lock alone.
+
 Build outputs live under `build/lambda/` in the repo (ignored by git), or `$ETL_BUILD_DIR` when set (CI caches it).
 """
 
@@ -231,6 +238,89 @@ def layer_package(architecture: LambdaArchitecture, out_dir: Path | None = None)
     )
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# The Glue job's zip of wheels
+# ---------------------------------------------------------------------------------------------------------------------
+
+GLUE_PYTHON_VERSION = "3.11"
+"""Glue 5.1's Python."""
+GLUE_PLATFORM_TAGS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
+"""Glue 5.1 runs on Amazon Linux 2023 (glibc 2.34) on x86_64."""
+GLUE_WHEELS_SUFFIX = ".gluewheels.zip"
+GLUE_BUILD_COMMAND = ".venv/bin/python -m components.packaging build-glue-wheels"
+
+
+class GlueWheelsNotBuiltError(pulumi.RunError):
+    """The Glue job's zip of wheels is missing; Pulumi prints the message (with the command) without a traceback."""
+
+
+def glue_wheels_key(requirements: Path = LAYER_REQUIREMENTS) -> str:
+    """Content key of the Glue bundle: the pinned requirements, the platform tags and the Python version."""
+    material = "\n".join([requirements.read_text(), *GLUE_PLATFORM_TAGS, GLUE_PYTHON_VERSION, "gluewheels-format-1"])
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def glue_wheels_path(out_dir: Path | None = None) -> Path:
+    return (out_dir or build_dir()) / "glue" / f"etl-jobs-deps-{glue_wheels_key()}{GLUE_WHEELS_SUFFIX}"
+
+
+def glue_wheels_package(out_dir: Path | None = None) -> CodePackage:
+    """The Glue job's dependencies; never built here. Missing: a placeholder under the mocks and in `pulumi preview`
+    (referred to by its key, so previews on a fresh clone register the same resources), an error in `pulumi up`."""
+    key = glue_wheels_key()
+    path = glue_wheels_path(out_dir)
+    digest = base64.b64encode(hashlib.sha256(key.encode()).digest()).decode()
+    if path.exists():
+        return CodePackage(
+            archive=pulumi.FileArchive(str(path)),
+            asset=pulumi.FileAsset(str(path)),
+            source_code_hash=digest,
+            path=path,
+            key=key,
+            zipped_bytes=path.stat().st_size,
+            unpacked_bytes=_unpacked_size(path.read_bytes()),
+        )
+    mocked = _running_under_mocks()
+    if not mocked and not pulumi.runtime.is_dry_run():
+        raise GlueWheelsNotBuiltError(
+            f"the Glue job's dependencies are not built ({path} is missing); run `{GLUE_BUILD_COMMAND}` first"
+        )
+    if not mocked:
+        pulumi.log.warn(f"Glue wheels {path.name} are not built; run `{GLUE_BUILD_COMMAND}` before `pulumi up`")
+    placeholder = f"glue wheels {key} not built; run {GLUE_BUILD_COMMAND}\n"
+    return CodePackage(
+        archive=pulumi.AssetArchive({"NOT_BUILT.txt": pulumi.StringAsset(placeholder)}),
+        asset=pulumi.StringAsset(placeholder),
+        source_code_hash=digest,
+        path=path,
+        key=key,
+        zipped_bytes=0,
+        unpacked_bytes=0,
+        built=False,
+    )
+
+
+def build_glue_wheels(out_dir: Path | None = None, *, force: bool = False) -> Path:
+    """Download the hash-checked wheels of the `jobs` export for Glue's platform with pip (run by uv, which has no
+    `pip download` of its own), then zip them with the requirements file (what Glue's pip installs, `--no-index`)."""
+    from etlctl.lockfiles import find_uv
+
+    path = glue_wheels_path(out_dir)
+    if path.exists() and not force:
+        return path
+    wheels = path.parent / path.name.removesuffix(GLUE_WHEELS_SUFFIX)
+    shutil.rmtree(wheels, ignore_errors=True)
+    platforms = [arg for tag in GLUE_PLATFORM_TAGS for arg in ("--platform", tag)]
+    command = [find_uv(), "tool", "run", "pip", "download", "--quiet", "--dest", str(wheels), "--no-deps",
+               "--only-binary", ":all:", "--require-hashes", "--python-version", GLUE_PYTHON_VERSION,
+               "--implementation", "cp", *platforms, "-r", str(LAYER_REQUIREMENTS)]  # fmt: skip
+    subprocess.run(command, check=True)
+    entries = [(file.name, file) for file in sorted(wheels.glob("*.whl"))]
+    entries.append(("requirements.txt", LAYER_REQUIREMENTS))
+    _write_once(path, deterministic_zip(entries))
+    return path
+
+
 def build_layer(architecture: LambdaArchitecture, out_dir: Path | None = None, *, force: bool = False) -> Path:
     """Install the pinned, hash-checked wheels for the Lambda platform into `python/` with uv, then zip it."""
     from etlctl.lockfiles import find_uv
@@ -269,10 +359,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = commands.add_parser("build-layer", help="build the dependency layer zip (downloads wheels once)")
     build.add_argument("--architecture", choices=[a.value for a in LambdaArchitecture], action="append")
     build.add_argument("--force", action="store_true", help="rebuild the zip even when it exists")
+    glue = commands.add_parser("build-glue-wheels", help="build the Glue job's zip of wheels (downloads once)")
+    glue.add_argument("--force", action="store_true", help="rebuild the zip even when it exists")
     commands.add_parser("sizes", help="print the function package and built layer sizes")
     options = parser.parse_args(argv)
 
     function = function_package()
+    if options.command == "build-glue-wheels":
+        print(build_glue_wheels(force=options.force))
+        return 0
     if options.command == "build-layer":
         for name in options.architecture or [LambdaArchitecture.ARM64.value]:
             build_layer(LambdaArchitecture(name), force=options.force)

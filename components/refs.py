@@ -45,7 +45,7 @@ class BucketRef:
 
 @dataclasses.dataclass(frozen=True)
 class LakeRefs:
-    """The data lake zones, the artifacts bucket and the curated zone's Glue database."""
+    """The data lake zones, the artifacts bucket, and the curated zone's Glue database and table."""
 
     raw: BucketRef
     staged: BucketRef
@@ -54,6 +54,8 @@ class LakeRefs:
     artifacts: BucketRef
     access_logs: BucketRef
     catalog_database: pulumi.Output[str]
+    curated_table: pulumi.Output[str] | None = None
+    """The curated table's name in `catalog_database` (the foundation always declares it: `orders`)."""
 
     def zone_environment(self) -> dict[str, pulumi.Output[str]]:
         """The environment variables through which deployed jobs find their zones (see etl_jobs.zones)."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 ARCHITECTURES: dict[str, str | None] = {
     "serverless": "components.architectures.serverless:Serverless",
-    "glue": None,
+    "glue": "components.architectures.glue:Glue",
     "streaming": None,
     "emr": None,
     "database": None,

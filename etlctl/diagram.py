@@ -33,6 +33,8 @@ ROLE_OF = {
     "aws:ecs/taskDefinition:TaskDefinition": ("taskRoleArn",),
     "aws:sfn/stateMachine:StateMachine": ("roleArn",),
     "aws:scheduler/schedule:Schedule": ("target", "roleArn"),
+    "aws:glue/job:Job": ("roleArn",),
+    "aws:glue/crawler:Crawler": ("role",),
 }
 """Compute resources and where their role ARN sits (the ECS execution role pulls images and writes logs only)."""
 
@@ -89,6 +91,8 @@ _SHAPES = {
     "aws:sfn/stateMachine:StateMachine": ("{{", "}}"),
     "aws:scheduler/schedule:Schedule": ("([", "])"),
     "aws:cloudwatch/eventRule:EventRule": ("([", "])"),
+    "aws:glue/job:Job": ("[[", "]]"),
+    "aws:glue/crawler:Crawler": ("[/", "/]"),
 }
 _KIND = {
     "aws:s3/bucket:Bucket": "S3 bucket",
@@ -99,8 +103,10 @@ _KIND = {
     "aws:sfn/stateMachine:StateMachine": "state machine",
     "aws:scheduler/schedule:Schedule": "schedule",
     "aws:cloudwatch/eventRule:EventRule": "event rule",
+    "aws:glue/job:Job": "Glue job",
+    "aws:glue/crawler:Crawler": "Glue crawler",
 }
-_SAYS_NOTHING = {"function", "machine", "schedule", "topic", "queue", "bucket", "task"}
+_SAYS_NOTHING = {"function", "machine", "schedule", "topic", "queue", "bucket", "task", "job", "crawler"}
 
 
 @dataclasses.dataclass(frozen=True, order=True)

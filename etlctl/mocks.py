@@ -37,6 +37,13 @@ _ID_PREFIX = {
 }
 
 
+_GLUE_NAMED = {
+    "aws:glue/job:Job": "job",
+    "aws:glue/crawler:Crawler": "crawler",
+    "aws:glue/dataQualityRuleset:DataQualityRuleset": "dataQualityRuleset",
+}
+
+
 def _hex(seed: str, length: int) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:length]
 
@@ -200,6 +207,16 @@ class PlatformMocks(pulumi.runtime.Mocks):
             database = inputs.get("name") or physical
             arn = f"arn:aws:glue:{region}:{account}:database/{database}"
             rid = f"{account}:{database}"
+        elif typ in _GLUE_NAMED:
+            # Glue names its jobs, crawlers and rulesets as given; the ARN ends with the name.
+            glue_name = inputs.get("name") or physical
+            arn = f"arn:aws:glue:{region}:{account}:{_GLUE_NAMED[typ]}/{glue_name}"
+            rid = glue_name
+            state["name"] = glue_name
+        elif typ == "aws:glue/catalogTable:CatalogTable":
+            table = inputs.get("name") or physical
+            arn = f"arn:aws:glue:{region}:{account}:table/{inputs.get('databaseName')}/{table}"
+            rid = f"{account}:{inputs.get('databaseName')}:{table}"
         elif typ == "aws:s3/bucketObjectv2:BucketObjectv2":
             rid = f"{inputs.get('bucket')}/{inputs.get('key')}"
             state["versionId"] = _hex("version" + name, 32)

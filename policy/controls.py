@@ -618,6 +618,105 @@ def glue_catalog_encryption(resource_type: str, props: Props, context: Context) 
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Glue jobs (rows 27, 29)
+# ---------------------------------------------------------------------------------------------------------------------
+
+GLUE_JOB = "aws:glue/job:Job"
+GLUE_CRAWLER = "aws:glue/crawler:Crawler"
+GLUE_SECURITY_CONFIGURATION = "aws:glue/securityConfiguration:SecurityConfiguration"
+CURRENT_GLUE_VERSIONS = ("5.0", "5.1")
+"""Glue versions with current Spark and Python (5.x); 4.0 and older are not."""
+SPARK_COMMANDS = ("glueetl", "gluestreaming")
+# A content-addressed key names the content's hash: `...-<16 or more hex>.<suffix>` (components.architectures.glue).
+CONTENT_ADDRESSED = re.compile(r"-[0-9a-f]{16,64}\.[a-z]+$")
+
+
+@control(
+    27,
+    "glue-security-configuration",
+    "nag GL1/GL3",
+    "security configurations encrypt S3 output and CloudWatch logs (SSE-KMS) and job bookmarks (CSE-KMS) with a "
+    "customer key; every job and crawler names one",
+    GLUE_SECURITY_CONFIGURATION,
+    GLUE_JOB,
+    GLUE_CRAWLER,
+)
+def glue_security_configuration(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type != GLUE_SECURITY_CONFIGURATION:
+        name = _get(props, "securityConfiguration")
+        return (
+            ["no securityConfiguration: its logs and output are not encrypted with the customer key"]
+            if (name is MISSING or name == "")
+            else []
+        )
+    config = _get(props, "encryptionConfiguration")
+    if unknown(config):
+        return []
+    found: list[str] = []
+    for part, mode_key, wanted in (
+        ("s3Encryption", "s3EncryptionMode", "SSE-KMS"),
+        ("cloudwatchEncryption", "cloudwatchEncryptionMode", "SSE-KMS"),
+        ("jobBookmarksEncryption", "jobBookmarksEncryptionMode", "CSE-KMS"),
+    ):
+        section = _get(config, part)
+        if isinstance(section, list):  # some engines hand a one-element list
+            section = section[0] if section else MISSING
+        mode = _get(section, mode_key)
+        if not unknown(mode) and mode != wanted:
+            found.append(f"{part}.{mode_key} is {mode if mode is not MISSING else 'unset'}, not {wanted}")
+        elif _get(section, "kmsKeyArn") is MISSING:
+            found.append(f"{part}.kmsKeyArn unset: not encrypted with the customer key")
+    return found
+
+
+@control(
+    29,
+    "glue-job",
+    "SH Glue.4; ours",
+    "Spark jobs run a current Glue version (5.x) sized by worker type and number (no MaxCapacity), with a timeout, "
+    "continuous logging and metrics, bookmarks disabled (exactly-once comes from the ledger), no retries of their own "
+    "(the orchestrator retries), bounded concurrent runs, and a content-addressed script key",
+    GLUE_JOB,
+)
+def glue_job(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    version = _get(props, "glueVersion")
+    if not unknown(version) and version not in CURRENT_GLUE_VERSIONS:
+        shown = version if version is not MISSING else "unset (0.9)"
+        found.append(f"glueVersion {shown} is not current ({', '.join(CURRENT_GLUE_VERSIONS)})")
+    command = _get(props, "command", "name")
+    if unknown(command) or command is MISSING or command in SPARK_COMMANDS:
+        capacity = _get(props, "maxCapacity")
+        if not unknown(capacity) and capacity is not MISSING:
+            found.append("maxCapacity set on a Spark job: size it with workerType and numberOfWorkers")
+        if _get(props, "workerType") is MISSING or _get(props, "numberOfWorkers") is MISSING:
+            found.append("workerType and numberOfWorkers must be set")
+    timeout = _get(props, "timeout")
+    if timeout is MISSING:
+        found.append("timeout unset: a stuck run would hold its workers for Glue's default 48 hours")
+    retries = _get(props, "maxRetries")
+    if not unknown(retries) and retries is not MISSING and _int(retries) != 0:
+        found.append(f"maxRetries is {_int(retries)}, not 0: retries are the orchestrator's")
+    if _get(props, "executionProperty", "maxConcurrentRuns") is MISSING:
+        found.append("executionProperty.maxConcurrentRuns unset")
+    arguments = _get(props, "defaultArguments")
+    if not unknown(arguments):
+        arguments = arguments if isinstance(arguments, Mapping) else {}
+        for key, wanted in (
+            ("--enable-continuous-cloudwatch-log", "true"),
+            ("--enable-metrics", "true"),
+            ("--job-bookmark-option", "job-bookmark-disable"),
+        ):
+            value = arguments.get(key)
+            if not unknown(value) and value != wanted:
+                found.append(f"defaultArguments {key} is {value!r}, not {wanted!r}")
+    script = _get(props, "command", "scriptLocation")
+    if not unknown(script) and (not isinstance(script, str) or not CONTENT_ADDRESSED.search(script)):
+        found.append(f"scriptLocation {script!r} is not content-addressed (<name>-<sha256 prefix>.py)")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Lambda (rows 12-16)
 # ---------------------------------------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Data lake: the zone buckets, the access-log bucket and the Glue Data Catalog database of the curated zone.
+"""Data lake: the zone buckets, the access-log bucket, and the Glue Data Catalog database and table of the curated zone.
 
 Every data bucket (raw, staged, curated, quarantine, artifacts) meets docs/CONTROLS.md rows 1-7: public access blocked,
 SSE-KMS with the stack key and bucket keys, a TLS-only policy with no Allow, access logging to the log bucket under
@@ -12,6 +12,10 @@ created after that policy: S3 refuses a logging target whose policy does not let
 Catalog encryption (`aws.glue.DataCatalogEncryptionSettings`) is one setting per account and region, not per stack:
 only the stack that `owns_catalog_encryption` declares it, and it is retained on delete, because the provider's delete
 writes an empty setting, which would turn catalog encryption off for every stack in the account and region.
+
+The curated table (`orders`, `components.foundation.curated_table`: the contract's columns and types, Parquet, partition
+projection on `order_date` over the layout the engines write) is declared for every stack, whatever the architectures:
+Athena, Glue Data Quality and Spark read curated by name, and it costs nothing at rest. Protected like the database.
 
 Takes: `DataLakeArgs`. Exposes: `lake` (`LakeRefs`), `buckets` and `versioning` by zone (replication builds on them),
 `access_log_policy` (what a delivery into the log bucket must wait for).
@@ -28,6 +32,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import policies
+from components.foundation import curated_table
 from components.refs import BucketRef, LakeRefs
 
 ZONES = ("raw", "staged", "curated", "quarantine", "artifacts")
@@ -255,6 +260,35 @@ class DataLake(ZoneBuckets):
             location_uri=pulumi.Output.concat("s3://", buckets["curated"].bucket, "/"),
             opts=pulumi.ResourceOptions.merge(args.stateful, pulumi.ResourceOptions(parent=self)),
         )
+        curated_location = pulumi.Output.concat("s3://", buckets["curated"].bucket, "/")
+        table = aws.glue.CatalogTable(
+            f"{name}-curated-table",
+            name=curated_table.TABLE_NAME,
+            database_name=database.name,
+            description="Curated orders: one row per order_id across all runs, partitioned by order_date",
+            table_type="EXTERNAL_TABLE",
+            parameters=curated_location.apply(curated_table.table_parameters),
+            partition_keys=[
+                aws.glue.CatalogTablePartitionKeyArgs(name=column, type=kind, comment=curated_table.comment(column))
+                for column, kind in curated_table.PARTITION_KEYS
+            ],
+            storage_descriptor=aws.glue.CatalogTableStorageDescriptorArgs(
+                location=curated_location,
+                input_format=curated_table.PARQUET["input_format"],
+                output_format=curated_table.PARQUET["output_format"],
+                ser_de_info=aws.glue.CatalogTableStorageDescriptorSerDeInfoArgs(
+                    serialization_library=curated_table.PARQUET["serialization_library"],
+                    parameters={"serialization.format": "1"},
+                ),
+                columns=[
+                    aws.glue.CatalogTableStorageDescriptorColumnArgs(
+                        name=column, type=kind, comment=curated_table.comment(column)
+                    )
+                    for column, kind in curated_table.COLUMNS
+                ],
+            ),
+            opts=pulumi.ResourceOptions.merge(args.stateful, pulumi.ResourceOptions(parent=self)),
+        )
         # One setting per account and region (CKV_AWS_94), declared by its owner only. Retained on delete: the
         # provider's delete writes an empty setting, switching catalog encryption off account-wide.
         if args.owns_catalog_encryption:
@@ -284,9 +318,11 @@ class DataLake(ZoneBuckets):
             artifacts=ref(buckets["artifacts"]),
             access_logs=ref(logs),
             catalog_database=database.name,
+            curated_table=table.name,
         )
         self.register_outputs(
-            {f"{zone}Bucket": bucket.bucket for zone, bucket in buckets.items()} | {"catalogDatabase": database.name}
+            {f"{zone}Bucket": bucket.bucket for zone, bucket in buckets.items()}
+            | {"catalogDatabase": database.name, "curatedTable": table.name}
         )
 
 

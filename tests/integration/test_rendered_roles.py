@@ -141,6 +141,23 @@ def stage_runs(evaluation: Evaluation, machine: Any) -> list[StageRun]:
                     handler=function.inputs["handler"],
                 )
             )
+        elif ":glue:startJobRun" in task["Resource"]:
+            # A Glue job: the stage's S3 calls are the job code's shared driver-side ones, run here through the CLI
+            # (the Polars engine; Spark has no S3A jar here) under the job's role, with the zones Glue passes it.
+            (job,) = [j for j in evaluation.resources if j.type == "aws:glue/job:Job"
+                      and j.inputs["name"] == task["Parameters"]["JobName"]]  # fmt: skip
+            arguments = dict(sent["Arguments"])
+            command = [arguments.pop("--stage")] + [item for pair in arguments.items() for item in pair]
+            zones = {k[2:]: v for k, v in job.inputs["defaultArguments"].items() if k[2:].startswith("ETL_")}
+            runs.append(
+                StageRun(
+                    stage=name.lower(),
+                    runner="ecs",
+                    role=role_of(evaluation, job.inputs["roleArn"]),
+                    environment=zones,
+                    sent=command,
+                )
+            )
         else:
             definition = tasks[task["Parameters"]["TaskDefinition"]]
             (container,) = json.loads(definition.inputs["containerDefinitions"])

@@ -269,6 +269,18 @@ CASES = [
     Case("etl-62-lambda-code-signing", "signing-profile", _set("platformId", "AWSIoTDeviceManagement-SHA256-ECDSA"), ["platformId is AWSIoTDeviceManagement-SHA256-ECDSA, not AWSLambda-SHA384-ECDSA"]),
     Case("etl-63-s3-replication", "replication-raw", _drop("rules.0.destination.encryptionConfiguration"), ["rule replicate-everything: replicas are not encrypted with a customer key (replicaKmsKeyId unset)"]),
     Case("etl-63-s3-replication", "replication-curated", _set("rules.0.sourceSelectionCriteria.sseKmsEncryptedObjects.status", "Disabled"), ["rule replicate-everything: sourceSelectionCriteria.sseKmsEncryptedObjects.status is Disabled, not Enabled"]),
+    Case("etl-27-glue-security-configuration", "glue-security", _set("encryptionConfiguration.s3Encryption.s3EncryptionMode", "DISABLED"), ["s3Encryption.s3EncryptionMode is DISABLED, not SSE-KMS"]),
+    Case("etl-27-glue-security-configuration", "glue-security", _drop("encryptionConfiguration.cloudwatchEncryption.kmsKeyArn"), ["cloudwatchEncryption.kmsKeyArn unset: not encrypted with the customer key"]),
+    Case("etl-27-glue-security-configuration", "glue-security", _set("encryptionConfiguration.jobBookmarksEncryption.jobBookmarksEncryptionMode", "DISABLED"), ["jobBookmarksEncryption.jobBookmarksEncryptionMode is DISABLED, not CSE-KMS"]),
+    Case("etl-27-glue-security-configuration", "glue-transform", _drop("securityConfiguration"), ["no securityConfiguration: its logs and output are not encrypted with the customer key"]),
+    Case("etl-27-glue-security-configuration", "glue-raw-crawler", _drop("securityConfiguration"), ["no securityConfiguration: its logs and output are not encrypted with the customer key"]),
+    Case("etl-29-glue-job", "glue-transform", _set("glueVersion", "4.0"), ["glueVersion 4.0 is not current (5.0, 5.1)"]),
+    Case("etl-29-glue-job", "glue-transform", _set("maxCapacity", 2.0), ["maxCapacity set on a Spark job: size it with workerType and numberOfWorkers"]),
+    Case("etl-29-glue-job", "glue-transform", _drop("timeout"), ["timeout unset: a stuck run would hold its workers for Glue's default 48 hours"]),
+    Case("etl-29-glue-job", "glue-transform", _set("defaultArguments.--enable-continuous-cloudwatch-log", "false"), ["defaultArguments --enable-continuous-cloudwatch-log is 'false', not 'true'"]),
+    Case("etl-29-glue-job", "glue-transform", _set("defaultArguments.--job-bookmark-option", "job-bookmark-enable"), ["defaultArguments --job-bookmark-option is 'job-bookmark-enable', not 'job-bookmark-disable'"]),
+    Case("etl-29-glue-job", "glue-transform", _set("command.scriptLocation", "s3://bucket/glue/scripts/orders.py"), ["scriptLocation 's3://bucket/glue/scripts/orders.py' is not content-addressed (<name>-<sha256 prefix>.py)"]),
+    Case("etl-29-glue-job", "glue-transform", _set("maxRetries", 3.0), ["maxRetries is 3, not 0: retries are the orchestrator's"]),
     Case("etl-63-s3-replication", "replication-raw", _drop("rules.0.destination.metrics"), ["rule replicate-everything: destination.metrics.status is unset, not Enabled"]),
 ]  # fmt: skip
 

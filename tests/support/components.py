@@ -62,6 +62,7 @@ def foundation_refs(environment: Environment = Environment.DEV) -> FoundationRef
             artifacts=_bucket("artifacts"),
             access_logs=_bucket("access-logs"),
             catalog_database=_known("etl_platform_test_curated"),
+            curated_table=_known("orders"),
         ),
         network=NetworkRefs(
             vpc_id=_known("vpc-0test"),

@@ -201,14 +201,15 @@ def test_one_architectures_view_keeps_its_nodes_and_what_they_touch() -> None:
 
 
 def test_an_architecture_the_stack_does_not_build_is_refused_with_what_it_builds() -> None:
-    result = etlctl("preview", "--offline", "--stack", "staging", "--format", "mermaid", "--architecture", "glue")
+    result = etlctl("preview", "--offline", "--stack", "staging", "--format", "mermaid", "--architecture", "emr")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: stack staging does not build the architecture 'glue'; it builds: containers, serverless, stepfunctions"
+        "error: stack staging does not build the architecture 'emr'; it builds: containers, glue, serverless, "
+        "stepfunctions"
     )
     assert result.stdout == ""
-    with pytest.raises(render.ScopeError, match=r"it builds: containers, serverless, stepfunctions$"):
-        render.scope(evaluated("dev"), "glue")
+    with pytest.raises(render.ScopeError, match=r"it builds: containers, glue, serverless, stepfunctions$"):
+        render.scope(evaluated("dev"), "emr")
 
 
 def test_the_tree_of_one_architecture_holds_only_its_components() -> None:

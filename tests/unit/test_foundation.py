@@ -179,7 +179,7 @@ def test_catalog_is_encrypted_with_the_stack_key(stack: Evaluation) -> None:
     assert encryption["encryptionAtRest"]["catalogEncryptionMode"] == "SSE-KMS"
     assert encryption["encryptionAtRest"]["sseAwsKmsKeyId"].startswith("arn:aws:kms:")
     assert encryption["connectionPasswordEncryption"]["returnConnectionPasswordEncrypted"] is True
-    (database,) = of_type(stack, "aws:glue/catalogDatabase:CatalogDatabase")
+    database = named(stack, "lake-catalog")
     assert database.inputs["name"] == f"etl_platform_{stack.config.stack}_curated"
 
 
