@@ -93,6 +93,8 @@ _SHAPES = {
     "aws:cloudwatch/eventRule:EventRule": ("([", "])"),
     "aws:glue/job:Job": ("[[", "]]"),
     "aws:glue/crawler:Crawler": ("[/", "/]"),
+    "aws:glue/catalogDatabase:CatalogDatabase": ("[(", ")]"),
+    "aws:glue/catalogTable:CatalogTable": ("[(", ")]"),
 }
 _KIND = {
     "aws:s3/bucket:Bucket": "S3 bucket",
@@ -105,6 +107,8 @@ _KIND = {
     "aws:cloudwatch/eventRule:EventRule": "event rule",
     "aws:glue/job:Job": "Glue job",
     "aws:glue/crawler:Crawler": "Glue crawler",
+    "aws:glue/catalogDatabase:CatalogDatabase": "Glue database",
+    "aws:glue/catalogTable:CatalogTable": "Glue table",
 }
 _SAYS_NOTHING = {"function", "machine", "schedule", "topic", "queue", "bucket", "task", "job", "crawler"}
 

@@ -70,7 +70,7 @@ def test_a_run_extracts_and_transforms_each_source_then_validates_and_loads(emul
     assert entered(events) == [
         "CheckSources", "DefaultSources", *INPUT_CHECKS[1:], "Corrections", "Sources",
         "CheckSource", "Extract", "Transform", "CheckSource", "Extract", "Transform",
-        "Validate", "QualityGate", "Load", "Succeeded",
+        "ReportLanding", "Validate", "QualityGate", "Load", "Succeeded",
     ]  # fmt: skip
     assert scheduled_payloads(events) == [
         {"stage": "extract", "run_date": RUN_DATE, "source": "orders"},
