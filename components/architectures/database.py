@@ -737,5 +737,11 @@ class Database(Architecture):
             "readerEndpoint": self.cluster.reader_endpoint,
             "masterUserSecretArn": self.secret_arn,
             "databaseName": self._settings.database_name,
+            # What the cluster should report (a provider bug once left 0 <-> 0.5 changes unapplied: compare them).
+            "scaling": {
+                "minCapacity": self._resolved.min_capacity,
+                "maxCapacity": self._resolved.max_capacity,
+                "secondsUntilAutoPause": self._resolved.seconds_until_auto_pause,
+            },
             "functionArns": {label: function.function_arn for label, function in self.functions.items()},
         }
