@@ -153,7 +153,10 @@ class Orchestration(pulumi.ComponentResource):
         """Resolve the runners and the alert topic, then build the definition (no resource is created inside)."""
         foundation = args.foundation
         stages = list(Stage)
-        bound = [args.runners[stage].bind() for stage in stages]
+        # One binding per runner, however many stages it runs: the pipeline renders a runner's setup, teardown and
+        # before/after steps once per runner (it tells runners apart by identity), not once per stage.
+        bindings = {id(runner): runner.bind() for runner in args.runners.values()}
+        bound = [bindings[id(args.runners[stage])] for stage in stages]
 
         def build(values: list[Any]) -> asl.StateMachine:
             topic, bucket, partition, key, *runners = values

@@ -24,7 +24,7 @@ ARCHITECTURES: dict[str, str | None] = {
     "glue": "components.architectures.glue:Glue",
     "streaming": None,
     "emr": None,
-    "database": None,
+    "database": "components.architectures.database:Database",
     "containers": "components.architectures.containers:Containers",
     "stepfunctions": "components.architectures.stepfunctions:StepFunctions",
 }

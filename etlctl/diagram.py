@@ -2,8 +2,9 @@
 
 `data_flow()` reads the wiring from an update-mode evaluation (where the mocks resolved every ARN):
 - each compute resource's role (Lambda function, ECS task, state machine, schedule) and the actions its inline
-  policies allow on resources of the stack: reads (s3:Get*, sqs:ReceiveMessage, ...), writes (s3:Put*,
-  sqs:SendMessage, sns:Publish, ...), invokes (lambda:InvokeFunction, states:StartExecution, ecs:RunTask, ...);
+  policies allow on resources of the stack: reads (s3:Get*, sqs:ReceiveMessage, rds-data:ExecuteStatement, ...),
+  writes (s3:Put*, sqs:SendMessage, sns:Publish, rds-data:BatchExecuteStatement, ...), invokes
+  (lambda:InvokeFunction, states:StartExecution, ecs:RunTask, ...);
 - event wiring: a queue's event source mapping triggers its function, a rule or schedule invokes its target, a
   bucket's events reach the rule whose pattern names it; failures go to dead-letter queues and destinations.
 Encryption keys, log groups, alarms, tracing and `iam:PassRole` are not data flow and are left out, so the key and
@@ -60,6 +61,8 @@ READ_PREFIXES = (
     "kinesis:Get",
     "glue:Get",
     "secretsmanager:GetSecretValue",
+    # The Data API: a statement reads, a batch writes (a role holding both draws "reads, writes").
+    "rds-data:ExecuteStatement",
 )
 WRITE_PREFIXES = (
     "s3:Put",
@@ -78,6 +81,7 @@ WRITE_PREFIXES = (
     "glue:Update",
     "glue:BatchCreate",
     "glue:BatchUpdate",
+    "rds-data:BatchExecuteStatement",
 )
 VERBS = ("invokes", "triggers", "reads", "writes", "events", "on failure", "dead letters")
 """Edge labels, in the order they are listed when one pair has several."""
@@ -95,6 +99,7 @@ _SHAPES = {
     "aws:glue/crawler:Crawler": ("[/", "/]"),
     "aws:glue/catalogDatabase:CatalogDatabase": ("[(", ")]"),
     "aws:glue/catalogTable:CatalogTable": ("[(", ")]"),
+    "aws:rds/cluster:Cluster": ("[(", ")]"),
 }
 _KIND = {
     "aws:s3/bucket:Bucket": "S3 bucket",
@@ -109,8 +114,9 @@ _KIND = {
     "aws:glue/crawler:Crawler": "Glue crawler",
     "aws:glue/catalogDatabase:CatalogDatabase": "Glue database",
     "aws:glue/catalogTable:CatalogTable": "Glue table",
+    "aws:rds/cluster:Cluster": "Aurora cluster",
 }
-_SAYS_NOTHING = {"function", "machine", "schedule", "topic", "queue", "bucket", "task", "job", "crawler"}
+_SAYS_NOTHING = {"function", "machine", "schedule", "topic", "queue", "bucket", "task", "job", "crawler", "cluster"}
 
 
 @dataclasses.dataclass(frozen=True, order=True)

@@ -234,6 +234,38 @@ class PlatformMocks(pulumi.runtime.Mocks):
             rid = "csc-" + _hex(name, 17)
             arn = f"arn:aws:lambda:{region}:{account}:code-signing-config:{rid}"
             state["configId"] = rid
+        elif typ == "aws:rds/cluster:Cluster":
+            # RDS names clusters `cluster:<id>` in ARNs; with a managed master password it creates the secret itself.
+            cluster = inputs.get("clusterIdentifier") or physical
+            rid, arn = cluster, f"arn:aws:rds:{region}:{account}:cluster:{cluster}"
+            suffix = _hex("cluster" + name, 6)
+            secrets = []
+            if inputs.get("manageMasterUserPassword"):
+                secret = f"rds!cluster-{_uuid(name)}-{suffix}"
+                secrets = [
+                    {
+                        "secretArn": f"arn:aws:secretsmanager:{region}:{account}:secret:{secret}",
+                        "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
+                        "secretStatus": "active",
+                    }
+                ]
+            state.update(
+                clusterIdentifier=cluster,
+                clusterResourceId="cluster-" + _hex("resource" + name, 26).upper(),
+                endpoint=f"{cluster}.cluster-{suffix}.{region}.rds.amazonaws.com",
+                readerEndpoint=f"{cluster}.cluster-ro-{suffix}.{region}.rds.amazonaws.com",
+                masterUserSecrets=secrets,
+                engineVersionActual=inputs.get("engineVersion", ""),
+            )
+        elif typ == "aws:rds/clusterInstance:ClusterInstance":
+            instance = inputs.get("identifier") or physical
+            rid, arn = instance, f"arn:aws:rds:{region}:{account}:db:{instance}"
+            state.update(identifier=instance, writer=inputs.get("promotionTier") == 0)
+        elif typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup"):
+            group = inputs.get("name") or physical
+            prefix = "subgrp" if typ == "aws:rds/subnetGroup:SubnetGroup" else "cluster-pg"
+            rid, arn = group, f"arn:aws:rds:{region}:{account}:{prefix}:{group}"
+            state["name"] = group
         elif typ.startswith("docker:") and kind == "Image":
             image = inputs.get("imageName", f"{physical}:latest")
             repository = image.rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image

@@ -717,6 +717,204 @@ def glue_job(resource_type: str, props: Props, context: Context) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# RDS / Aurora (rows 33-39, 64)
+# ---------------------------------------------------------------------------------------------------------------------
+
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+RDS_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+RDS_CLUSTER_PARAMETERS = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
+# The master user names every scanner tries first, and the defaults of the engines (row 37).
+DEFAULT_MASTER_USERS = frozenset({"postgres", "admin", "root", "master", "sa", "administrator"})
+# What forces TLS in a cluster parameter group, by the family's engine (row 39).
+TLS_PARAMETERS = {"aurora-postgresql": ("rds.force_ssl", "1"), "aurora-mysql": ("require_secure_transport", "ON")}
+SERVERLESS_INSTANCE_CLASS = "db.serverless"
+
+
+def _flag(props: Props, key: str, expected: bool, message: str, *, default: bool = False) -> list[str]:
+    """`message` when the flag is known and not `expected` (an absent flag is the provider's `default`)."""
+    value = _get(props, key)
+    if unknown(value):
+        return []
+    actual = default if value is MISSING else value is True
+    return [] if actual == expected else [message]
+
+
+@control(
+    33,
+    "rds-storage-encrypted",
+    "SH RDS.27; nag RDS2",
+    "Aurora storage is encrypted with the customer key",
+    RDS_CLUSTER,
+)
+def rds_storage_encrypted(resource_type: str, props: Props, context: Context) -> list[str]:
+    found = _flag(props, "storageEncrypted", True, "storageEncrypted must be true")
+    if _get(props, "kmsKeyId") is MISSING:
+        found.append("kmsKeyId unset: storage is encrypted with the AWS managed key aws/rds, not the customer key")
+    return found
+
+
+@control(
+    34,
+    "rds-backups-and-deletion",
+    "SH RDS.11; nag RDS10",
+    "backups kept 7 days or more outside dev; deletion protection in prod; a final snapshot and the automated "
+    "backups kept after deletion outside dev",
+    RDS_CLUSTER,
+)
+def rds_backups_and_deletion(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    disposable = context.environment in DISPOSABLE_ENVIRONMENTS
+    retention = _get(props, "backupRetentionPeriod")
+    days = 1 if retention is MISSING else _int(retention)
+    if days is not None and not disposable and days < 7:
+        found.append(
+            f"backupRetentionPeriod is {days} day(s), at least 7 outside dev (environment {context.environment})"
+        )
+    if context.environment in PROTECTED_ENVIRONMENTS:
+        found += _flag(props, "deletionProtection", True, f"deletionProtection must be true in {context.environment}")
+    if not disposable:
+        skip = _get(props, "skipFinalSnapshot")
+        if skip is True:
+            found.append(
+                f"skipFinalSnapshot is true: no final snapshot outside dev (environment {context.environment})"
+            )
+        elif not unknown(skip) and _get(props, "finalSnapshotIdentifier") is MISSING:
+            found.append("finalSnapshotIdentifier unset: deleting the cluster would fail or leave no snapshot")
+        # The provider's default deletes them: only an explicit false keeps them.
+        found += _flag(
+            props,
+            "deleteAutomatedBackups",
+            False,
+            f"deleteAutomatedBackups must be false outside dev (environment {context.environment})",
+            default=True,
+        )
+    return found
+
+
+@control(36, "rds-not-public", "SH RDS.2", "database instances are not publicly accessible", RDS_INSTANCE, RDS_CLUSTER)
+def rds_not_public(resource_type: str, props: Props, context: Context) -> list[str]:
+    return ["publiclyAccessible must be false"] if _get(props, "publiclyAccessible") is True else []
+
+
+@control(
+    37,
+    "rds-auth-logs-secret",
+    "SH RDS.12/RDS.37; nag RDS6/RDS11",
+    "IAM database authentication; the engine's logs exported; a non-default master user whose password RDS keeps "
+    "in Secrets Manager, encrypted with the customer key",
+    RDS_CLUSTER,
+)
+def rds_auth_logs_secret(resource_type: str, props: Props, context: Context) -> list[str]:
+    found = _flag(props, "iamDatabaseAuthenticationEnabled", True, "iamDatabaseAuthenticationEnabled must be true")
+    exports = _get(props, "enabledCloudwatchLogsExports")
+    engine = _get(props, "engine")
+    if not unknown(exports):
+        needed = "postgresql" if engine == "aurora-postgresql" else None
+        listed = _as_list(exports)
+        if needed and needed not in listed:
+            found.append(f"enabledCloudwatchLogsExports must include {needed!r}, got {listed}")
+        elif not listed:
+            found.append("enabledCloudwatchLogsExports is empty: no engine log reaches CloudWatch")
+    user = _get(props, "masterUsername")
+    if isinstance(user, str) and user.lower() in DEFAULT_MASTER_USERS:
+        found.append(f"masterUsername {user!r} is a default name; choose another")
+    if _get(props, "masterPassword") is not MISSING or _get(props, "masterPasswordWo") is not MISSING:
+        found.append("a master password is set in the program: it would sit in config and state; let RDS manage it")
+    managed = _get(props, "manageMasterUserPassword")
+    if not unknown(managed) and managed is not True:
+        found.append("manageMasterUserPassword must be true (RDS keeps and rotates the password in Secrets Manager)")
+    elif managed is True and _get(props, "masterUserSecretKmsKeyId") is MISSING:
+        found.append("masterUserSecretKmsKeyId unset: the master secret is encrypted with aws/secretsmanager")
+    return found
+
+
+@control(
+    38,
+    "rds-instance-hardening",
+    "SH RDS.13/RDS.6",
+    "automatic minor version upgrades; Performance Insights encrypted with the customer key; tags copied to "
+    "snapshots (the cluster's, which Aurora snapshots)",
+    RDS_INSTANCE,
+    RDS_CLUSTER,
+)
+def rds_instance_hardening(resource_type: str, props: Props, context: Context) -> list[str]:
+    found = _flag(props, "copyTagsToSnapshot", True, "copyTagsToSnapshot must be true")
+    upgrades = _get(props, "autoMinorVersionUpgrade")
+    if upgrades is False:
+        found.append("autoMinorVersionUpgrade must be true")
+    if resource_type == RDS_INSTANCE:
+        insights = _get(props, "performanceInsightsEnabled")
+        if not unknown(insights) and insights is not True:
+            found.append("performanceInsightsEnabled must be true")
+        elif insights is True and _get(props, "performanceInsightsKmsKeyId") is MISSING:
+            found.append("performanceInsightsKmsKeyId unset: Performance Insights uses the AWS managed key aws/rds")
+    return found
+
+
+@control(
+    39,
+    "rds-force-tls",
+    "SH RDS.38",
+    "the cluster parameter group forces TLS (rds.force_ssl=1 for PostgreSQL) and the cluster uses it",
+    RDS_CLUSTER_PARAMETERS,
+    RDS_CLUSTER,
+)
+def rds_force_tls(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == RDS_CLUSTER:
+        if _get(props, "dbClusterParameterGroupName") is MISSING:
+            return ["dbClusterParameterGroupName unset: the default parameter group does not force TLS"]
+        return []
+    family = _get(props, "family")
+    if unknown(family) or not isinstance(family, str):
+        return []
+    engine = next((e for e in TLS_PARAMETERS if family.startswith(e)), None)
+    if engine is None:
+        return []
+    name, value = TLS_PARAMETERS[engine]
+    parameters = _get(props, "parameters")
+    if unknown(parameters):
+        return []
+    values = {_get(p, "name"): _get(p, "value") for p in _as_list(parameters)}
+    if str(values.get(name)) != value:
+        return [f"{name} is {values.get(name, 'unset')}, not {value}: connections without TLS are accepted"]
+    return []
+
+
+@control(
+    64,
+    "rds-serverless-idle-cost",
+    "ours (idle cost)",
+    "Aurora instances are Serverless v2 (db.serverless); in dev the cluster scales to 0 ACU and pauses",
+    RDS_INSTANCE,
+    RDS_CLUSTER,
+)
+def rds_serverless_idle_cost(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == RDS_INSTANCE:
+        instance_class = _get(props, "instanceClass")
+        if unknown(instance_class) or instance_class == SERVERLESS_INSTANCE_CLASS:
+            return []
+        return [
+            f"instanceClass is {instance_class}: a provisioned instance is paid for around the clock; use db.serverless"
+        ]
+    scaling = _get(props, "serverlessv2ScalingConfiguration")
+    if unknown(scaling):
+        return []
+    if scaling is MISSING:
+        return ["no serverlessv2ScalingConfiguration: db.serverless instances need a capacity range"]
+    if context.environment not in DISPOSABLE_ENVIRONMENTS:
+        return []
+    minimum = _get(scaling, "minCapacity")
+    if not unknown(minimum) and minimum != 0:
+        return [
+            f"minCapacity is {minimum} in {context.environment}: an idle cluster keeps paying for it; use 0 "
+            "(with secondsUntilAutoPause)"
+        ]
+    if minimum == 0 and _get(scaling, "secondsUntilAutoPause") is MISSING:
+        return ["secondsUntilAutoPause unset: say how long an idle instance waits before it pauses"]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Lambda (rows 12-16)
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -1561,6 +1759,25 @@ def prod_protects_state(resources: Sequence[StackResource], environment: str | N
     ]
 
 
+def prod_rds_multi_az(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
+    """In prod, every Aurora cluster has two or more instances in different AZs (row 35): a writer and a reader to
+    fail over to. An instance that names no AZ is placed where RDS likes, so it counts for no AZ."""
+    if environment not in PROTECTED_ENVIRONMENTS:
+        return []
+    found: list[tuple[str, str]] = []
+    for cluster in (r for r in resources if r.type == RDS_CLUSTER):
+        instances = [r for r in resources if r.type == RDS_INSTANCE and r.depends_on(cluster.urn, "clusterIdentifier")]
+        zones = [_get(instance.props, "availabilityZone") for instance in instances]
+        if len(instances) < 2:
+            found.append(
+                (cluster.urn, f"cluster {cluster.name} has {len(instances)} instance(s); {environment} needs a reader "
+                 "in another AZ")
+            )  # fmt: skip
+        elif not any(unknown(zone) for zone in zones) and len({z for z in zones if z is not MISSING}) < 2:
+            found.append((cluster.urn, f"cluster {cluster.name} does not place its instances in two named AZs"))
+    return found
+
+
 def logging_after_target_policy(
     resources: Sequence[StackResource], environment: str | None = None
 ) -> list[tuple[str, str]]:
@@ -1656,6 +1873,12 @@ STACK_CHECKS: list[StackControl] = [
         "63",
         "prod replicates the raw and curated buckets to another region",
         prod_replicates_raw_and_curated,
+    ),
+    StackControl(
+        "etl-35-rds-multi-az",
+        "35",
+        "prod Aurora clusters have instances in two or more AZs",
+        prod_rds_multi_az,
     ),
     StackControl(
         "etl-20-queues-redrive",

@@ -10,6 +10,11 @@ runs through its real entry point with the role's credentials and the environmen
 payload for a Lambda. The serverless architecture's event path (the extract and process functions) runs the same way.
 A missing grant fails the stage with exit code 5 / the job's permission error naming the denied action and key.
 
+The database runner's stages (`etl_jobs.handlers.command` with the Task's `argv`, `--engine postgres`) run here on
+the Polars engine: the engine never touches storage, so every S3 call a stage makes is its caller's and the same on
+any engine, while the SQL itself goes through the Data API, which neither moto nor this harness serves (its grants
+are checked on the rendered policy in tests/unit/test_database.py). Its migration step touches no lake zone.
+
 What moto does not evaluate (see tests/support/iam.py): IAM conditions (so `s3:prefix` is checked by the harness's
 list check, built here from the rendered ListBucket conditions, and `kms:ViaService` not at all), KMS (objects are
 not encrypted), resource policies and the roles' trust policies.
@@ -226,8 +231,20 @@ def run(server: EnforcingMoto, step: StageRun) -> dict[str, Any]:
     module_name, _, function_name = step.handler.rpartition(".")
     handler = getattr(__import__(module_name, fromlist=[function_name]), function_name)
     with under_policy(server, step.role.documents, step.environment, list_prefixes=step.role.list_prefixes()):
-        result = handler(step.sent, LambdaContext())
+        result = handler(on_polars(step.sent), LambdaContext())
     return result
+
+
+def on_polars(sent: Any) -> Any:
+    """A command handler's payload with its SQL engine swapped for Polars (see the module docstring); other payloads
+    as they are."""
+    if not (isinstance(sent, dict) and "argv" in sent):
+        return sent
+    argv = list(sent["argv"])
+    engine = argv.index("--engine") + 1
+    assert argv[engine] == "postgres", f"the database runner renders --engine postgres, got {argv}"
+    argv[engine] = "polars"
+    return {**sent, "argv": argv}
 
 
 STACK_NAMES = [*STACKS, "own-lambdas"]

@@ -45,6 +45,7 @@ from policy.controls import (
     environment_tagged,
     logging_after_target_policy,
     prod_protects_state,
+    prod_rds_multi_az,
     prod_replicates_raw_and_curated,
     queues_redrive,
     signed_code_only,
@@ -282,6 +283,31 @@ CASES = [
     Case("etl-29-glue-job", "glue-transform", _set("command.scriptLocation", "s3://bucket/glue/scripts/orders.py"), ["scriptLocation 's3://bucket/glue/scripts/orders.py' is not content-addressed (<name>-<sha256 prefix>.py)"]),
     Case("etl-29-glue-job", "glue-transform", _set("maxRetries", 3.0), ["maxRetries is 3, not 0: retries are the orchestrator's"]),
     Case("etl-63-s3-replication", "replication-raw", _drop("rules.0.destination.metrics"), ["rule replicate-everything: destination.metrics.status is unset, not Enabled"]),
+    Case("etl-33-rds-storage-encrypted", "database-cluster", _set("storageEncrypted", False), ["storageEncrypted must be true"]),
+    Case("etl-33-rds-storage-encrypted", "database-cluster", _drop("kmsKeyId"), ["kmsKeyId unset: storage is encrypted with the AWS managed key aws/rds, not the customer key"]),
+    Case("etl-34-rds-backups-and-deletion", "database-cluster", _set("backupRetentionPeriod", 1.0), ["backupRetentionPeriod is 1 day(s), at least 7 outside dev (environment prod)"]),
+    Case("etl-34-rds-backups-and-deletion", "database-cluster", _drop("backupRetentionPeriod"), ["backupRetentionPeriod is 1 day(s), at least 7 outside dev (environment prod)"]),
+    Case("etl-34-rds-backups-and-deletion", "database-cluster", _set("deletionProtection", False), ["deletionProtection must be true in prod"]),
+    Case("etl-34-rds-backups-and-deletion", "database-cluster", _set("skipFinalSnapshot", True), ["skipFinalSnapshot is true: no final snapshot outside dev (environment prod)"]),
+    Case("etl-34-rds-backups-and-deletion", "database-cluster", _drop("finalSnapshotIdentifier"), ["finalSnapshotIdentifier unset: deleting the cluster would fail or leave no snapshot"]),
+    Case("etl-34-rds-backups-and-deletion", "database-cluster", _drop("deleteAutomatedBackups"), ["deleteAutomatedBackups must be false outside dev (environment prod)"]),
+    Case("etl-36-rds-not-public", "database-writer", _set("publiclyAccessible", True), ["publiclyAccessible must be false"]),
+    Case("etl-37-rds-auth-logs-secret", "database-cluster", _set("iamDatabaseAuthenticationEnabled", False), ["iamDatabaseAuthenticationEnabled must be true"]),
+    Case("etl-37-rds-auth-logs-secret", "database-cluster", _set("enabledCloudwatchLogsExports", []), ["enabledCloudwatchLogsExports must include 'postgresql', got []"]),
+    Case("etl-37-rds-auth-logs-secret", "database-cluster", _set("masterUsername", "postgres"), ["masterUsername 'postgres' is a default name; choose another"]),
+    Case("etl-37-rds-auth-logs-secret", "database-cluster", lambda p: p.update(manageMasterUserPassword=False, masterPassword="hunter22"), ["a master password is set in the program: it would sit in config and state; let RDS manage it", "manageMasterUserPassword must be true (RDS keeps and rotates the password in Secrets Manager)"]),
+    Case("etl-37-rds-auth-logs-secret", "database-cluster", _drop("masterUserSecretKmsKeyId"), ["masterUserSecretKmsKeyId unset: the master secret is encrypted with aws/secretsmanager"]),
+    Case("etl-38-rds-instance-hardening", "database-writer", _set("performanceInsightsEnabled", False), ["performanceInsightsEnabled must be true"]),
+    Case("etl-38-rds-instance-hardening", "database-writer", _drop("performanceInsightsKmsKeyId"), ["performanceInsightsKmsKeyId unset: Performance Insights uses the AWS managed key aws/rds"]),
+    Case("etl-38-rds-instance-hardening", "database-writer", _set("autoMinorVersionUpgrade", False), ["autoMinorVersionUpgrade must be true"]),
+    Case("etl-38-rds-instance-hardening", "database-cluster", _drop("copyTagsToSnapshot"), ["copyTagsToSnapshot must be true"]),
+    Case("etl-39-rds-force-tls", "database-parameters", lambda p: p.update(parameters=[q for q in p["parameters"] if q["name"] != "rds.force_ssl"]), ["rds.force_ssl is unset, not 1: connections without TLS are accepted"]),
+    Case("etl-39-rds-force-tls", "database-parameters", lambda p: next(q for q in p["parameters"] if q["name"] == "rds.force_ssl").update(value="0"), ["rds.force_ssl is 0, not 1: connections without TLS are accepted"]),
+    Case("etl-39-rds-force-tls", "database-cluster", _drop("dbClusterParameterGroupName"), ["dbClusterParameterGroupName unset: the default parameter group does not force TLS"]),
+    Case("etl-64-rds-serverless-idle-cost", "database-writer", _set("instanceClass", "db.r6g.large"), ["instanceClass is db.r6g.large: a provisioned instance is paid for around the clock; use db.serverless"]),
+    Case("etl-64-rds-serverless-idle-cost", "database-cluster", _set("serverlessv2ScalingConfiguration.minCapacity", 0.5), ["minCapacity is 0.5 in dev: an idle cluster keeps paying for it; use 0 (with secondsUntilAutoPause)"], stack="dev"),
+    Case("etl-64-rds-serverless-idle-cost", "database-cluster", _drop("serverlessv2ScalingConfiguration.secondsUntilAutoPause"), ["secondsUntilAutoPause unset: say how long an idle instance waits before it pauses"], stack="dev"),
+    Case("etl-64-rds-serverless-idle-cost", "database-cluster", _drop("serverlessv2ScalingConfiguration"), ["no serverlessv2ScalingConfiguration: db.serverless instances need a capacity range"]),
 ]  # fmt: skip
 
 
@@ -420,6 +446,33 @@ def test_an_unprotected_prod_bucket_is_reported_and_other_stacks_are_not_held_to
         (raw.urn, "etl-platform-lake-raw (aws:s3/bucket:Bucket) is not protected in prod")
     ]
     assert prod_protects_state(stack_resources(evaluated("dev")), "dev") == []
+
+
+def test_a_prod_cluster_without_a_reader_in_another_az_is_reported() -> None:
+    resources = stack_resources(evaluated("prod"))
+    assert prod_rds_multi_az(resources, "prod") == []
+    cluster = next(r for r in resources if r.name.endswith("database-cluster"))
+    reader = next(r for r in resources if r.name.endswith("database-reader-1"))
+    writer = next(r for r in resources if r.name.endswith("database-writer"))
+    assert prod_rds_multi_az([r for r in resources if r is not reader], "prod") == [
+        (cluster.urn, "cluster etl-platform-database-cluster has 1 instance(s); prod needs a reader in another AZ")
+    ]
+    same_az = StackResource(reader.urn, reader.type, reader.name,
+                            {**reader.props, "availabilityZone": writer.props["availabilityZone"]}, reader.protect,
+                            reader.dependencies)  # fmt: skip
+    assert prod_rds_multi_az([same_az if r is reader else r for r in resources], "prod") == [
+        (cluster.urn, "cluster etl-platform-database-cluster does not place its instances in two named AZs")
+    ]
+    assert prod_rds_multi_az(stack_resources(evaluated("dev")), "dev") == [], "dev runs a writer alone"
+
+
+def test_the_database_rows_say_why_they_changed() -> None:
+    document = (ROOT / "docs" / "CONTROLS.md").read_text()
+    for row, note in ((34, "Amended:"), (35, "Amended:"), (37, "Amended:"), (38, "Amended:"), (39, "Amended:"),
+                      (64, "Added:")):  # fmt: skip
+        (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
+        assert note in line, f"row {row} lacks its {note} note"
+    assert "- Issue 17 (the database architecture):" in document
 
 
 def test_a_provider_that_does_not_name_the_environment_is_reported() -> None:

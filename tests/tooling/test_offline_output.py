@@ -161,8 +161,14 @@ def test_the_diagram_draws_the_dev_pipelines_data_flow() -> None:
         (rule, "invokes", extract),
     } <= flows
     machine = _node(nodes, "etl-platform-stepfunctions-machine")
-    for stage in ("extract", "transform", "validate", "load"):  # dev runs every stage on the serverless Lambdas
+    for stage in ("extract", "load"):  # dev runs extract and load on the serverless Lambdas
         assert (machine, "invokes", _node(nodes, f"etl-platform-serverless-stage-{stage}-function")) in flows
+    # ... transform and validate as SQL in Aurora, after the migrations, all through the Data API.
+    cluster = _node(nodes, "etl-platform-database-cluster")
+    for label in ("migrate", "transform", "validate"):
+        function = _node(nodes, f"etl-platform-database-{label}-function")
+        assert {(machine, "invokes", function), (function, "reads", cluster), (function, "writes", cluster)} <= flows
+    assert (_node(nodes, "etl-platform-database-transform-function"), "reads", raw) in flows
 
 
 def test_the_diagram_holds_data_flow_only_with_short_labels_grouped_by_component() -> None:
@@ -196,7 +202,7 @@ def test_one_architectures_view_keeps_its_nodes_and_what_they_touch() -> None:
         inside = [view["nodes"][n][1][0] == "containers" for n in (source, target)]
         assert any(inside), f"{source} -> {target} does not touch the containers architecture"
     assert "serverless" not in {groups[0] for _, groups in view["nodes"].values()}
-    # prod runs transform and load on containers: the stepfunctions machine invokes their tasks.
+    # prod runs the load on containers: the stepfunctions machine invokes its task.
     assert {groups[0] for _, groups in view["nodes"].values()} == {"containers", "foundation", "stepfunctions"}
 
 
@@ -204,11 +210,11 @@ def test_an_architecture_the_stack_does_not_build_is_refused_with_what_it_builds
     result = etlctl("preview", "--offline", "--stack", "staging", "--format", "mermaid", "--architecture", "emr")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: stack staging does not build the architecture 'emr'; it builds: containers, glue, serverless, "
+        "error: stack staging does not build the architecture 'emr'; it builds: containers, database, glue, serverless, "
         "stepfunctions"
     )
     assert result.stdout == ""
-    with pytest.raises(render.ScopeError, match=r"it builds: containers, glue, serverless, stepfunctions$"):
+    with pytest.raises(render.ScopeError, match=r"it builds: containers, database, glue, serverless, stepfunctions$"):
         render.scope(evaluated("dev"), "emr")
 
 

@@ -111,18 +111,24 @@ def test_stages_run_on_the_runners_the_stack_file_chooses(stack: Any) -> None:
     assert transform["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
 
 
-def test_the_prod_stack_file_mixes_lambda_and_fargate() -> None:
-    every = states(machine_of(evaluated("prod")))
+def test_the_prod_stack_file_mixes_lambda_the_database_and_fargate() -> None:
+    prod = evaluated("prod")
+    every = states(machine_of(prod))
     kinds = {
         stage: every[stage]["Resource"].rsplit(":::", 1)[1] for stage in ("Extract", "Transform", "Validate", "Load")
     }
     assert kinds == {
         "Extract": "lambda:invoke",
-        "Transform": "ecs:runTask.sync",
+        "Transform": "lambda:invoke",
         "Validate": "lambda:invoke",
         "Load": "ecs:runTask.sync",
     }
-    assert every["Validate"]["Parameters"]["Payload"]["max_quarantine_rate"] == 0.05, "prod's gate reaches the job"
+    database = {arn_of(f) for f in of_type(prod, "aws:lambda/function:Function") if "-database-" in f.name}
+    assert {every[stage]["Parameters"]["FunctionName"] for stage in ("Transform", "Validate")} <= database
+    assert every["Extract"]["Parameters"]["FunctionName"] not in database
+    assert "'--max-quarantine-rate', '0.05'" in every["Validate"]["Parameters"]["Payload"]["argv.$"], (
+        "prod's gate reaches the job"
+    )
 
 
 def test_the_machine_role_passes_only_the_task_roles_and_runs_only_those_tasks(stack: Any) -> None:
