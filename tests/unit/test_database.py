@@ -356,8 +356,10 @@ def test_the_migrations_run_once_before_the_sources_and_resume_a_paused_database
     (retrier,) = migrate["Retry"]
     assert retrier["IntervalSeconds"] == 15 and retrier["MaxAttempts"] == 4
     assert "CommandInfrastructureError" in retrier["ErrorEquals"]
-    # After the input checks, first of all: the runner has no setup step, and extract has no before-step.
-    assert [rule["Next"] for rule in rendered["IsDate"]["Choices"]] == [MIGRATE_STATE]
+    # After the input checks and the corrections (which run on the serverless stages), first of all: the runner has
+    # no setup step, and extract has no before-step.
+    assert [rule["Next"] for rule in rendered["IsDate"]["Choices"]] == ["Corrections"]
+    assert rendered["Corrections"]["Default"] == MIGRATE_STATE
 
 
 def test_the_stages_send_their_command_line_on_the_sql_engine() -> None:
