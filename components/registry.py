@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 ARCHITECTURES: dict[str, str | None] = {
     "serverless": "components.architectures.serverless:Serverless",
     "glue": None,
-    "streaming": None,
+    "streaming": "components.architectures.streaming:Streaming",
     "emr": None,
     "database": None,
     "containers": "components.architectures.containers:Containers",

@@ -8,6 +8,8 @@ bucket root such as `s3://acme-raw-1234/`, or `PREFIX/raw/` with `--output PREFI
 raw         <landing prefix>S/<file>                         dropped by producers; extract claims and removes them
             deliveries/S/sha256=<hex>/<file>                 the immutable copy of every delivered file
             _ledger/S.json                                   the source's claims: landing sequence, content hash, ...
+            archive/S/arrival_date=D/...                     a stream's raw records as Firehose delivers them
+            archive-errors/S/<error type>/arrival_date=D/... what Firehose could not deliver
 staged      deliveries/S/seq=N/gen=G/valid.parquet           the delivery's valid rows, normalised, with lineage
             deliveries/S/seq=N/gen=G/rejected.parquet        its rows that broke a row rule (quarantine columns)
             deliveries/S/seq=N/gen=G/transform.json          what transform found (written last: the marker)
@@ -41,6 +43,8 @@ DEFAULT_LANDING_PREFIX = "landing/"
 # raw
 RAW_DELIVERIES = "deliveries/"
 LEDGER = "_ledger/"
+ARCHIVE = "archive/"
+ARCHIVE_ERRORS = "archive-errors/"
 # staged
 STAGED_DELIVERIES = "deliveries/"
 # stream micro-batches (staged, and their rejected rows in quarantine)
