@@ -4,8 +4,9 @@
 - each compute resource's role (Lambda function, ECS task, state machine, schedule) and the actions its inline
   policies allow on resources of the stack: reads (s3:Get*, sqs:ReceiveMessage, ...), writes (s3:Put*,
   sqs:SendMessage, sns:Publish, ...), invokes (lambda:InvokeFunction, states:StartExecution, ecs:RunTask, ...);
-- event wiring: a queue's event source mapping triggers its function, a rule or schedule invokes its target, a
-  bucket's events reach the rule whose pattern names it; failures go to dead-letter queues and destinations.
+- event wiring: a queue's or stream's event source mapping triggers its function, a rule or schedule invokes its
+  target, a bucket's events reach the rule whose pattern names it, a Firehose delivery stream reads its source
+  stream and writes its bucket; failures go to dead-letter queues and destinations.
 Encryption keys, log groups, alarms, tracing and `iam:PassRole` are not data flow and are left out, so the key and
 the monitoring topic are not linked to every node.
 
@@ -33,6 +34,7 @@ ROLE_OF = {
     "aws:ecs/taskDefinition:TaskDefinition": ("taskRoleArn",),
     "aws:sfn/stateMachine:StateMachine": ("roleArn",),
     "aws:scheduler/schedule:Schedule": ("target", "roleArn"),
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": ("kinesisSourceConfiguration", "roleArn"),
 }
 """Compute resources and where their role ARN sits (the ECS execution role pulls images and writes logs only)."""
 
@@ -89,6 +91,9 @@ _SHAPES = {
     "aws:sfn/stateMachine:StateMachine": ("{{", "}}"),
     "aws:scheduler/schedule:Schedule": ("([", "])"),
     "aws:cloudwatch/eventRule:EventRule": ("([", "])"),
+    "aws:kinesis/stream:Stream": ("[[", "]]"),
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": ("[/", "/]"),
+    "aws:opensearch/serverlessCollection:ServerlessCollection": ("[(", ")]"),
 }
 _KIND = {
     "aws:s3/bucket:Bucket": "S3 bucket",
@@ -99,8 +104,11 @@ _KIND = {
     "aws:sfn/stateMachine:StateMachine": "state machine",
     "aws:scheduler/schedule:Schedule": "schedule",
     "aws:cloudwatch/eventRule:EventRule": "event rule",
+    "aws:kinesis/stream:Stream": "Kinesis stream",
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": "Firehose",
+    "aws:opensearch/serverlessCollection:ServerlessCollection": "OpenSearch collection",
 }
-_SAYS_NOTHING = {"function", "machine", "schedule", "topic", "queue", "bucket", "task"}
+_SAYS_NOTHING = {"function", "machine", "schedule", "topic", "queue", "bucket", "task", "stream"}
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -224,6 +232,19 @@ def data_flow(evaluation: Evaluation) -> list[Edge]:
             source = index.find(inputs.get("eventSourceArn"))
             if source is not None:
                 _link(edges, index, source, inputs.get("functionName"), "triggers")
+            # A stream source's given-up batches (their shard and range) go to its on-failure destination.
+            function = index.find(inputs.get("functionName"))
+            if function is not None:
+                _link(
+                    edges,
+                    index,
+                    function,
+                    _get(inputs, "destinationConfig", "onFailure", "destinationArn"),
+                    "on failure",
+                )
+        elif kind == "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream":
+            # Firehose reads its source stream (with its role) and delivers to its destination bucket.
+            _link(edges, index, registration, _get(inputs, "extendedS3Configuration", "bucketArn"), "writes")
         elif kind == "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig":
             function = index.find(inputs.get("functionName"))
             if function is not None:

@@ -204,10 +204,10 @@ def test_an_architecture_the_stack_does_not_build_is_refused_with_what_it_builds
     result = etlctl("preview", "--offline", "--stack", "staging", "--format", "mermaid", "--architecture", "glue")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: stack staging does not build the architecture 'glue'; it builds: containers, serverless, stepfunctions"
+        "error: stack staging does not build the architecture 'glue'; it builds: containers, serverless, stepfunctions, streaming"
     )
     assert result.stdout == ""
-    with pytest.raises(render.ScopeError, match=r"it builds: containers, serverless, stepfunctions$"):
+    with pytest.raises(render.ScopeError, match=r"it builds: containers, serverless, stepfunctions, streaming$"):
         render.scope(evaluated("dev"), "glue")
 
 
