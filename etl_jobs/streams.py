@@ -8,11 +8,12 @@ records (the producer quotes fields as RFC 4180 says).
 
 1. **consume** (the Lambda consumer, once per batch the event source mapping delivers: one shard's records in
    sequence order) applies the contract to the micro-batch (`Engine.stage` over the header and its records) and
-   writes `staged/streams/S/shard=H/seq=F-L/valid.parquet` (valid rows, readable until collected), the rejected
-   rows with their reasons to `quarantine/streams/S/shard=H/seq=F-L/rows.parquet`, and `records.json` last (the
-   records with their sequence numbers, and the counts: the marker). Keys come from the shard and the sequence range
-   F-L alone, so a re-delivered batch overwrites itself; a retry that starts elsewhere (a bisected half, or a batch
-   from a reported checkpoint) writes another range over the same records, and collect drops the repeats.
+   writes `staged/streams/S/shard=H/seq=F-L/valid.parquet` (valid rows, readable until collected; landing_seq 0 in
+   their lineage: not a delivery yet), the rejected rows with their reasons to
+   `quarantine/streams/S/shard=H/seq=F-L/rows.parquet`, and `records.json` last (the records with their sequence
+   numbers, and the counts: the marker). Keys come from the shard and the sequence range F-L alone, so a re-delivered
+   batch overwrites itself; a retry that starts elsewhere (a bisected half, or a batch from a reported checkpoint)
+   writes another range over the same records, and collect drops the repeats.
 2. **collect** (the compaction's extract stage): per shard, every staged record above the shard's mark (the highest
    sequence number already in a delivery), each once, in sequence order, becomes one delivery of source S: its raw
    copy (the contract header and the records: the file the batch path would receive) and a ledger entry with its
