@@ -50,10 +50,11 @@ layers: setup
 schema: setup
 	$(BIN)/python -m etlctl schema --write
 
-## The 1M-row first load against the Polars CSV->Parquet floor, then the incremental load (figures: benchmarks/README.md).
+## The 1M-row first load against the Polars CSV->Parquet floor, the incremental load, the stream path (figures: benchmarks/README.md).
 bench: setup
 	$(BIN)/python benchmarks/jobs.py
 	$(BIN)/python benchmarks/incremental.py
+	$(BIN)/python benchmarks/streaming.py
 
 ## After editing pyproject.toml: resolve uv.lock again (keeping every pin that still fits), install it, re-export it.
 lock: $(UV)

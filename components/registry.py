@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 ARCHITECTURES: dict[str, str | None] = {
     "serverless": "components.architectures.serverless:Serverless",
     "glue": "components.architectures.glue:Glue",
-    "streaming": None,
+    "streaming": "components.architectures.streaming:Streaming",
     "emr": None,
     "database": "components.architectures.database:Database",
     "containers": "components.architectures.containers:Containers",

@@ -15,8 +15,9 @@ from what the code does; tests/jobs/test_access.py runs every command on an IAM-
 exactly these grants (and checks every list prefix the code sends).
 
 Least privilege: extract writes nothing under landing; it deletes there, only the versions it has just claimed
-(conditional deletes). Load deletes only inside curated's partitions, index and staging. Nothing deletes raw copies,
-staged deliveries or quarantine.
+(conditional deletes). Load deletes only inside curated's partitions, index and staging. Collect deletes only staged
+stream micro-batches, once a delivery in the ledger holds their records. Nothing deletes raw copies, staged
+deliveries or quarantine.
 """
 
 from __future__ import annotations
@@ -52,7 +53,20 @@ class Grant:
     why: str
 
 
-COMMANDS: tuple[str, ...] = ("extract", "transform", "validate", "load", "retract", "reprocess", "process")
+COMMANDS: tuple[str, ...] = (
+    "extract",
+    "transform",
+    "validate",
+    "load",
+    "retract",
+    "reprocess",
+    "process",
+    "consume",
+    "collect",
+    "compact",
+)
+STREAM_COMMANDS: tuple[str, ...] = ("consume", "collect", "compact")
+"""A stream's commands (`etl_jobs.streams`): the consumer Lambda, the compaction's extract stage, the CLI's compact."""
 RUNS_AS: Mapping[str, str] = MappingProxyType({"retract": "load", "reprocess": "extract"})
 
 R, L, W, D = Op.READ, Op.LIST, Op.WRITE, Op.DELETE
@@ -149,6 +163,31 @@ def _reprocess() -> tuple[Grant, ...]:
     return (_g(Zone.RAW, layout.LEDGER, {L, R, W}, "reprocess raises the generation of deliveries in its ledgers"),)
 
 
+def _consume() -> tuple[Grant, ...]:
+    return (
+        _g(
+            Zone.STAGED,
+            layout.STREAMS,
+            {W},
+            "consume writes each micro-batch's valid rows and records.json, keyed by shard and sequence range",
+        ),
+        _g(Zone.QUARANTINE, layout.STREAMS, {W}, "consume quarantines each micro-batch's rejected rows"),
+    )
+
+
+def _collect() -> tuple[Grant, ...]:
+    return (
+        _g(
+            Zone.STAGED,
+            layout.STREAMS,
+            {L, R, D},
+            "collect lists and reads the staged micro-batches, and removes those its deliveries now hold",
+        ),
+        _g(Zone.RAW, layout.LEDGER, {R, W}, "collect reads and conditionally rewrites the stream source's ledger"),
+        _g(Zone.RAW, layout.RAW_DELIVERIES, {W}, "collect writes the raw copy of each delivery (create-only)"),
+    )
+
+
 def grants(command: str, *, landing_prefix: str = layout.DEFAULT_LANDING_PREFIX) -> tuple[Grant, ...]:
     """Every grant `command` needs, with files landing under `landing_prefix` in the raw zone."""
     prefix = layout.check_landing_prefix(landing_prefix)
@@ -161,6 +200,12 @@ def grants(command: str, *, landing_prefix: str = layout.DEFAULT_LANDING_PREFIX)
         "reprocess": (*_reprocess(), _result()),
         # The serverless work-queue Lambda: transform, validate and load in one invocation (returns no result file).
         "process": (*_transform(), *_validate(), *_load()),
+        # A stream's consumer Lambda: stages micro-batches (returns no result file).
+        "consume": _consume(),
+        # The extract stage of a stream's compaction pipeline.
+        "collect": (*_collect(), _result()),
+        # `python -m etl_jobs compact`: collect, transform, validate and load in one process.
+        "compact": (*_collect(), *_transform(), *_validate(), *_load(), _result()),
     }
     if command not in declared:
         raise ValueError(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")

@@ -1,11 +1,13 @@
 """`python -m etl_jobs COMMAND`: the command line of every runtime (containers, Glue/EMR steps, people).
 
-Commands: `run` (all stages in one process), the stages `extract`, `transform`, `validate`, `load`, and the
-corrections `retract --file KEY` and `reprocess --from D --to D`. Zones come from `--output PREFIX` (every zone
-under one prefix; `run` also writes PREFIX/manifest.json) or from the ETL_*_URI variables. `--engine NAME` picks the
-engine (default: ETL_ENGINE or polars). Progress and a summary go to stderr; `--json` prints the result on stdout;
-`--result-uri URI` writes it to a local path or s3:// URI before the process exits, whatever the outcome (an error
-result names the error and the exit code), for runners that get no payload back from a task.
+Commands: `run` (all stages in one process), the stages `extract`, `transform`, `validate`, `load`, the corrections
+`retract --file KEY` and `reprocess --from D --to D`, and `compact --source S` (a stream's staged micro-batches
+collected into deliveries, then transformed, validated and loaded: `etl_jobs.streams`). Zones come from `--output
+PREFIX` (every zone under one prefix; `run` also writes PREFIX/manifest.json) or from the ETL_*_URI variables.
+`--engine NAME` picks the engine (default: ETL_ENGINE or polars). Progress and a summary go to stderr; `--json`
+prints the result on stdout; `--result-uri URI` writes it to a local path or s3:// URI before the process exits,
+whatever the outcome (an error result names the error and the exit code), for runners that get no payload back from
+a task.
 
 Exit codes (`EXIT_CODES`, the one table; `exit_code_for` maps every expected error to it, none prints a traceback):
 0 the command completed. A `validate` (or `run`) whose quality gate failed HAS completed: its result says
@@ -34,7 +36,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
-from etl_jobs import layout, pipeline, storage
+from etl_jobs import layout, pipeline, storage, streams
 from etl_jobs.contract import ContractError
 from etl_jobs.engines import DEFAULT_ENGINE, UnknownEngineError, available, get_engine
 from etl_jobs.ledger import LedgerError, SourceNameError
@@ -59,7 +61,7 @@ EXIT_CODES: dict[ExitCode, str] = {
 }
 
 STAGE_COMMANDS = ("extract", "transform", "validate", "load")
-COMMANDS = ("run", *STAGE_COMMANDS, "retract", "reprocess")
+COMMANDS = ("run", *STAGE_COMMANDS, "retract", "reprocess", "compact")
 
 # Checked in this order: the first class an error is an instance of decides its exit code.
 _ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
@@ -192,6 +194,13 @@ def parser() -> argparse.ArgumentParser:
     reprocess = add("reprocess", [source], "mark the deliveries claimed in a date range for processing again")
     reprocess.add_argument("--from", dest="start", required=True, type=_date, metavar="YYYY-MM-DD")
     reprocess.add_argument("--to", dest="end", required=True, type=_date, metavar="YYYY-MM-DD")
+    compact = add("compact", [rate], "collect a stream's staged micro-batches into deliveries, then load them")
+    compact.add_argument(
+        "--source",
+        default=os.environ.get("ETL_STREAM_SOURCE") or streams.DEFAULT_SOURCE,
+        metavar="NAME",
+        help=f"the stream's source (default: ETL_STREAM_SOURCE or {streams.DEFAULT_SOURCE})",
+    )
     return main
 
 
@@ -251,6 +260,9 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
         "load": lambda: pipeline.load(zones, run_date, args.source, engine=engine),
         "retract": lambda: pipeline.retract(zones, args.file, run_date, engine=engine),
         "reprocess": lambda: pipeline.reprocess(zones, args.start, args.end, run_date, args.source),
+        "compact": lambda: streams.compact(
+            zones, run_date, args.source, max_quarantine_rate=_max_rate(args), engine=engine
+        ),
     }
     result = actions[command]()
     if command == "run" and args.output:
@@ -259,7 +271,7 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _summary(command: str, result: dict[str, Any]) -> str:
-    if command in {"run", "load", "retract"}:
+    if command in {"run", "load", "retract", "compact"}:
         reasons = ", ".join(f"{k}={v}" for k, v in result["quarantine_reasons"].items()) or "none"
         line = (
             f"{command} {result['run_date']}: commit {result['commit']}: {result['rows_in']} rows in, "
@@ -268,7 +280,7 @@ def _summary(command: str, result: dict[str, Any]) -> str:
         )
         for item in result["files_quarantined"]:
             line += f"\n  file quarantined: {item['source']} {item['name']} (seq {item['seq']}): {item['detail']}"
-        if command == "run":
+        if command in {"run", "compact"}:
             line = f"{result['status'].upper()}: " + line
         return line
     if command == "validate":

@@ -8,6 +8,8 @@ bucket root such as `s3://acme-raw-1234/`, or `PREFIX/raw/` with `--output PREFI
 raw         <landing prefix>S/<file>                         dropped by producers; extract claims and removes them
             deliveries/S/sha256=<hex>/<file>                 the immutable copy of every delivered file
             _ledger/S.json                                   the source's claims: landing sequence, content hash, ...
+            archive/S/arrival_date=D/...                     a stream's raw records as Firehose delivers them
+            archive-errors/S/<error type>/arrival_date=D/... what Firehose could not deliver
 staged      deliveries/S/seq=N/gen=G/valid.parquet           the delivery's valid rows, normalised, with lineage
             deliveries/S/seq=N/gen=G/rejected.parquet        its rows that broke a row rule (quarantine columns)
             deliveries/S/seq=N/gen=G/transform.json          what transform found (written last: the marker)
@@ -16,6 +18,10 @@ quarantine  deliveries/S/seq=N/gen=G/rows.parquet            rejected rows (and 
             deliveries/S/seq=N/gen=G/superseded.parquet      valid rows that lost to another version at load
             files/S/seq=N/gen=G/<file>, .../reason.json      a file quarantined whole, and why
             _manifests/run_date=D/commit=C.json              the manifest of each load commit (counts add up)
+staged      streams/S/shard=H/seq=F-L/records.json            a stream micro-batch: its records (shard H, sequence
+                                                             numbers F to L) with their contract counts (written last)
+            streams/S/shard=H/seq=F-L/valid.parquet           the micro-batch's valid rows (until it is collected)
+quarantine  streams/S/shard=H/seq=F-L/rows.parquet            the micro-batch's rejected rows, with reasons
 curated     order_date=D/part-00000.parquet                  the published rows of date D: one object per partition
             _index/order_date=D.parquet                      order ids and lineage of that partition
             _staging/<commit id>/...                         a commit's objects before they are published
@@ -37,8 +43,12 @@ DEFAULT_LANDING_PREFIX = "landing/"
 # raw
 RAW_DELIVERIES = "deliveries/"
 LEDGER = "_ledger/"
+ARCHIVE = "archive/"
+ARCHIVE_ERRORS = "archive-errors/"
 # staged
 STAGED_DELIVERIES = "deliveries/"
+# stream micro-batches (staged, and their rejected rows in quarantine)
+STREAMS = "streams/"
 # quarantine
 QUARANTINED_ROWS = "deliveries/"
 QUARANTINED_FILES = "files/"
@@ -144,6 +154,19 @@ def retracted_folder(zones: Zones) -> str:
 
 def retracted_uri(zones: Zones, source: str, seq: int) -> str:
     return storage.join(zones.curated, RETRACTED, source, f"seq={seq:010d}.json")
+
+
+def streams_folder(zones: Zones, source: str) -> str:
+    return storage.join(zones.staged, STREAMS, source) + "/"
+
+
+def micro_batch_uri(zones: Zones, source: str, shard: str, first: str, last: str, name: str) -> str:
+    """A micro-batch's object: keyed by shard and sequence range, so a re-delivered batch overwrites itself."""
+    return storage.join(zones.staged, STREAMS, source, f"shard={shard}", f"seq={first}-{last}", name)
+
+
+def quarantined_micro_batch_uri(zones: Zones, source: str, shard: str, first: str, last: str) -> str:
+    return storage.join(zones.quarantine, STREAMS, source, f"shard={shard}", f"seq={first}-{last}", "rows.parquet")
 
 
 def relative(root: str, uri: str) -> str:

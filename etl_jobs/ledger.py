@@ -106,6 +106,12 @@ def _write_ledger(zones: Zones, source: str, entries: list[dict[str, Any]], etag
         storage.write(uri, body, if_match=etag)
 
 
+def write_ledger(zones: Zones, source: str, entries: list[dict[str, Any]], etag: str | None) -> None:
+    """Replace the source's ledger with `entries`, conditioned on the version `etag` that was read (None: create-only).
+    Raises `storage.PreconditionFailedError` when another writer was first: read it again and decide again."""
+    _write_ledger(zones, source, entries, etag)
+
+
 def _decide(
     entries: list[dict[str, Any]], files: Sequence[Landed], source: str, run_date: date
 ) -> list[dict[str, Any]]:

@@ -5,8 +5,9 @@
   policies allow on resources of the stack: reads (s3:Get*, sqs:ReceiveMessage, rds-data:ExecuteStatement, ...),
   writes (s3:Put*, sqs:SendMessage, sns:Publish, rds-data:BatchExecuteStatement, ...), invokes
   (lambda:InvokeFunction, states:StartExecution, ecs:RunTask, ...);
-- event wiring: a queue's event source mapping triggers its function, a rule or schedule invokes its target, a
-  bucket's events reach the rule whose pattern names it; failures go to dead-letter queues and destinations.
+- event wiring: a queue's or stream's event source mapping triggers its function, a rule or schedule invokes its
+  target, a bucket's events reach the rule whose pattern names it, a Firehose delivery stream reads its source
+  stream and writes its bucket; failures go to dead-letter queues and destinations.
 Encryption keys, log groups, alarms, tracing and `iam:PassRole` are not data flow and are left out, so the key and
 the monitoring topic are not linked to every node.
 
@@ -36,6 +37,7 @@ ROLE_OF = {
     "aws:scheduler/schedule:Schedule": ("target", "roleArn"),
     "aws:glue/job:Job": ("roleArn",),
     "aws:glue/crawler:Crawler": ("role",),
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": ("kinesisSourceConfiguration", "roleArn"),
 }
 """Compute resources and where their role ARN sits (the ECS execution role pulls images and writes logs only)."""
 
@@ -100,6 +102,9 @@ _SHAPES = {
     "aws:glue/catalogDatabase:CatalogDatabase": ("[(", ")]"),
     "aws:glue/catalogTable:CatalogTable": ("[(", ")]"),
     "aws:rds/cluster:Cluster": ("[(", ")]"),
+    "aws:kinesis/stream:Stream": ("[[", "]]"),
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": ("[/", "/]"),
+    "aws:opensearch/serverlessCollection:ServerlessCollection": ("[(", ")]"),
 }
 _KIND = {
     "aws:s3/bucket:Bucket": "S3 bucket",
@@ -115,8 +120,23 @@ _KIND = {
     "aws:glue/catalogDatabase:CatalogDatabase": "Glue database",
     "aws:glue/catalogTable:CatalogTable": "Glue table",
     "aws:rds/cluster:Cluster": "Aurora cluster",
+    "aws:kinesis/stream:Stream": "Kinesis stream",
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": "Firehose",
+    "aws:opensearch/serverlessCollection:ServerlessCollection": "OpenSearch collection",
 }
-_SAYS_NOTHING = {"function", "machine", "schedule", "topic", "queue", "bucket", "task", "job", "crawler", "cluster"}
+_SAYS_NOTHING = {
+    "function",
+    "machine",
+    "schedule",
+    "topic",
+    "queue",
+    "bucket",
+    "task",
+    "job",
+    "crawler",
+    "cluster",
+    "stream",
+}
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -240,6 +260,19 @@ def data_flow(evaluation: Evaluation) -> list[Edge]:
             source = index.find(inputs.get("eventSourceArn"))
             if source is not None:
                 _link(edges, index, source, inputs.get("functionName"), "triggers")
+            # A stream source's given-up batches (their shard and range) go to its on-failure destination.
+            function = index.find(inputs.get("functionName"))
+            if function is not None:
+                _link(
+                    edges,
+                    index,
+                    function,
+                    _get(inputs, "destinationConfig", "onFailure", "destinationArn"),
+                    "on failure",
+                )
+        elif kind == "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream":
+            # Firehose reads its source stream (with its role) and delivers to its destination bucket.
+            _link(edges, index, registration, _get(inputs, "extendedS3Configuration", "bucketArn"), "writes")
         elif kind == "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig":
             function = index.find(inputs.get("functionName"))
             if function is not None:

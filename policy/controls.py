@@ -233,6 +233,102 @@ def _secret_like(names: Iterable[Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Kinesis and Firehose (rows 24-26), alarm dimensions (row 65)
+# ---------------------------------------------------------------------------------------------------------------------
+
+STREAM = "aws:kinesis/stream:Stream"
+DELIVERY_STREAM = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
+RETENTION_HOURS_OUTSIDE_DEV = 168
+
+
+@control(24, "kinesis-customer-key", "SH Kinesis.1; nag KDS1", "streams are encrypted with the customer key", STREAM)
+def kinesis_customer_key(resource_type: str, props: Props, context: Context) -> list[str]:
+    encryption = _get(props, "encryptionType")
+    if not unknown(encryption) and encryption != "KMS":
+        return [f"encryptionType is {'unset' if encryption is MISSING else encryption}, not KMS"]
+    return _customer_key(_get(props, "kmsKeyId"), "kinesis")
+
+
+@control(
+    25,
+    "kinesis-retention",
+    "SH Kinesis.3",
+    f"streams keep records at least {RETENTION_HOURS_OUTSIDE_DEV} hours outside dev",
+    STREAM,
+)
+def kinesis_retention(resource_type: str, props: Props, context: Context) -> list[str]:
+    hours = _get(props, "retentionPeriod")
+    if unknown(hours) or context.environment in DISPOSABLE_ENVIRONMENTS:
+        return []
+    value = 24 if hours is MISSING else _int(hours)
+    if value is not None and value < RETENTION_HOURS_OUTSIDE_DEV:
+        return [
+            f"retentionPeriod is {value} hours outside dev (environment {context.environment}); keep at least "
+            f"{RETENTION_HOURS_OUTSIDE_DEV} so a consumer outage can be replayed"
+        ]
+    return []
+
+
+@control(
+    26,
+    "firehose-key-errors-logging",
+    "SH DataFirehose.1; nag KDF1",
+    "delivery to S3 encrypted with the customer key, failed records under an error prefix, delivery logging on",
+    DELIVERY_STREAM,
+)
+def firehose_key_errors_logging(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    if _get(props, "destination") not in ("extended_s3", None):
+        return found
+    s3 = _get(props, "extendedS3Configuration")
+    if unknown(s3):
+        return found
+    if s3 is MISSING:
+        return ["no extendedS3Configuration"]
+    if not _is_set(_get(s3, "kmsKeyArn")):
+        found.append("extendedS3Configuration.kmsKeyArn unset: objects are not encrypted with the customer key")
+    if not _is_set(_get(s3, "errorOutputPrefix")):
+        found.append("extendedS3Configuration.errorOutputPrefix unset: failed records mix with delivered ones")
+    logging = _get(s3, "cloudwatchLoggingOptions", "enabled")
+    if not unknown(logging) and logging is not True:
+        found.append("extendedS3Configuration.cloudwatchLoggingOptions.enabled must be true")
+    source = _get(props, "kinesisSourceConfiguration")
+    sse = _get(props, "serverSideEncryption", "keyType")
+    if source is MISSING and not unknown(sse) and sse != "CUSTOMER_MANAGED_CMK":
+        found.append("a Direct PUT delivery stream must encrypt with serverSideEncryption keyType CUSTOMER_MANAGED_CMK")
+    return found
+
+
+ALARM_DIMENSIONS = {
+    "AWS/Kinesis": "StreamName",
+    "AWS/Firehose": "DeliveryStreamName",
+    "AWS/Lambda": "FunctionName",
+    "AWS/SQS": "QueueName",
+    "AWS/States": "StateMachineArn",
+}
+"""The dimension an alarm on a namespace's metrics needs to watch one resource: without it, it watches an aggregate
+that is never published, so it never fires."""
+
+
+@control(
+    65,
+    "alarm-dimensions",
+    "ours (CloudWatch metric dimensions)",
+    "alarms on Kinesis, Firehose, Lambda, SQS and Step Functions metrics name the resource they watch",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+)
+def alarm_dimensions(resource_type: str, props: Props, context: Context) -> list[str]:
+    namespace = _get(props, "namespace")
+    dimensions = _get(props, "dimensions")
+    needed = ALARM_DIMENSIONS.get(namespace) if isinstance(namespace, str) else None
+    if needed is None or unknown(dimensions):
+        return []
+    if dimensions is MISSING or needed not in dimensions:
+        return [f"an alarm on {namespace} {_get(props, 'metricName')} without the {needed} dimension never fires"]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # S3 (rows 1-7)
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -1023,7 +1119,8 @@ def lambda_async_failure_destination(resource_type: str, props: Props, context: 
     16,
     "lambda-event-source-failures",
     "nagS ESM destination; nag SQS3",
-    "batch item failures reported; stream sources: on-failure destination, finite retries and age, bisect",
+    "batch item failures reported; stream sources: on-failure destination, finite retries and age, bisect, one batch "
+    "per shard at a time",
     ESM,
 )
 def lambda_event_source_failures(resource_type: str, props: Props, context: Context) -> list[str]:
@@ -1046,6 +1143,9 @@ def lambda_event_source_failures(resource_type: str, props: Props, context: Cont
     bisect = _get(props, "bisectBatchOnFunctionError")
     if not unknown(bisect) and bisect is not True:
         found.append("bisectBatchOnFunctionError must be true")
+    factor = _int(_get(props, "parallelizationFactor"))
+    if factor is not None and factor != 1:
+        found.append(f"parallelizationFactor is {factor}, not 1: a shard must be read in order, one batch at a time")
     return found
 
 

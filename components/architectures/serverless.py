@@ -77,7 +77,7 @@ OLDEST_MESSAGE_ALARM_SECONDS = 3600
 # Its functions, by label: the event-driven pair and one per stage for the orchestrator.
 FUNCTIONS = ("extract", "process", *(f"stage-{stage.value}" for stage in Stage))
 # Where the job keeps the raw zone's own objects: a landing prefix inside them would claim the job's own files.
-RAW_ZONE_PREFIXES = (layout.RAW_DELIVERIES, layout.LEDGER)
+RAW_ZONE_PREFIXES = (layout.RAW_DELIVERIES, layout.LEDGER, layout.ARCHIVE, layout.ARCHIVE_ERRORS)
 # What `ServerlessSettings._prefix` accepts, for the JSON Schema.
 LANDING_PREFIX_PATTERN = rf"^(?!{'|'.join(re.escape(p) for p in RAW_ZONE_PREFIXES)})(?:[A-Za-z0-9!_.*'()=-]+/)+$(?!\n)"
 

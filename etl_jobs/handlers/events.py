@@ -7,16 +7,18 @@ and the Lambda layer install only the engine's closure.)
 
 from __future__ import annotations
 
+import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
+from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from etl_jobs.ledger import SourceNameError, check_source
+from etl_jobs.streams import Batch, StreamError, StreamRecord
 
 DEFAULT_SOURCE = "orders"
 
@@ -195,3 +197,40 @@ def run_message(record: SQSRecord) -> RunMessage:
         raise BadEventError(f"message {record.message_id}: run_date: missing")
     source, _ = _sources({"source": message.get("source")})
     return RunMessage(_date(message["run_date"], "run_date"), source, _rate(message))
+
+
+def stream_batch(event: Any) -> Batch:
+    """A Kinesis event (Powertools' typed `KinesisStreamEvent`) as one shard's `streams.Batch`. The shard comes from
+    each record's `eventID` (`shardId-...:<sequence number>`), the stream from its `eventSourceArn`; an event source
+    mapping never mixes shards in one batch, so a batch that does is refused."""
+    body = _object(event, "a Kinesis event")
+    if not isinstance(body.get("Records"), list):
+        raise BadEventError("Records: a Kinesis event carries a list of Records")
+    kinesis = KinesisStreamEvent(dict(body))
+    records, shards, streams = [], set(), set()
+    for index, record in enumerate(kinesis.records):
+        try:
+            shard, _, sequence = record.event_id.partition(":")
+            payload = record.kinesis
+            records.append(
+                StreamRecord(
+                    sequence=payload.sequence_number,
+                    data=payload.data_as_bytes(),
+                    partition_key=payload.partition_key,
+                    arrival=float(payload.approximate_arrival_timestamp),
+                )
+            )
+        except (KeyError, TypeError, ValueError, binascii.Error) as error:
+            raise BadEventError(f"Records[{index}]: not a Kinesis record ({type(error).__name__}: {error})") from None
+        shards.add(shard)
+        streams.add(record.event_source_arn.rsplit("/", 1)[-1])
+        if sequence != payload.sequence_number:
+            raise BadEventError(f"Records[{index}]: eventID {record.event_id!r} does not end in its sequence number")
+    if len(shards) > 1 or len(streams) > 1:
+        raise BadEventError(f"a batch holds one shard of one stream, got shards {sorted(shards)} of {sorted(streams)}")
+    if not records:
+        raise BadEventError("Records: empty; an event source mapping never invokes with no records")
+    try:
+        return Batch(stream=streams.pop(), shard=shards.pop(), records=tuple(records))
+    except StreamError as error:
+        raise BadEventError(str(error)) from None

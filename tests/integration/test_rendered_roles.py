@@ -7,7 +7,8 @@ task definition), that runner's role and the role's rendered inline policies, an
 IAM then gets buckets under the rendered names, a landed file, and a role holding exactly those policies; each stage
 runs through its real entry point with the role's credentials and the environment the program renders for it:
 `python -m etl_jobs` with the Task's command for a Fargate task, the stage handler in process with the Task's
-payload for a Lambda. The serverless architecture's event path (the extract and process functions) runs the same way.
+payload for a Lambda. The serverless architecture's event path (the extract and process functions) runs the same way;
+a stream's compaction starts from a micro-batch its consumer handler staged under the consumer's rendered role.
 A missing grant fails the stage with exit code 5 / the job's permission error naming the denied action and key.
 
 The database runner's stages (`etl_jobs.handlers.command` with the Task's `argv`, `--engine postgres`) run here on
@@ -26,6 +27,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -34,11 +36,12 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "rendered-role-tests")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "EtlPlatformTests")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 
-from etl_jobs.handlers import extract, process
+from etl_jobs.handlers import extract, process, stream_consumer
 from etlctl.offline import Evaluation
 from tests.support.definitions import MACHINE, arn_of, definition_of, parameters, states
 from tests.support.handlers import LambdaContext, scheduler_event, sqs_record
 from tests.support.iam import EnforcingMoto, enforcing_moto, run_under_policy, under_policy
+from tests.support.kinesis import kinesis_event
 from tests.support.orders import csv_bytes, row
 from tests.support.stacks import STACKS, evaluate_config, evaluated
 
@@ -46,6 +49,9 @@ RUN_DATE = "2024-05-01"
 GOOD_ROWS = 20
 EXECUTION = "rendered-role-test"
 STAGES = ("Extract", "Transform", "Validate", "Load")
+STREAM_SOURCE = "ETL_STREAM_SOURCE"
+COLLECT = "etl_jobs.handlers.stage_collect.handler"
+CONSUMER = "etl_jobs.handlers.stream_consumer.handler"
 OWN_LAMBDAS = {
     "aws:region": "eu-west-1",
     "etl-platform:environment": "dev",
@@ -129,10 +135,13 @@ def stage_runs(evaluation: Evaluation, machine: Any) -> list[StageRun]:
     every = states(definition_of(machine))
     functions = _by_arn(evaluation, "aws:lambda/function:Function")
     tasks = _by_arn(evaluation, "aws:ecs/taskDefinition:TaskDefinition")
+    # A stream's compaction runs for its stream's source; every other pipeline for the landed file's.
+    extract = functions.get(every["Extract"]["Parameters"].get("FunctionName"))
+    source = extract.inputs["environment"]["variables"].get(STREAM_SOURCE, "orders") if extract else "orders"
     runs = []
     for name in STAGES:
         task = every[name]
-        state = {"run_date": RUN_DATE, "source": "orders"}
+        state = {"run_date": RUN_DATE, "source": source}
         sent = parameters(task["Parameters"], state, {"Execution": {"Name": EXECUTION}})
         if task["Resource"].endswith(":lambda:invoke"):
             function = functions[task["Parameters"]["FunctionName"]]
@@ -200,7 +209,10 @@ def buckets_of(environment: dict[str, str]) -> dict[str, str]:
     }
 
 
-def prepare(server: EnforcingMoto, evaluation: Evaluation, environment: dict[str, str]) -> None:
+def prepare(server: EnforcingMoto, evaluation: Evaluation, environment: dict[str, str], first: str = "") -> None:
+    """Buckets under the rendered names and the run's input: a landed file, or for a stream's compaction (whose
+    first stage is `first`, the collect handler) a micro-batch staged by the stream's consumer under its own
+    rendered role."""
     server.reset()
     s3 = server.admin("s3")
     artifacts = next(
@@ -213,8 +225,36 @@ def prepare(server: EnforcingMoto, evaluation: Evaluation, environment: dict[str
         s3.create_bucket(Bucket=name)
     landing = environment.get("ETL_LANDING_PREFIX", "landing/")
     # One bad row in 21: under every stack's gate (prod's is 0.05), so the chain runs to load.
-    body = csv_bytes(*(row(f"O{n}") for n in range(GOOD_ROWS)), row("BAD", status="?"))
-    s3.put_object(Bucket=buckets_of(environment)["raw"], Key=f"{landing}orders/{RUN_DATE}.csv", Body=body)
+    lines = [*(row(f"O{n}") for n in range(GOOD_ROWS)), row("BAD", status="?")]
+    if first == COLLECT:
+        stage_stream(server, evaluation, environment[STREAM_SOURCE], lines)
+        return
+    s3.put_object(Bucket=buckets_of(environment)["raw"], Key=f"{landing}orders/{RUN_DATE}.csv", Body=csv_bytes(*lines))
+
+
+def stage_stream(server: EnforcingMoto, evaluation: Evaluation, source: str, lines: list[str]) -> None:
+    """One Kinesis batch of `lines` through the stream's consumer handler, under the consumer's rendered role."""
+    (consumer,) = [
+        r
+        for r in evaluation.registrations
+        if r.type == "aws:lambda/function:Function"
+        and r.inputs["handler"] == CONSUMER
+        and r.inputs["environment"]["variables"][STREAM_SOURCE] == source
+    ]
+    records = [
+        {
+            "PartitionKey": f"O{number}",
+            "SequenceNumber": str(number + 1),
+            "Data": line.encode() + b"\n",
+            "ApproximateArrivalTimestamp": datetime(2024, 5, 1, 10, tzinfo=UTC),
+        }
+        for number, line in enumerate(lines)
+    ]
+    event = kinesis_event("arn:aws:kinesis:eu-west-1:123456789012:stream/orders", "shardId-000000000000", records)
+    role = role_of(evaluation, consumer.inputs["role"])
+    environment = dict(consumer.inputs["environment"]["variables"])
+    with under_policy(server, role.documents, environment, list_prefixes=role.list_prefixes()):
+        assert stream_consumer.handler(event, LambdaContext()) == {"batchItemFailures": []}
 
 
 def run(server: EnforcingMoto, step: StageRun) -> dict[str, Any]:
@@ -259,7 +299,7 @@ def test_every_stage_chain_runs_under_its_rendered_roles(
     if not found:
         pytest.skip(f"stack {name} runs no pipeline")
     for label, steps in found.items():
-        prepare(iam_moto, evaluation, steps[0].environment)
+        prepare(iam_moto, evaluation, steps[0].environment, steps[0].handler)
         results = {step.stage: run(iam_moto, step) for step in steps}
         assert results["validate"]["passed"] is True, (label, results["validate"])
         assert results["load"]["rows_curated"] == GOOD_ROWS, (label, results["load"])

@@ -282,6 +282,16 @@ CASES = [
     Case("etl-29-glue-job", "glue-transform", _set("defaultArguments.--job-bookmark-option", "job-bookmark-enable"), ["defaultArguments --job-bookmark-option is 'job-bookmark-enable', not 'job-bookmark-disable'"]),
     Case("etl-29-glue-job", "glue-transform", _set("command.scriptLocation", "s3://bucket/glue/scripts/orders.py"), ["scriptLocation 's3://bucket/glue/scripts/orders.py' is not content-addressed (<name>-<sha256 prefix>.py)"]),
     Case("etl-29-glue-job", "glue-transform", _set("maxRetries", 3.0), ["maxRetries is 3, not 0: retries are the orchestrator's"]),
+    Case("etl-16-lambda-event-source-failures", "streaming-consumer-source", _set("parallelizationFactor", 4.0), ["parallelizationFactor is 4, not 1: a shard must be read in order, one batch at a time"]),
+    Case("etl-16-lambda-event-source-failures", "streaming-consumer-source", _drop("destinationConfig"), ["no destinationConfig.onFailure for the stream"]),
+    Case("etl-24-kinesis-customer-key", "streaming-stream", _drop("encryptionType"), ["encryptionType is unset, not KMS"]),
+    Case("etl-24-kinesis-customer-key", "streaming-stream", _set("kmsKeyId", "alias/aws/kinesis"), ["encrypted with the AWS managed key alias/aws/kinesis, not the customer key"]),
+    Case("etl-25-kinesis-retention", "streaming-stream", _set("retentionPeriod", 24.0), ["retentionPeriod is 24 hours outside dev (environment prod); keep at least 168 so a consumer outage can be replayed"]),
+    Case("etl-26-firehose-key-errors-logging", "streaming-archive", _drop("extendedS3Configuration.errorOutputPrefix"), ["extendedS3Configuration.errorOutputPrefix unset: failed records mix with delivered ones"]),
+    Case("etl-26-firehose-key-errors-logging", "streaming-archive", _drop("extendedS3Configuration.kmsKeyArn"), ["extendedS3Configuration.kmsKeyArn unset: objects are not encrypted with the customer key"]),
+    Case("etl-26-firehose-key-errors-logging", "streaming-archive", _set("extendedS3Configuration.cloudwatchLoggingOptions.enabled", False), ["extendedS3Configuration.cloudwatchLoggingOptions.enabled must be true"]),
+    Case("etl-65-alarm-dimensions", "streaming-iterator-age", _set("dimensions", {}), ["an alarm on AWS/Kinesis GetRecords.IteratorAgeMilliseconds without the StreamName dimension never fires"]),
+    Case("etl-65-alarm-dimensions", "streaming-archive-freshness", _set("dimensions", {"StreamName": "x"}), ["an alarm on AWS/Firehose DeliveryToS3.DataFreshness without the DeliveryStreamName dimension never fires"]),
     Case("etl-63-s3-replication", "replication-raw", _drop("rules.0.destination.metrics"), ["rule replicate-everything: destination.metrics.status is unset, not Enabled"]),
     Case("etl-33-rds-storage-encrypted", "database-cluster", _set("storageEncrypted", False), ["storageEncrypted must be true"]),
     Case("etl-33-rds-storage-encrypted", "database-cluster", _drop("kmsKeyId"), ["kmsKeyId unset: storage is encrypted with the AWS managed key aws/rds, not the customer key"]),
@@ -346,6 +356,9 @@ def test_documented_exceptions_and_dev_allowances_hold() -> None:
         "sseAlgorithm is 'AES256', not 'aws:kms'",
         "bucketKeyEnabled must be true",
     ]
+    stream = named(evaluated("dev"), "streaming-stream")
+    assert stream.inputs["retentionPeriod"] == 24  # a day is enough for a disposable stack
+    assert BY_NAME["etl-25-kinesis-retention"].check(stream.type, stream.inputs, Context("dev", stream.name)) == []
     bucket = named(evaluated("dev"), "lake-raw")
     assert bucket.inputs["forceDestroy"] is True
     assert BY_NAME["etl-5-s3-versioning"].check(bucket.type, bucket.inputs, Context("dev", bucket.name)) == []
@@ -578,10 +591,10 @@ def test_every_policy_cites_a_row_of_the_projects_controls_document() -> None:
         if line.startswith("| ") and line.split("|")[1].strip().isdigit()
     }
     assert {c.row for c in RESOURCE_CHECKS} <= rows
-    for row in (4, 28, 55, 56):
+    for row in (4, 16, 26, 28, 55, 56):
         (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
         assert "Amended:" in line, f"row {row} changed without its reason"
-    for row in (61, 62, 63):
+    for row in (61, 62, 63, 64, 65):
         (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
         assert "Added:" in line
     assert "## Changelog" in document

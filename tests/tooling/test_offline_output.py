@@ -210,11 +210,13 @@ def test_an_architecture_the_stack_does_not_build_is_refused_with_what_it_builds
     result = etlctl("preview", "--offline", "--stack", "staging", "--format", "mermaid", "--architecture", "emr")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: stack staging does not build the architecture 'emr'; it builds: containers, database, glue, serverless, "
-        "stepfunctions"
+        "error: stack staging does not build the architecture 'emr'; it builds: containers, database, glue, "
+        "serverless, stepfunctions, streaming"
     )
     assert result.stdout == ""
-    with pytest.raises(render.ScopeError, match=r"it builds: containers, database, glue, serverless, stepfunctions$"):
+    with pytest.raises(
+        render.ScopeError, match=r"it builds: containers, database, glue, serverless, stepfunctions, streaming$"
+    ):
         render.scope(evaluated("dev"), "emr")
 
 
