@@ -275,8 +275,12 @@ class Streaming(Architecture):
             stage: function(
                 f"compact-{stage.value}",
                 STAGE_HANDLERS[stage],
-                # Its handlers return their results: no result objects to write.
-                [lake_access.role_statements(STAGE_COMMANDS[stage], foundation, writes_results=False)],
+                # Its handlers return their results: no result objects to write. Extract also runs a manual start's
+                # reprocess (`etl_jobs.access.RUNS_AS`), so its role carries reprocess's grants beside collect's.
+                [
+                    lake_access.role_statements(command, foundation, writes_results=False)
+                    for command in ((STAGE_COMMANDS[stage], "reprocess") if stage is Stage.EXTRACT else (stage.value,))
+                ],
                 f"{stage.value} stage of the {name} compaction",
             )
             for stage in Stage
