@@ -154,9 +154,15 @@ def _paths(text: str) -> list[str]:
 
 
 def _links(document: Path) -> list[str]:
-    """Relative links (`[text](../CONTROLS.md#anchor)`), without their anchors."""
+    """Relative links (`[text](../CONTROLS.md#anchor)`, `[text](#anchor)`), with their anchors."""
     targets = re.findall(r"\]\(([^)\s]+)\)", document.read_text())
-    return sorted({t.split("#")[0] for t in targets if t.split("#")[0] and not re.match(r"\w+:", t)})
+    return sorted({t for t in targets if not re.match(r"\w+:", t)})
+
+
+def _anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lowercased, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", page.read_text(), flags=re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
 
 
 def _etlctl_commands(text: str) -> list[list[str]]:
@@ -195,7 +201,13 @@ def test_every_path_and_link_it_cites_exists(document: Path) -> None:
                 missing.append(cited)
         elif test and not re.search(rf"^def {re.escape(test)}\(", matches[0].read_text(), re.M):
             missing.append(f"{cited} (no such test)")
-    missing += [link for link in _links(document) if not (document.parent / link).resolve().exists()]
+    for link in _links(document):
+        path, _, anchor = link.partition("#")
+        target = (document.parent / path).resolve() if path else document
+        if not target.exists():
+            missing.append(link)
+        elif anchor and target.suffix == ".md" and anchor not in _anchors(target):
+            missing.append(f"{link} (no such heading)")
     assert missing == [], f"{document.name} cites paths that do not exist: {missing}"
 
 
@@ -259,6 +271,8 @@ def test_the_citation_finders_see_what_the_documents_cite() -> None:
     assert "containers/etl/Dockerfile" in _paths(readme)
     assert "tests/unit/test_foundation.py::test_handing_the_catalog_setting_over_deletes_nothing" in _paths(operations)
     assert "architectures/database.md" in _links(ROOT / "docs" / "operations.md")
+    assert "why-a-file-was-refused" in _anchors(ROOT / "docs" / "operations.md")
+    assert "runs-of-a-pipeline-stepfunctions-containers" in _anchors(ROOT / "docs" / "operations.md")
     assert ["preview", "--offline", "--format", "json"] in _etlctl_commands(operations)
     assert re.findall(r"python -c '(.*?)'", "\n".join(_blocks(readme)), re.S)
     assert "ETL_RAW_URI" in _spans(readme)
