@@ -82,7 +82,21 @@ def test_an_empty_fence_is_filled_and_a_broken_layout_is_refused() -> None:
         docs.diagrams(f"{line}\n```mermaid\n```\n", page="t.md")
 
 
-def test_the_regenerate_command_is_wired(tmp_path: Path) -> None:
+def test_the_command_refuses_a_broken_page_before_evaluating_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from etlctl.__main__ import _docs
+
+    page = tmp_path / docs.PAGES_DIR / "broken.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("Generated with `etlctl preview --offline --stack dev --format mermaid --architecture x`:\n")
+    assert _docs(False, tmp_path) == 2
+    assert "broken.md: 1 'Generated with" in capsys.readouterr().err
+    page.unlink()
+    assert _docs(False, tmp_path) == 0, "no page, nothing stale"
+
+
+def test_the_regenerate_command_is_wired() -> None:
     """`make docs` runs `python -m etlctl docs --write`, which the CLI accepts."""
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^docs:.*\n\t\$\(BIN\)/" + re.escape(docs.REGENERATE), makefile, re.M)
