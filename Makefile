@@ -11,7 +11,7 @@ export UV := $(abspath $(TOOLS))/bin/uv
 # Use the machine's Python (3.11+); never download an interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup preview preview-all lint typecheck test schema bench layers lock upgrade clean
+.PHONY: setup preview preview-all lint typecheck test schema docs bench layers lock upgrade clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,10 @@ layers: setup
 
 schema: setup
 	$(BIN)/python -m etlctl schema --write
+
+## Redraw every diagram in docs/architectures/*.md from the program (tests/tooling/test_docs.py fails when one is stale).
+docs: setup
+	$(BIN)/python -m etlctl docs --write
 
 ## The 1M-row first load against the Polars CSV->Parquet floor, the incremental load, the stream path (figures: benchmarks/README.md).
 bench: setup

@@ -71,7 +71,8 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
         "environment": settings.environment.value,
         "architectures": list(settings.architectures),
         "keyArn": refs.key.arn,
-        "alertsTopicArn": refs.alerts.topic_arn,
+        # The alerts topic's ARN, and its DLQ's URL and ARN where alerts have subscribers.
+        **foundation.monitoring.outputs(),
         "vpcId": refs.network.vpc_id,
         "privateSubnetIds": list(refs.network.private_subnet_ids),
         "buckets": {

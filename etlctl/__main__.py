@@ -5,6 +5,7 @@ etlctl preview --stack dev [--format tree|json]        the real engine with the 
 etlctl up --stack dev [--yes] [--format tree|json]     deploy with the policy pack (Automation API)
 etlctl schema [--check|--write]                        the JSON Schema of Pulumi.<stack>.yaml files
 etlctl stacks [--cwd DIR]                              every stack file with its region and environment (CI matrix)
+etlctl docs [--write]                                  check (or rewrite) the diagrams in docs/architectures/*.md
 
 Exit codes: 0 done, 1 the program or the engine failed, 2 bad input (arguments, stack file), and for the engine
 commands 5 policy violation, 6 no such stack in the backend, 8 declined, 75 concurrent update, 127 no pulumi CLI
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--check", action="store_true", help=f"fail if {SCHEMA_PATH.name} is out of date")
     schema.add_argument("--write", action="store_true", help=f"write it to {SCHEMA_PATH}")
 
+    docs = commands.add_parser("docs", help="check the generated diagrams of docs/architectures/*.md, or rewrite them")
+    docs.add_argument("--write", action="store_true", help="rewrite every stale diagram in place")
+
     stacks = commands.add_parser("stacks", help="every Pulumi.<stack>.yaml with its region and environment (JSON)")
     stacks.add_argument("--cwd", "-C", type=Path, default=None, help="project directory (default: this repo)")
     return parser
@@ -78,6 +82,23 @@ def _schema(check: bool, write: bool) -> int:
         SCHEMA_PATH.write_text(text)
         return 0
     sys.stdout.write(text)
+    return 0
+
+
+def _docs(write: bool, project_dir: Path) -> int:
+    from etlctl import docs
+
+    try:
+        stale = docs.refresh(project_dir, write=write)
+    except docs.PageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in stale:
+        verb = "rewrote" if write else "stale:"
+        print(f"{verb} {path.relative_to(project_dir)}", file=sys.stderr)
+    if stale and not write:
+        print(f"regenerate the diagrams: `{docs.REGENERATE}` (or `make docs`)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -132,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print(json.dumps(stack_matrix(args.cwd or PROJECT_DIR)))
             return 0
+
+        if args.command == "docs":
+            return _docs(args.write, PROJECT_DIR)
 
         project_dir = (args.cwd or PROJECT_DIR).resolve()
         if args.command == "preview" and args.offline:

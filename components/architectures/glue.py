@@ -993,6 +993,9 @@ class Glue(Architecture):
             "securityConfiguration": self.security_configuration.name,
             "rulesetName": self.ruleset.name,
             "crawlerName": self.crawler.name,
+            # Glue's failure events EventBridge could not deliver to the alerts topic (a redrive needs the ARN).
+            "alertsDeadLetterQueueUrl": self.dead_letters.url,
+            "alertsDeadLetterQueueArn": self.dead_letters.arn,
             "pipeline": self.pipeline.outputs(),
         }
 

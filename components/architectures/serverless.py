@@ -439,6 +439,8 @@ class Serverless(Architecture):
             },
             "workQueueUrl": self.work_queue.url,
             "workDeadLetterQueueUrl": self.work_dead_letters.url,
+            "workDeadLetterQueueArn": self.work_dead_letters.arn,
             "eventDeadLetterQueueUrl": self.event_dead_letters.url,
+            "eventDeadLetterQueueArn": self.event_dead_letters.arn,
             "scheduleArn": self.schedule.arn,
         }

@@ -8,7 +8,8 @@ Architectures create alarms that notify the topic with `components.foundation.al
 and collect their widgets, which the program hands to `Monitoring.publish_dashboard()` once, after every
 architecture is built, to create the stack's single dashboard.
 
-Takes: `MonitoringArgs` (key ARN, account id, e-mails, region). Exposes: `alerts` (`AlertRefs`).
+Takes: `MonitoringArgs` (key ARN, account id, e-mails, region). Exposes: `alerts` (`AlertRefs`), `outputs()` (the
+topic's ARN, the alerts DLQ's URL and ARN).
 """
 
 from __future__ import annotations
@@ -74,7 +75,15 @@ class Monitoring(pulumi.ComponentResource):
         self.dead_letters: aws.sqs.Queue | None = None
         if args.alert_emails:
             self._subscribe(name, args)
-        self.register_outputs({"alertsTopicArn": self.topic.arn})
+        self.register_outputs(self.outputs())
+
+    def outputs(self) -> dict[str, pulumi.Output[str]]:
+        """The topic's ARN, and the alerts DLQ's URL and ARN when there is one (a redrive names both)."""
+        outputs = {"alertsTopicArn": self.topic.arn}
+        if self.dead_letters is not None:
+            outputs["alertsDeadLetterQueueUrl"] = self.dead_letters.url
+            outputs["alertsDeadLetterQueueArn"] = self.dead_letters.arn
+        return outputs
 
     def _subscribe(self, name: str, args: MonitoringArgs) -> None:
         # Undeliverable alerts land here instead of vanishing (SNS.2); its depth is itself alarmed. Without

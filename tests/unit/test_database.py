@@ -520,12 +520,3 @@ def test_the_stack_files_build_it(stack: str) -> None:
     (cluster,) = of_type(evaluation, CLUSTER)
     assert cluster.inputs["clusterIdentifier"] == f"etl-platform-{stack}-db"
     assert len(of_type(evaluation, INSTANCE)) == (2 if stack == "prod" else 1)
-
-
-def test_the_docs_show_the_diagram_etlctl_draws() -> None:
-    from etlctl.diagram import render_mermaid
-    from tests.support.stacks import ROOT
-
-    text = (ROOT / "docs" / "architectures" / "database.md").read_text()
-    drawn = render_mermaid(evaluated("dev"), "database")
-    assert f"```mermaid\n{drawn}\n```" in text, "regenerate it: etlctl preview --offline --stack dev --format mermaid "
