@@ -23,6 +23,33 @@ from etl_jobs.contract import INPUT_COLUMNS, RECORD_MAX_CHARS, ContractError, Fi
 BOM = b"\xef\xbb\xbf"
 # C0 control characters and DEL, except tab; a CR left inside a line (not part of its CRLF terminator) is one too.
 CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
+# Whitespace as the contract means it (a blank line, trimming a field): the Unicode White_Space property, which is
+# what Rust's `char::is_whitespace` (Polars' `strip_chars`, the `\s` of its regexes, chrono's parser) implements.
+# Python's `str.isspace` differs (it counts U+001C..U+001F), so engines build their classes from this table.
+WHITE_SPACE: tuple[tuple[int, int], ...] = (
+    (0x09, 0x0D),
+    (0x20, 0x20),
+    (0x85, 0x85),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+)
+
+
+def white_space_class(negate: bool = False) -> str:
+    """WHITE_SPACE as a Java regex character class (`\\x{...}` escapes), for Spark's regular expressions."""
+    parts = "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in WHITE_SPACE)
+    return f"[{'^' if negate else ''}{parts}]"
+
+
+def python_white_space_class(negate: bool = False) -> str:
+    """WHITE_SPACE as a Python `re` character class (`\\uXXXX` escapes)."""
+    parts = "".join(f"\\u{a:04X}" if a == b else f"\\u{a:04X}-\\u{b:04X}" for a, b in WHITE_SPACE)
+    return f"[{'^' if negate else ''}{parts}]"
 
 
 def prepare(data: bytes) -> bytes:
