@@ -36,6 +36,7 @@ from etl_jobs.contract import (
     INDEX_COLUMNS,
     INPUT_COLUMNS,
     LINEAGE_COLUMNS,
+    ORDER_YEARS,
     QUANTITY_MAX,
     RECORD_MAX_CHARS,
     STATUSES,
@@ -44,7 +45,7 @@ from etl_jobs.contract import (
     currencies,
     usd_rates,
 )
-from etl_jobs.contract.orders import AMOUNT_PRECISION, AMOUNT_SCALE, STRUCTURAL_REASONS
+from etl_jobs.contract.orders import AMOUNT_MAX, AMOUNT_PRECISION, AMOUNT_SCALE, STRUCTURAL_REASONS
 from etl_jobs.engines import Lineage, MergeResult, PartitionWrite, StagedFile, TableView, open_bytes
 from etl_jobs.engines.csv_text import CONTROL, not_utf8_header, open_after, parse_quoted, prepare, read_header
 
@@ -403,11 +404,15 @@ def normalise(records: pl.DataFrame) -> pl.DataFrame:
         # Empty after trimming counts as missing (the value stays "" in staged; the reason says why).
         (pl.col("order_id").str.len_bytes().fill_null(0) == 0, Reason.MISSING_ORDER_ID),
         (pl.col("customer_id").str.len_bytes().fill_null(0) == 0, Reason.MISSING_CUSTOMER_ID),
-        (pl.col("order_ts").is_null(), Reason.INVALID_ORDER_TS),
+        (
+            pl.col("order_ts").is_null() | ~pl.col("order_ts").dt.year().is_between(*ORDER_YEARS),
+            Reason.INVALID_ORDER_TS,
+        ),
         (pl.col("country").is_null(), Reason.INVALID_COUNTRY),
         (pl.col("currency").is_null(), Reason.UNKNOWN_CURRENCY),
         (pl.col("_rate").is_null(), Reason.NO_USD_RATE),
-        (pl.col("amount").is_null(), Reason.INVALID_AMOUNT),
+        # An amount whose USD value cannot be stored (AMOUNT_MAX or more) is as invalid as one that breaks the pattern.
+        (pl.col("amount").is_null() | (pl.col("_usd").abs() >= AMOUNT_MAX), Reason.INVALID_AMOUNT),
         (pl.col("quantity").is_null(), Reason.INVALID_QUANTITY),
         (pl.col("status").is_null(), Reason.INVALID_STATUS),
     ]
@@ -420,10 +425,11 @@ def normalise(records: pl.DataFrame) -> pl.DataFrame:
         .lazy()
         .with_columns(_too_long=too_long)
         .with_columns(_rate=pl.lit(rate_by_code).gather(pl.col("currency").to_physical()))
+        .with_columns(_usd=(pl.col("amount").cast(RATE_TYPE) * pl.col("_rate")).round(AMOUNT_SCALE))
         .with_columns(pl.col(c).cast(pl.String) for c in ("country", "currency", "status"))
         .with_columns(
             _reason=chain.otherwise(pl.lit(None, REASON_TYPE)),
-            amount_usd=(pl.col("amount").cast(RATE_TYPE) * pl.col("_rate")).round(AMOUNT_SCALE).cast(AMOUNT_TYPE),
+            amount_usd=pl.when(pl.col("_usd").abs() < AMOUNT_MAX).then(pl.col("_usd")).cast(AMOUNT_TYPE),
             order_date=pl.col("order_ts").dt.date(),
         )
         # Keep raw text only where quarantine needs it. Done inside the query: patched in eagerly afterwards, the new
