@@ -46,9 +46,10 @@ def white_space_class(negate: bool = False) -> str:
     return f"[{'^' if negate else ''}{parts}]"
 
 
-def python_white_space_class(negate: bool = False) -> str:
-    """WHITE_SPACE as a Python `re` character class (`\\uXXXX` escapes)."""
-    parts = "".join(f"\\u{a:04X}" if a == b else f"\\u{a:04X}-\\u{b:04X}" for a, b in WHITE_SPACE)
+def python_white_space_class(negate: bool = False, line_feed: bool = True) -> str:
+    """WHITE_SPACE as a Python `re` character class (`\\uXXXX` escapes); without LF when `line_feed` is False."""
+    ranges = WHITE_SPACE if line_feed else ((0x09, 0x09), (0x0B, 0x0D), *WHITE_SPACE[1:])
+    parts = "".join(f"\\u{a:04X}" if a == b else f"\\u{a:04X}-\\u{b:04X}" for a, b in ranges)
     return f"[{'^' if negate else ''}{parts}]"
 
 

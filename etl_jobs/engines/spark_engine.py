@@ -49,7 +49,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
@@ -64,7 +64,6 @@ from etl_jobs.contract import (
     QUANTITY_MAX,
     RECORD_MAX_CHARS,
     STATUSES,
-    ContractError,
     Reason,
     countries,
     currencies,
@@ -302,7 +301,7 @@ def scratch_for(spark: SparkSession, configured: str | None = None) -> _Scratch:
         if uri.startswith("file://"):
             return LocalScratch(Path(uri.removeprefix("file://")))
         return HadoopScratch(spark, uri)
-    master = spark.sparkContext.master
+    master = spark.sparkContext.master or ""
     if master.startswith("local"):
         return LocalScratch(_local_root())
     raise SparkScratchError(
@@ -329,10 +328,14 @@ class _Text:
     header_bad: bool = False
     multi: list[tuple[int, str, bool, bool]] = field(default_factory=list)  # first line, joined text, bad, control
     continuation: list[tuple[int, int]] = field(default_factory=list)  # line ranges inside multi-line records
-    blank_lines: int | None = None  # known when the driver read every line
+    quoted_records: list[tuple[int, str, bool, bool]] = field(default_factory=list)  # every record with a quote
+    blank_lines: int = 0  # whitespace-only lines outside multi-line records
+    rows_in: int = 0  # records after the header
 
 
 _PY_NOT_WS = re.compile(csv_text.python_white_space_class(negate=True))
+# A whitespace-only line (LF excluded from the class, so a match never spans lines).
+_PY_BLANK_LINE = re.compile(f"(?m)^{csv_text.python_white_space_class(line_feed=False)}*$")
 _PY_CONTROL = re.compile(csv_text.CONTROL)
 
 
@@ -378,8 +381,15 @@ def _analyse(data: bytes) -> _Text:
             out.header_line = number
             out.header_text, out.header_bad = multi.get(number, (line, bad(number, line)))
             break
-    if out.header_line == 0:
-        out.blank_lines = out.lines  # every line is blank (or there is none)
+    # Blank lines, counted by one regex pass over the text (the final empty match after a last LF is not a line),
+    # less those inside multi-line records; every other line after the header's is a record.
+    blank = len(_PY_BLANK_LINE.findall(text)) - (1 if not text or text.endswith("\n") else 0)
+    inside = [n for a, b in out.continuation for n in range(a, b + 1)]
+    if inside:
+        assert lines is not None
+        blank -= sum(1 for n in inside if not _PY_NOT_WS.search(lines[n - 1]))
+    out.blank_lines = blank
+    out.rows_in = max(out.lines - blank - len(inside) - 1, 0) if out.header_line else 0
     return out
 
 
@@ -395,43 +405,60 @@ def _iter_lines(text: str) -> Iterable[str]:
 
 
 def _quote_structure(out: _Text, lines: list[str], bad: Any) -> None:
-    """Records that span lines: their first line, joined text and flags, and the lines that continue them."""
+    """Records holding quotes: those that span lines (first line, joined text and flags; the lines that continue them)
+    and every record holding a quote (line, text, flags), for the driver or the UDF to read with the `csv` module."""
     quoted_idx = [i for i, line in enumerate(lines) if '"' in line]
     states = csv_text.open_after([lines[i] for i in quoted_idx])
-    if not any(states):
-        return
-    # A line is open when the last quoted line at or before it left a quoted field open.
-    open_lines: list[int] = []
-    for k, i in enumerate(quoted_idx):
-        if states[k]:
-            end = quoted_idx[k + 1] if k + 1 < len(quoted_idx) else len(lines)
-            open_lines.extend(range(i, end))
-    open_set = set(open_lines)
-    members = sorted(open_set | {i + 1 for i in open_lines if i + 1 < len(lines)})
-    for i in members:
-        number, line = i + 1, lines[i]
-        if i - 1 in open_set:
-            first, joined, is_bad, control = out.multi[-1]
-            out.multi[-1] = (
-                first,
-                joined + "\n" + line,
-                is_bad or bad(number, line),
-                control or bool(_PY_CONTROL.search(line)),
-            )
-            if out.continuation and out.continuation[-1][1] == number - 1:
-                out.continuation[-1] = (out.continuation[-1][0], number)
+    if any(states):
+        # A line is open when the last quoted line at or before it left a quoted field open.
+        open_lines: list[int] = []
+        for k, i in enumerate(quoted_idx):
+            if states[k]:
+                end = quoted_idx[k + 1] if k + 1 < len(quoted_idx) else len(lines)
+                open_lines.extend(range(i, end))
+        open_set = set(open_lines)
+        members = sorted(open_set | {i + 1 for i in open_lines if i + 1 < len(lines)})
+        for i in members:
+            number, line = i + 1, lines[i]
+            if i - 1 in open_set:
+                first, joined, is_bad, control = out.multi[-1]
+                out.multi[-1] = (
+                    first,
+                    joined + "\n" + line,
+                    is_bad or bad(number, line),
+                    control or bool(_PY_CONTROL.search(line)),
+                )
+                if out.continuation and out.continuation[-1][1] == number - 1:
+                    out.continuation[-1] = (out.continuation[-1][0], number)
+                else:
+                    out.continuation.append((number, number))
             else:
-                out.continuation.append((number, number))
-        else:
-            out.multi.append((number, line, bad(number, line), bool(_PY_CONTROL.search(line))))
+                out.multi.append((number, line, bad(number, line), bool(_PY_CONTROL.search(line))))
+    multi = {record[0]: record for record in out.multi}
+    inside = {n for a, b in out.continuation for n in range(a, b + 1)}
+    out.quoted_records = [
+        multi.get(i + 1) or (i + 1, lines[i], bad(i + 1, lines[i]), bool(_PY_CONTROL.search(lines[i])))
+        for i in quoted_idx
+        if i + 1 not in inside
+    ]
 
 
-def _rows_in(text: _Text) -> int:
-    """Records after the header (for a file refused whole): non-blank lines outside multi-line records, minus one."""
-    lines = _split_lines(text.data.decode())
-    inside = {n for a, b in text.continuation for n in range(a, b + 1)}
-    records = sum(1 for n, line in enumerate(lines, start=1) if n not in inside and _PY_NOT_WS.search(line))
-    return max(records - 1, 0)
+def _parse_on_driver(records: Sequence[tuple[int, str, bool, bool]], width: int) -> list[tuple[Any, ...]]:
+    """Records holding quotes read with the shared `csv_text.parse_quoted`: (line, raw, reason, fields...)."""
+    columns, reasons = csv_text.parse_quoted(["" if len(r[1]) > RECORD_MAX_CHARS else r[1] for r in records], width)
+    out = []
+    for k, (line, raw, is_bad, control) in enumerate(records):
+        reason = (
+            Reason.INVALID_UTF8.value
+            if is_bad
+            else Reason.CONTROL_CHARACTER.value
+            if control
+            else Reason.RECORD_TOO_LONG.value
+            if len(raw) > RECORD_MAX_CHARS
+            else reasons[k]
+        )
+        out.append((line, raw, reason, *(column[k] for column in columns)))
+    return out
 
 
 # --- values ---------------------------------------------------------------------------------------------------------
@@ -463,47 +490,40 @@ def _parts_sql(text: str, pattern: str, groups: str) -> str:
     )
 
 
-def _timestamp_steps(parts: str, out: str) -> list[str]:
-    """Select lists (each a projection over the one before) computing column `out`: the UTC timestamp the groups in
-    array column `parts` describe, as chrono builds it; null when a field is out of range. A leap second (:60) is the
-    next second; fraction digits past the sixth are dropped (microseconds); dates are proleptic Gregorian (days from
-    H. Hinnant's civil algorithm, written for C's truncating division, which SQL `div` is). Each intermediate is its
-    own column: Spark does not fold a projection into the next when that would copy an expensive expression, which
-    keeps the generated code within Java's method size."""
+def _timestamp_steps(parts: str) -> tuple[list[str], str]:
+    """Select lists (each a projection over the one before) for the UTC timestamp the groups in array column `parts`
+    describe, as chrono builds it, and the expression of that timestamp (for the next select): null when a field is out
+    of range. A leap second (:60) is the next second; fraction digits past the sixth are dropped (microseconds); dates
+    are proleptic Gregorian (days from H. Hinnant's civil algorithm, written for C's truncating division, which SQL
+    `div` is). Intermediates are columns: Spark does not fold a projection into the next when that would copy an
+    expensive expression, which keeps the generated code within Java's method size."""
     p = [f"get({parts}, {i})" for i in range(13)]
     sign, signed, year4, month, day, hour, minute, second, fraction, _, osign, ohours, ominutes = p
-    x = f"{out}_"
-    n = {
-        name: f"{x}{name}" for name in ("y", "mo", "d", "s", "ok", "us", "oh", "off", "yy", "era", "yoe", "doy", "days")
-    }
-    return [
-        f"""CASE WHEN {year4} != '' THEN CAST({year4} AS BIGINT)
-                 WHEN length(regexp_replace({signed}, '^0*', '')) <= 7
-                 THEN IF({sign} = '-', -1, 1) * CAST({signed} AS BIGINT) END AS {n["y"]},
-            CAST({month} AS BIGINT) AS {n["mo"]},
-            CAST({day} AS BIGINT) AS {n["d"]},
-            (CAST({hour} AS BIGINT) * 60 + CAST({minute} AS BIGINT)) * 60 + CAST({second} AS BIGINT) AS {n["s"]},
+    shifted = "(_y - IF(_mo <= 2, 1, 0))"
+    steps = [
+        f"""*, CASE WHEN {year4} != '' THEN CAST({year4} AS BIGINT)
+                    WHEN length(regexp_replace({signed}, '^0*', '')) <= 7
+                    THEN IF({sign} = '-', -1, 1) * CAST({signed} AS BIGINT) END AS _y,
+            CAST({month} AS BIGINT) AS _mo,
+            CAST({day} AS BIGINT) AS _d,
+            (CAST({hour} AS BIGINT) * 60 + CAST({minute} AS BIGINT)) * 60 + CAST({second} AS BIGINT) AS _s,
             CAST({hour} AS BIGINT) <= 23 AND CAST({minute} AS BIGINT) <= 59 AND CAST({second} AS BIGINT) <= 60
-                AS {n["ok"]},
-            IF({fraction} != '', CAST(rpad(substr({fraction}, 1, 6), 6, '0') AS BIGINT), 0) AS {n["us"]},
-            IF({osign} != '', CAST({ohours} AS BIGINT), 0) AS {n["oh"]},
+                AND IF({osign} != '', CAST({ohours} AS BIGINT), 0) <= 23 AS _ok,
+            IF({fraction} != '', CAST(rpad(substr({fraction}, 1, 6), 6, '0') AS BIGINT), 0) AS _us,
             (IF({osign} != '', CAST({ohours} AS BIGINT) * 3600, 0)
                 + IF({ominutes} != '', CAST({ominutes} AS BIGINT) * 60, 0))
-                * IF({osign} IN ('-', '\u2212'), -1, 1) AS {n["off"]}""",
-        f"{n['y']} - IF({n['mo']} <= 2, 1, 0) AS {n['yy']}",
-        f"IF({n['yy']} >= 0, {n['yy']}, {n['yy']} - 399) div 400 AS {n['era']}",
-        f"""{n["yy"]} - {n["era"]} * 400 AS {n["yoe"]},
-            (IF({n["mo"]} > 2, {n["mo"]} - 3, {n["mo"]} + 9) * 153 + 2) div 5 + {n["d"]} - 1 AS {n["doy"]}""",
-        f"""{n["era"]} * 146097 + {n["yoe"]} * 365 + {n["yoe"]} div 4 - {n["yoe"]} div 100 + {n["doy"]} - 719468
-            AS {n["days"]}""",
-        f"""CASE WHEN {n["y"]} BETWEEN {YEAR_MIN} AND {YEAR_MAX} AND {n["mo"]} BETWEEN 1 AND 12 AND {n["d"]} >= 1
-                AND {n["d"]} <= CASE WHEN {n["mo"]} IN (1, 3, 5, 7, 8, 10, 12) THEN 31
-                                     WHEN {n["mo"]} IN (4, 6, 9, 11) THEN 30
-                                     WHEN {n["mo"]} = 2 THEN IF(({n["y"]} % 4 = 0 AND {n["y"]} % 100 != 0)
-                                                                OR {n["y"]} % 400 = 0, 29, 28) END
-                AND {n["ok"]} AND {n["oh"]} <= 23
-            THEN timestamp_micros(({n["days"]} * 86400 + {n["s"]} - {n["off"]}) * 1000000 + {n["us"]}) END AS {out}""",
+                * IF({osign} IN ('-', '\u2212'), -1, 1) AS _off""",
+        f"*, IF({shifted} >= 0, {shifted}, {shifted} - 399) div 400 AS _era",
+        f"""*, {shifted} - _era * 400 AS _yoe,
+            (IF(_mo > 2, _mo - 3, _mo + 9) * 153 + 2) div 5 + _d - 1 AS _doy""",
     ]
+    days = "(_era * 146097 + _yoe * 365 + _yoe div 4 - _yoe div 100 + _doy - 719468)"
+    value = f"""CASE WHEN _y BETWEEN {YEAR_MIN} AND {YEAR_MAX} AND _mo BETWEEN 1 AND 12 AND _d >= 1
+                AND _d <= CASE WHEN _mo IN (1, 3, 5, 7, 8, 10, 12) THEN 31 WHEN _mo IN (4, 6, 9, 11) THEN 30
+                               WHEN _mo = 2 THEN IF((_y % 4 = 0 AND _y % 100 != 0) OR _y % 400 = 0, 29, 28) END
+                AND _ok
+            THEN timestamp_micros(({days} * 86400 + _s - _off) * 1000000 + _us) END"""
+    return steps, value
 
 
 # The general formats read the value trimmed, with its first space made a `T` (as the Polars engine does).
@@ -511,65 +531,59 @@ _GENERAL = f"regexp_replace(t_order_ts, {_sql('^([^ ]*) ')}, '$1T')"
 
 
 def _normalise_steps() -> list[str]:
-    """The SQL that cleans, normalises and enriches the records in `view` (line, raw, _reason, one raw String column
-    per contract column): `_reason` names the first rule each row breaks (the Polars engine's order); `raw` is kept
-    where there is one. One query (one analysis) rather than a chain of DataFrame calls: the plan is large and Spark
-    analyses a DataFrame at every call."""
+    """The select lists of `_normalise_query`, innermost first."""
     rates = usd_rates()
     rate_map = "str_to_map('" + ",".join(f"{code}:{rates[code]}" for code in sorted(rates)) + "', ',', ':')"
-    steps = [
+    # order_ts: chrono's fast format on the raw value, else the general formats on the value trimmed with its first
+    # space made a `T` (the Polars engine's coalesce of the two). One validation serves both: where the fast pattern
+    # matches, the general one either does not or reads the same fields.
+    parts = (
+        f"CASE WHEN _ts_raw RLIKE {_sql(TS_FAST)} THEN {_parts_sql('_ts_raw', TS_FAST, _GROUPS_FAST)} "
+        f"ELSE {_parts_sql(_GENERAL, TS_FULL, _GROUPS)} END"
+    )
+    timestamp_steps, timestamp = _timestamp_steps("_p")
+    too_long = " OR ".join(f"coalesce(char_length(t_{n}) > {limit}, false)" for n, limit in FIELD_MAX_CHARS.items())
+    years = f"{ORDER_YEARS[0]} AND {ORDER_YEARS[1]}"
+    checks = (
+        ("_too_long", Reason.FIELD_TOO_LONG),
+        ("coalesce(length(order_id), 0) = 0", Reason.MISSING_ORDER_ID),
+        ("coalesce(length(customer_id), 0) = 0", Reason.MISSING_CUSTOMER_ID),
+        (f"order_ts IS NULL OR year(order_ts) NOT BETWEEN {years}", Reason.INVALID_ORDER_TS),
+        ("country IS NULL", Reason.INVALID_COUNTRY),
+        ("currency IS NULL", Reason.UNKNOWN_CURRENCY),
+        ("_rate IS NULL", Reason.NO_USD_RATE),
+        ("amount IS NULL OR amount_usd IS NULL", Reason.INVALID_AMOUNT),
+        ("quantity IS NULL", Reason.INVALID_QUANTITY),
+        ("status IS NULL", Reason.INVALID_STATUS),
+    )
+    usd = f"bround(amount * _rate, {AMOUNT_SCALE})"
+    amount_type = AMOUNT.simpleString()
+    return [
         "line, raw, _reason, order_ts AS _ts_raw, "
         + ", ".join(f"{_trim_sql(name)} AS t_{name}" for name in INPUT_COLUMNS),
-        f"*, {_parts_sql('_ts_raw', TS_FAST, _GROUPS_FAST)} AS f_p",
-        *[f"*, {step}" for step in _timestamp_steps("f_p", "f_ts")],
-        f"*, CASE WHEN f_ts IS NULL THEN {_parts_sql(_GENERAL, TS_FULL, _GROUPS)} END AS g_p",
-        *[f"*, {step}" for step in _timestamp_steps("g_p", "g_ts")],
-        " ".join(
-            [
-                "line, raw, _reason, coalesce(f_ts, g_ts) AS order_ts,",
-                " OR ".join(f"coalesce(char_length(t_{n}) > {limit}, false)" for n, limit in FIELD_MAX_CHARS.items()),
-                "AS _too_long, t_order_id AS order_id, t_customer_id AS customer_id,",
-                f"CASE WHEN upper(t_country) RLIKE {_one_of(countries())} THEN upper(t_country) END AS country,",
-                f"CASE WHEN upper(t_currency) RLIKE {_one_of(currencies())} THEN upper(t_currency) END AS currency,",
-                f"CASE WHEN t_amount RLIKE {_sql(AMOUNT_PATTERN)} THEN CAST(t_amount AS {AMOUNT.simpleString()}) END",
-                "AS amount,",
-                f"CASE WHEN t_quantity RLIKE {_sql(INTEGER_PATTERN)}",
-                f"AND length(regexp_replace(t_quantity, {_sql(LEADING_SIGN_AND_ZEROS)}, '')) <= 10",
-                "THEN CAST(t_quantity AS BIGINT) END AS _quantity,",
-                f"CASE WHEN lower(t_status) RLIKE {_one_of(STATUSES)} THEN lower(t_status) END AS status",
-            ]
-        ),
-        f"*, CAST(try_element_at({rate_map}, currency) AS {RATE.simpleString()}) AS _rate,"
-        f" CASE WHEN _quantity BETWEEN 1 AND {QUANTITY_MAX} THEN CAST(_quantity AS INT) END AS quantity",
-        f"*, bround(amount * _rate, {AMOUNT_SCALE}) AS _usd",
+        f"*, {parts} AS _p",
+        *timestamp_steps,
+        f"""line, raw, _reason, {timestamp} AS order_ts, {too_long} AS _too_long,
+            t_order_id AS order_id, t_customer_id AS customer_id,
+            CASE WHEN upper(t_country) RLIKE {_one_of(countries())} THEN upper(t_country) END AS country,
+            CASE WHEN upper(t_currency) RLIKE {_one_of(currencies())} THEN upper(t_currency) END AS currency,
+            CASE WHEN t_amount RLIKE {_sql(AMOUNT_PATTERN)} THEN CAST(t_amount AS {amount_type}) END AS amount,
+            CASE WHEN t_quantity RLIKE {_sql(INTEGER_PATTERN)}
+                      AND length(regexp_replace(t_quantity, {_sql(LEADING_SIGN_AND_ZEROS)}, '')) <= 10
+                 THEN CAST(t_quantity AS BIGINT) END AS _quantity,
+            CASE WHEN lower(t_status) RLIKE {_one_of(STATUSES)} THEN lower(t_status) END AS status""",
+        f"""*, CAST(try_element_at({rate_map}, currency) AS {RATE.simpleString()}) AS _rate,
+            CASE WHEN _quantity BETWEEN 1 AND {QUANTITY_MAX} THEN CAST(_quantity AS INT) END AS quantity""",
         # A USD value of 10**16 or more cannot be stored: the amount is as invalid as one that breaks the pattern.
-        f"*, CAST(CASE WHEN abs(_usd) < {10 ** (AMOUNT_PRECISION - AMOUNT_SCALE)} THEN _usd END"
-        f" AS {AMOUNT.simpleString()}) AS amount_usd",
+        f"""*, CAST(CASE WHEN abs({usd}) < {10 ** (AMOUNT_PRECISION - AMOUNT_SCALE)} THEN {usd} END
+            AS {amount_type}) AS amount_usd""",
         "*, CASE WHEN _reason IS NOT NULL THEN _reason "
-        + " ".join(
-            f"WHEN {check} THEN '{reason.value}'"
-            for check, reason in (
-                ("_too_long", Reason.FIELD_TOO_LONG),
-                ("coalesce(length(order_id), 0) = 0", Reason.MISSING_ORDER_ID),
-                ("coalesce(length(customer_id), 0) = 0", Reason.MISSING_CUSTOMER_ID),
-                (
-                    f"order_ts IS NULL OR year(order_ts) NOT BETWEEN {ORDER_YEARS[0]} AND {ORDER_YEARS[1]}",
-                    Reason.INVALID_ORDER_TS,
-                ),
-                ("country IS NULL", Reason.INVALID_COUNTRY),
-                ("currency IS NULL", Reason.UNKNOWN_CURRENCY),
-                ("_rate IS NULL", Reason.NO_USD_RATE),
-                ("amount IS NULL OR amount_usd IS NULL", Reason.INVALID_AMOUNT),
-                ("quantity IS NULL", Reason.INVALID_QUANTITY),
-                ("status IS NULL", Reason.INVALID_STATUS),
-            )
-        )
+        + " ".join(f"WHEN {check} THEN '{reason.value}'" for check, reason in checks)
         + " END AS _r",
         "CAST(line AS BIGINT) AS line, IF(_r IS NOT NULL, raw, NULL) AS raw, _r AS _reason, "
         + ", ".join(c for c in CURATED_COLUMNS if c != "order_date")
         + ", to_date(order_ts) AS order_date",
     ]
-    return steps
 
 
 def _normalise_query(view: str) -> str:
@@ -655,6 +669,9 @@ class SparkEngine:
     obtained on first use, so `--engine spark` costs nothing in a command that computes nothing (extract)."""
 
     name = "spark"
+    # Up to this many records holding quotes are read on the driver (no Python worker to start); more are read by a
+    # Python UDF on the executors. Both use `csv_text.parse_quoted`.
+    driver_quoted_max = 20_000
 
     def __init__(self, spark: SparkSession | None = None, scratch: str | None = None) -> None:
         self._spark = spark
@@ -722,16 +739,18 @@ class SparkEngine:
 
     # --- stage ----------------------------------------------------------------------------------------------------
 
-    def _lines(self, text: _Text, rel: str) -> DataFrame:
-        """Physical lines (line, raw, bad, control, quoted, blank) with multi-line records joined at their first line
-        and their other lines removed."""
+    def _lines(self, text: _Text, rel: str, join_multi: bool) -> DataFrame:
+        """Physical lines (line, raw, bad, control, quoted, blank) without the lines that continue a multi-line
+        record; with `join_multi`, each such record's first line holds its whole text and flags (for the UDF)."""
         spark = self.spark
-        path = self.scratch.put(f"{rel}/input.txt", text.data)
+        # Without the file's last LF, splitting on LF gives exactly its lines (no literal line count in the plan: the
+        # generated code is then the same for every file, and Spark compiles it once).
+        body = text.data[:-1] if text.data.endswith(b"\n") else text.data
+        path = self.scratch.put(f"{rel}/input.txt", body)
         piece = F.col("piece")
         lines = (
             spark.read.text(path, wholetext=True)
             .select(F.posexplode(F.split("value", "\n", -1)).alias("pos", "piece"))
-            .where(F.col("pos") < text.lines)
             .select(
                 (F.col("pos") + 1).alias("line"),
                 F.when(piece.endswith("\r"), F.expr("substring(piece, 1, char_length(piece) - 1)"))
@@ -756,19 +775,22 @@ class SparkEngine:
         inside = spark.createDataFrame(text.continuation, "a long, b long").select(
             F.explode(F.sequence("a", "b")).alias("line")
         )
+        lines = lines.join(F.broadcast(inside), "line", "left_anti")
+        if not join_multi:
+            return lines
         joined = spark.createDataFrame(text.multi, "line long, m_raw string, m_bad boolean, m_control boolean")
-        return (
-            lines.join(F.broadcast(inside), "line", "left_anti")
-            .join(F.broadcast(joined), "line", "left")
-            .select(
-                "line",
-                F.coalesce("m_raw", "raw").alias("raw"),
-                F.coalesce("m_bad", "bad").alias("bad"),
-                F.coalesce("m_control", "control").alias("control"),
-                "quoted",
-                "blank",
-            )
+        return lines.join(F.broadcast(joined), "line", "left").select(
+            "line",
+            F.coalesce("m_raw", "raw").alias("raw"),
+            F.coalesce("m_bad", "bad").alias("bad"),
+            F.coalesce("m_control", "control").alias("control"),
+            "quoted",
+            "blank",
         )
+
+    def _on_driver(self, text: _Text) -> bool:
+        """Are the records holding quotes few enough to be read on the driver?"""
+        return sum(1 for r in text.quoted_records if r[0] > text.header_line) <= self.driver_quoted_max
 
     def _records(self, lines: DataFrame, text: _Text, header: csv_text.Header) -> DataFrame:
         """Data records: line, raw, structural `_reason`, one raw String column per contract column."""
@@ -785,8 +807,17 @@ class SparkEngine:
             .alias("_reason"),
             *[F.get(parts, position).alias(name) for name, position in positions.items()],
         )
-        if not text.quoted:
+        quoted_records = [r for r in text.quoted_records if r[0] > text.header_line]
+        if not quoted_records:
             return plain
+        if self._on_driver(text):
+            schema = ", ".join(["line long", "raw string", "_reason string", *(f"{n} string" for n in positions)])
+            # Columns of the parsed rows are in header order; `positions` picks the contract's.
+            rows = [
+                (line, raw, reason, *(fields[p] for p in positions.values()))
+                for line, raw, reason, *fields in _parse_on_driver(quoted_records, header.width)
+            ]
+            return plain.unionByName(self.spark.createDataFrame(rows, schema))
         parsed = F.col("_parsed")
         quoted = (
             records.where(F.col("quoted"))
@@ -805,73 +836,83 @@ class SparkEngine:
     def stage(self, data: bytes, lineage: Lineage) -> StagedFile:
         text = _analyse(data)
         if text.header_line == 0:
-            return StagedFile(
-                rows_in=0,
-                rows_valid=0,
-                valid=self._empty_parquet(VALID, "valid"),
-                rejected=self._empty_parquet(QUARANTINE, "quarantine"),
-                reasons={},
-                blank_lines=text.blank_lines or 0,
-            )
+            return self._nothing(text.blank_lines, [])
         if text.header_bad:
-            raise csv_text.not_utf8_header(_rows_in(text))
-        try:
-            header = csv_text.read_header(text.header_text, 0)
-        except ContractError as error:
-            error.rows_in = _rows_in(text)  # counted only for a file refused whole
-            raise
+            raise csv_text.not_utf8_header(text.rows_in)
+        header = csv_text.read_header(text.header_text, text.rows_in)
+        if text.rows_in == 0:
+            return self._nothing(text.blank_lines, header.ignored)
         rel = f"stage-{uuid.uuid4().hex}"
         try:
             return self._stage(text, header, lineage, rel)
         finally:
             self.scratch.remove(rel)
 
+    def _nothing(self, blank_lines: int, ignored: list[str]) -> StagedFile:
+        """A file without records (empty, blank, header only): nothing for Spark to do."""
+        return StagedFile(
+            rows_in=0,
+            rows_valid=0,
+            valid=self._empty_parquet(VALID, "valid"),
+            rejected=self._empty_parquet(QUARANTINE, "quarantine"),
+            reasons={},
+            blank_lines=blank_lines,
+            ignored_columns=ignored,
+        )
+
     def _stage(self, text: _Text, header: csv_text.Header, lineage: Lineage, rel: str) -> StagedFile:
-        lines = self._lines(text, rel)
-        staged = _normalised(self._records(lines, text, header)).persist()
-        try:
-            counts = (
-                staged.select(F.coalesce("_reason", F.lit("")).alias("k"))
-                .unionByName(lines.where(F.col("blank")).select(F.lit("\x00blank").alias("k")))
-                .groupBy("k")
-                .count()
-                .collect()
+        # Counts come with the first write (an Observation: no separate counting job); the rows are cached for the
+        # second write.
+        counts = Observation(f"stage-{rel}")
+        reasons = [r.value for r in Reason]
+        staged = (
+            _normalised(self._records(self._lines(text, rel, not self._on_driver(text)), text, header))
+            .observe(
+                counts,
+                F.count(F.lit(1)).alias("rows_in"),
+                *[F.count_if(F.col("_reason") == r).alias(r) for r in reasons],
             )
-            by_kind = {row["k"]: int(row["count"]) for row in counts}
-            blank_lines = by_kind.pop("\x00blank", 0)
-            rows_valid = by_kind.pop("", 0)
-            reasons = dict(sorted(by_kind.items()))
+            .persist()
+        )
+        try:
             lineage_columns = [
                 F.lit(lineage.source).cast(T.StringType()).alias("landing_source"),
                 F.lit(lineage.seq).cast(T.LongType()).alias("landing_seq"),
             ]
-            valid = staged.where(F.col("_reason").isNull()).select(
-                *CURATED_COLUMNS, *lineage_columns, F.col("line").alias("landing_line")
-            )
             structural = F.col("_reason").isin([r.value for r in STRUCTURAL_REASONS])
-            rejected = staged.where(F.col("_reason").isNotNull()).select(
-                *lineage_columns,
-                F.lit(lineage.file).cast(T.StringType()).alias("source_file"),
-                "line",
-                F.col("_reason").alias("reason"),
-                F.col("raw").alias("raw_line"),
-                *[F.when(~structural, F.col(c)).alias(c) for c in CURATED_COLUMNS],
-            )
-            return StagedFile(
-                rows_in=rows_valid + sum(reasons.values()),
-                rows_valid=rows_valid,
-                valid=self._write_one(valid, f"{rel}/valid") if rows_valid else self._empty_parquet(VALID, "valid"),
-                rejected=(
-                    self._write_one(rejected, f"{rel}/rejected")
-                    if reasons
-                    else self._empty_parquet(QUARANTINE, "quarantine")
+            rejected = self._write_one(
+                staged.where(F.col("_reason").isNotNull()).select(
+                    *lineage_columns,
+                    F.lit(lineage.file).cast(T.StringType()).alias("source_file"),
+                    "line",
+                    F.col("_reason").alias("reason"),
+                    F.col("raw").alias("raw_line"),
+                    *[F.when(~structural, F.col(c)).alias(c) for c in CURATED_COLUMNS],
                 ),
-                reasons=reasons,
-                blank_lines=blank_lines,
-                ignored_columns=header.ignored,
+                f"{rel}/rejected",
             )
+            valid = self._write_one(
+                staged.where(F.col("_reason").isNull()).select(
+                    *CURATED_COLUMNS, *lineage_columns, F.col("line").alias("landing_line")
+                ),
+                f"{rel}/valid",
+            )
+            observed = counts.get
         finally:
             staged.unpersist()
+        by_reason = {r: int(observed[r]) for r in reasons if observed[r]}
+        rows_in = int(observed["rows_in"])
+        if rows_in != text.rows_in:
+            raise RuntimeError(f"the Spark engine read {rows_in} records where the file holds {text.rows_in}")
+        return StagedFile(
+            rows_in=rows_in,
+            rows_valid=rows_in - sum(by_reason.values()),
+            valid=valid,
+            rejected=rejected,
+            reasons=dict(sorted(by_reason.items())),
+            blank_lines=text.blank_lines,
+            ignored_columns=header.ignored,
+        )
 
     # --- quarantine_all -------------------------------------------------------------------------------------------
 
@@ -897,16 +938,27 @@ class SparkEngine:
     def _merge(
         self, incoming: Sequence[bytes], table: TableView, dropped: set[tuple[str, int]], tag: str, rel: str
     ) -> MergeResult:
+        """Four Spark jobs: where the rows go (index lookup), the versions and every count (one aggregation over a
+        window by order_id), then the partitions' data and index (and the superseded rows, if any)."""
         spark = self.spark
         leaving = _in_lineage(dropped)
         new = self._read(f"{rel}/new", list(incoming), VALID)
         index = self._read_days(f"{rel}/index", dict(table.index()), INDEX)
-        # The partitions this merge reads: where the new rows go, and where their orders (and the rows of dropped
-        # deliveries) are now, found in the index without reading any data.
-        located = index.join(new.select("order_id"), "order_id", "left_semi").select("order_date")
-        if dropped:
-            located = located.unionByName(index.where(leaving).select("order_date"))
-        touched = {row["order_date"] for row in new.select("order_date").unionByName(located).distinct().collect()}
+        # Job 1: the partitions to read (where the new rows go, where their orders are now, where the dropped
+        # deliveries' rows are), found without reading any data. The index lists exactly each partition's rows.
+        located = (
+            new.select("order_date", F.lit(False).alias("dropped"))
+            .unionByName(
+                index.join(new.select("order_id"), "order_id", "left_semi").select(
+                    "order_date", F.lit(False).alias("dropped")
+                )
+            )
+            .unionByName(index.where(leaving).select("order_date", F.lit(True).alias("dropped")))
+            .distinct()
+            .collect()
+        )
+        touched = {row["order_date"] for row in located}
+        dropped_days = {row["order_date"] for row in located if row["dropped"]}
 
         def read_partitions(days: Iterable[date], folder: str) -> DataFrame:
             found = {}
@@ -914,122 +966,93 @@ class SparkEngine:
                 data = table.partition(day)
                 if data is not None:
                     found[day] = data
-            frame = self._read_days(f"{rel}/{folder}", found, PARTITIONS)
-            return frame.select(*VALID.fieldNames())
+            return self._read_days(f"{rel}/{folder}", found, PARTITIONS).select(*VALID.fieldNames())
 
-        current = read_partitions(touched, "current").persist()
-        kept = current
+        current = read_partitions(touched, "current")
         history = spark.createDataFrame([], VALID)
-        if dropped:
-            kept = current.where(~leaving)
-            affected = current.where(leaving).select("order_id").distinct()
-            if affected.take(1):
-                parts = list(table.history())
-                history = (
-                    self._read(f"{rel}/history", parts, VALID).where(~leaving).join(affected, "order_id", "left_semi")
-                )
+        if dropped_days:
+            # Earlier versions of the orders whose current rows leave: every other applied delivery's rows of them.
+            affected = current.where(leaving).select("order_id")
+            history = self._read(f"{rel}/history", list(table.history()), VALID)
+            history = history.where(~leaving).join(affected, "order_id", "left_semi")
+        # Candidates: current rows (0; a dropped delivery's rows -1, never chosen), new rows (1), earlier versions (2).
+        origin = F.col("_origin")
         candidates = (
-            kept.withColumn("_origin", F.lit(0))
+            current.withColumn("_origin", F.when(leaving, -1).otherwise(0))
             .unionByName(new.withColumn("_origin", F.lit(1)))
             .unionByName(history.withColumn("_origin", F.lit(2)))
         )
-        order = Window.partitionBy("order_id").orderBy(*[F.col(c).desc() for c in (*VERSION_ORDER, "_origin")])
-        flagged = candidates.withColumn("_latest", F.row_number().over(order) == 1).persist()
+        eligible = (origin >= 0).alias("_eligible")
+        by_order = Window.partitionBy("order_id")
+        versions = by_order.orderBy(F.col("_eligible").desc(), *[F.col(c).desc() for c in (*VERSION_ORDER, "_origin")])
+        flagged = (
+            candidates.withColumn("_eligible", eligible)
+            .withColumn("_latest", (F.row_number().over(versions) == 1) & F.col("_eligible"))
+            .withColumn("_from", F.max(F.when(origin <= 0, F.col("order_date"))).over(by_order))
+            .persist()
+        )
+        more: DataFrame | None = None
         try:
-            return self._publish(flagged, current, touched, dropped, read_partitions, tag, rel)
+            # Job 2: every count the commit needs, from one aggregation.
+            stats = (
+                flagged.groupBy("order_date", "landing_source", "landing_seq", "_origin", "_latest", "_from")
+                .count()
+                .collect()
+            )
+            winners = [r for r in stats if r["_latest"]]
+            arrived = [r for r in winners if r["_origin"] != 0]
+            changed = dropped_days | {r["order_date"] for r in arrived}
+            changed |= {r["order_date"] for r in stats if r["_origin"] == 0 and not r["_latest"]}
+            won: dict[tuple[str, int], int] = {}
+            lost: dict[tuple[str, int], int] = {}
+            for r in stats:
+                if r["_origin"] == 1:
+                    into = won if r["_latest"] else lost
+                    key = (r["landing_source"], int(r["landing_seq"]))
+                    into[key] = into.get(key, 0) + int(r["count"])
+            moves = sorted(
+                {(r["_from"], r["order_date"]) for r in arrived if r["_from"] not in (None, r["order_date"])}
+            )
+            rows_by_day: dict[date, int] = {}
+            for r in winners:
+                rows_by_day[r["order_date"]] = rows_by_day.get(r["order_date"], 0) + int(r["count"])
+            rows = flagged.where(F.col("_latest")).select(*VALID.fieldNames())
+            # A restored version may live on a date no other row touched: that partition is rewritten too.
+            extra = set(rows_by_day) - touched
+            if extra:
+                more = read_partitions(extra, "extra").persist()
+                for r in more.groupBy("order_date").count().collect():
+                    rows_by_day[r["order_date"]] += int(r["count"])
+                rows = rows.unionByName(more)
+            writes = self._partitions(
+                # ISO strings, not date literals: py4j renders a date with strftime, which drops a year's leading zeros.
+                rows.where(F.col("order_date").cast(T.StringType()).isin([d.isoformat() for d in sorted(changed)])),
+                changed,
+                rows_by_day,
+                tag,
+                rel,
+            )
+            superseded = self._superseded(flagged.where((origin == 1) & ~F.col("_latest")), sorted(lost), rel)
         finally:
             flagged.unpersist()
-            current.unpersist()
-
-    def _publish(
-        self,
-        flagged: DataFrame,
-        current: DataFrame,
-        touched: set[date],
-        dropped: set[tuple[str, int]],
-        read_partitions: Any,
-        tag: str,
-        rel: str,
-    ) -> MergeResult:
-        latest, origin = F.col("_latest"), F.col("_origin")
-        winning = flagged.where(latest)
-        arrived = winning.where(origin != 0)
-
-        def days(frame: DataFrame, kind: str) -> DataFrame:
-            return frame.select(
-                F.lit(kind).alias("kind"),
-                F.col("order_date").cast(T.StringType()).alias("a"),
-                F.lit(None).cast(T.StringType()).alias("b"),
-                F.lit(0).cast(T.LongType()).alias("n"),
-            ).distinct()
-
-        def per_delivery(frame: DataFrame, kind: str) -> DataFrame:
-            return (
-                frame.groupBy("landing_source", "landing_seq")
-                .agg(
-                    F.lit(kind).alias("kind"),
-                    F.col("landing_source").alias("a"),
-                    F.col("landing_seq").cast(T.StringType()).alias("b"),
-                    F.count(F.lit(1)).alias("n"),
-                )
-                .select("kind", "a", "b", "n")
-            )
-
-        moves = (
-            arrived.select("order_id", F.col("order_date").alias("_to"))
-            .join(current.select("order_id", F.col("order_date").alias("_from")), "order_id")
-            .where(F.col("_from") != F.col("_to"))
-            .select(
-                F.lit("move").alias("kind"),
-                F.col("_from").cast(T.StringType()).alias("a"),
-                F.col("_to").cast(T.StringType()).alias("b"),
-                F.lit(0).cast(T.LongType()).alias("n"),
-            )
-            .distinct()
-        )
-        stats = (
-            days(winning, "winner")
-            .unionByName(days(arrived, "changed"))
-            .unionByName(days(flagged.where(~latest & (origin == 0)), "changed"))
-            .unionByName(days(current.where(_in_lineage(dropped)), "changed"))
-            .unionByName(per_delivery(flagged.where(latest & (origin == 1)), "won"))
-            .unionByName(per_delivery(flagged.where(~latest & (origin == 1)), "superseded"))
-            .unionByName(moves)
-            .collect()
-        )
-        winner_days = {date.fromisoformat(r["a"]) for r in stats if r["kind"] == "winner"}
-        changed = {date.fromisoformat(r["a"]) for r in stats if r["kind"] == "changed"}
-        won = {(r["a"], int(r["b"])): int(r["n"]) for r in stats if r["kind"] == "won"}
-        lost = {(r["a"], int(r["b"])): int(r["n"]) for r in stats if r["kind"] == "superseded"}
-        moved = sorted({(date.fromisoformat(r["a"]), date.fromisoformat(r["b"])) for r in stats if r["kind"] == "move"})
-        rows = winning.select(*VALID.fieldNames())
-        # A restored version may live on a date no other row touched: that partition is rewritten too.
-        extra = winner_days - touched
-        if extra:
-            rows = rows.unionByName(read_partitions(extra, "extra"))
-        writes = self._partitions(rows.where(F.col("order_date").isin(sorted(changed))), changed, tag, rel)
-        superseded = self._superseded(flagged.where(~latest & (origin == 1)), sorted(lost), rel)
+            if more is not None:
+                more.unpersist()
         return MergeResult(
             partitions=writes,
-            moves=moved,
+            moves=moves,
             won=won,
             superseded=superseded,
             superseded_counts=lost,
         )
 
-    def _partitions(self, rows: DataFrame, changed: set[date], tag: str, rel: str) -> list[PartitionWrite]:
+    def _partitions(
+        self, rows: DataFrame, changed: set[date], counts: dict[date, int], tag: str, rel: str
+    ) -> list[PartitionWrite]:
         """The new content of every changed partition: data and index, one Parquet object each, tagged."""
         if not changed:
             return []
-        rows = rows.persist()
-        try:
-            data = self._write_by(
-                rows.select(*_tagged(PARTITION_COLUMNS, tag), "order_date"), f"{rel}/data", "order_date"
-            )
-            index = self._write_by(rows.select(*_tagged(INDEX_COLUMNS, tag), "order_date"), f"{rel}/idx", "order_date")
-            counts = {r["order_date"]: int(r["count"]) for r in rows.groupBy("order_date").count().collect()}
-        finally:
-            rows.unpersist()
+        data = self._write_by(rows.select(*_tagged(PARTITION_COLUMNS, tag), "order_date"), f"{rel}/data", "order_date")
+        index = self._write_by(rows.select(*_tagged(INDEX_COLUMNS, tag), "order_date"), f"{rel}/idx", "order_date")
         writes = []
         for day in sorted(changed):
             key = day.isoformat()
