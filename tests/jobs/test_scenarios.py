@@ -3,7 +3,8 @@ for every registered engine: curated equals the contract's fold after every day.
 
 The Polars engine runs every command as a separate process (`python -m etl_jobs`). The Spark engine runs the same CLI
 in this process (`tests.support.lakes.InProcess*Lake`: same code path, arguments, result file and exit codes) on the
-test session's one SparkSession: a JVM per command would make the scenario's ~40 commands take minutes. The last test
+test session's one SparkSession: a JVM per command would make the scenario's ~40 commands take minutes; on S3 it runs
+in the last test only. The last test
 mixes engines stage by stage on one lake (transform on Spark, validate on Polars, load on Spark, ...): each engine
 reads what the other wrote, which is what running transform on one stage runner and validate on another means."""
 
@@ -28,11 +29,13 @@ def test_multi_day_scenario_on_local_files(engine_name: str, tmp_path: Path, mon
 
 
 def test_multi_day_scenario_on_s3(engine_name: str, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    moto_server.reset()
     if engine_name == "spark":
-        multi_day(InProcessS3Lake(moto_server.client_environment(), engine_name, monkeypatch))
-    else:
-        multi_day(S3Lake(moto_server.client_environment(), engine_name))
+        pytest.skip(
+            "the Spark engine on S3 runs in test_multi_day_scenario_mixing_engines_stage_by_stage (transform, load, "
+            "retract and reprocess on Spark, on moto); a Spark-only pass on S3 too would not fit the Spark budget"
+        )
+    moto_server.reset()
+    multi_day(S3Lake(moto_server.client_environment(), engine_name))
 
 
 # Each command of the scenario on the engine named here: every stage's input was written by the other engine somewhere.

@@ -58,7 +58,7 @@ def test_on_a_cluster_without_a_scratch_location_the_error_says_what_to_set() ->
 def test_the_cluster_scratch_path_through_hadoops_file_system_gives_the_same_rows(tmp_path: Path) -> None:
     """Glue and EMR move Parquet through Hadoop's FileSystem (s3:// there); here the same code on file://."""
     spark = local_session()
-    data = generate(300, error_rate=0.2, seed=3).data
+    data = generate(60, error_rate=0.3, seed=3).data
     lineage = Lineage("orders", 1)
     local = SparkEngine(spark).stage(data, lineage)
     engine = SparkEngine(spark)
