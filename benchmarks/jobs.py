@@ -1,12 +1,15 @@
 """Benchmark `python -m etl_jobs run` end to end against a bare CSV-to-Parquet floor on the same file.
 
-    python benchmarks/jobs.py [--rows 1000000] [--error-rate 0.01] [--repeat 5] [--input FILE] [--no-duckdb] [--json]
+    python benchmarks/jobs.py [--rows 1000000] [--error-rate 0.01] [--repeat 5] [--input FILE] [--no-duckdb] [--spark]
+                              [--json]
 
 Generates (or reuses) an orders file with the given fault rate, then, interleaved `--repeat` times so that noise
 from other processes hits every kind alike, runs each kind as its own process and waits for it with `os.wait4`, so
 the peak resident set size reported is that process's own:
   - run:          `python -m etl_jobs run --input FILE --output DIR` (extract, transform, validate with quarantine,
                   load, manifest), exactly as a container or a person runs it;
+  - spark:        the same `run` with `--engine spark` (only with `--spark`: the Spark engine on one machine, its
+                  SparkSession built by `etl_jobs.engines.spark_settings` with `local[*]`; JVM start-up included);
   - polars floor: `pl.read_csv(...).write_parquet(...)` with every column as text (the fastest bare conversion that
                   accepts the same hostile file);
   - duckdb floor: `COPY (SELECT * FROM read_csv(..., all_varchar)) TO ... (FORMAT parquet)`.
@@ -56,8 +59,11 @@ def _floor_child(kind: str, source: str, out: str) -> dict[str, Any]:
     raise ValueError(f"unknown floor kind {kind!r}")
 
 
+RUNS = ("run", "spark")  # the kinds that run the pipeline (the others are floors)
+
+
 def _command(kind: str, source: str, out: str) -> list[str]:
-    if kind == "run":
+    if kind in RUNS:
         return [
             sys.executable,
             "-m",
@@ -71,6 +77,8 @@ def _command(kind: str, source: str, out: str) -> list[str]:
             RUN_DATE,
             "--json",
             "--quiet",
+            "--engine",
+            "polars" if kind == "run" else "spark",
         ]
     return [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--input", source, "--out", out]
 
@@ -90,7 +98,7 @@ def _measure(kind: str, source: str) -> dict[str, Any]:
         stdout.seek(0)
         printed: dict[str, Any] = json.loads(stdout.read())
     result = {"kind": kind, "wall_seconds": wall, "peak_bytes": usage.ru_maxrss * 1024}
-    if kind == "run":
+    if kind in RUNS:
         durations = printed["durations_s"]
         result |= {
             "work_seconds": sum(float(seconds) for seconds in durations.values()),
@@ -118,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="processes per kind (at least 5 for the verdict)")
     parser.add_argument("--input", help="reuse this orders file instead of generating one")
     parser.add_argument("--no-duckdb", action="store_true", help="measure only the Polars floor")
+    parser.add_argument("--spark", action="store_true", help="also run the pipeline on the Spark engine")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -126,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_floor_child(args.child, args.input, args.out)))
         return 0
 
-    kinds = ["run", "polars"] + ([] if args.no_duckdb else ["duckdb"])
+    floors = ["polars"] + ([] if args.no_duckdb else ["duckdb"])
+    kinds = ["run", *(["spark"] if args.spark else []), *floors]
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         source = args.input
         if not source:
@@ -153,14 +163,14 @@ def main(argv: list[str] | None = None) -> int:
 
     wall = {kind: _stats(results, "wall_seconds") for kind, results in runs.items()}
     work = {kind: _stats(results, "work_seconds") for kind, results in runs.items()}
-    floor_kind = min(kinds[1:], key=lambda k: wall[k]["median"])  # the floor named in the summary
+    floor_kind = min(floors, key=lambda k: wall[k]["median"])  # the floor named in the summary
     run = min(runs["run"], key=lambda r: r["wall_seconds"])
     peak = max(r["peak_bytes"] for r in runs["run"])
 
     def ratios(times: dict[str, dict[str, float]]) -> dict[str, float]:
         # Each ratio is against the faster floor for that figure.
         return {
-            stat: round(times["run"][stat] / min(times[kind][stat] for kind in kinds[1:]), 2)
+            stat: round(times["run"][stat] / min(times[kind][stat] for kind in floors), 2)
             for stat in ("best", "median")
         }
 
@@ -190,6 +200,27 @@ def main(argv: list[str] | None = None) -> int:
     figures["meets_time_target_work_only"] = max(figures["ratio_work"].values()) <= TARGET_RATIO
     figures["meets_memory_target"] = peak < GIB
     met = figures["meets_time_target"] and figures["meets_memory_target"]
+
+    if "spark" in runs:
+        # The Spark engine beside the Polars engine: a figure, not a target (one machine is not where Spark pays).
+        best_spark = min(runs["spark"], key=lambda r: r["wall_seconds"])
+        figures["spark"] = {
+            "rows_curated": best_spark["rows_curated"],
+            "same_counts_as_polars": all(
+                best_spark[k] == run[k] for k in ("rows_in", "rows_curated", "rows_quarantined")
+            ),
+            "stage_seconds_of_best": best_spark["durations_s"],
+            "ratio_wall_vs_polars_engine": {s: round(wall["spark"][s] / wall["run"][s], 2) for s in ("best", "median")},
+            "ratio_work_vs_polars_engine": {s: round(work["spark"][s] / work["run"][s], 2) for s in ("best", "median")},
+            "peak_memory_mib_of_the_process": round(max(r["peak_bytes"] for r in runs["spark"]) / 2**20, 1),
+        }
+        print(
+            f"spark engine wall {wall['spark']['best']}/{wall['spark']['median']} s, work {work['spark']['best']}/"
+            f"{work['spark']['median']} s (best/median): {figures['spark']['ratio_wall_vs_polars_engine']['median']}x "
+            f"the Polars engine end to end; stages of the best {best_spark['durations_s']}; same counts: "
+            f"{figures['spark']['same_counts_as_polars']}",
+            file=sys.stderr,
+        )
 
     def yes(flag: bool) -> str:
         return "yes" if flag else "no"

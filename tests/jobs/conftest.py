@@ -13,8 +13,13 @@ from etl_jobs.engines import available
 
 @pytest.fixture(params=available())
 def engine_name(request: pytest.FixtureRequest) -> str:
-    """Each registered engine in turn (`--engine NAME`)."""
+    """Each registered engine in turn (`--engine NAME`). For `spark`, the test session's one local SparkSession
+    (tests/support/spark.py: local[2], two shuffle partitions) is started first, so every in-process engine uses it."""
     name: str = request.param
+    if name == "spark":
+        from tests.support.spark import local_session
+
+        local_session()
     return name
 
 

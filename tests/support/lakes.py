@@ -128,3 +128,51 @@ class S3Lake(_CliLake):
             body = self.s3.get_object(Bucket="acme-curated", Key=item["Key"])["Body"].read()
             frames.append(pl.read_parquet(io.BytesIO(body)).with_columns(order_date=pl.lit(day).str.to_date()))
         return curated_rows(pl.concat(frames)) if frames else []
+
+
+class _InProcess:
+    """Runs `python -m etl_jobs` in this process (`etl_jobs.cli.main`), for engines whose start-up is too slow to pay
+    per command (Spark starts a JVM: ~40 commands of the scenario would take minutes). The CLI code path, arguments,
+    result file and exit codes are the same; the lake's environment is set with the test's monkeypatch.
+    `engine` is a name, or a function of the command's arguments giving one (a pipeline mixing engines)."""
+
+    env: dict[str, str]
+    route: Any
+    engines_used: set[str]  # the engines the commands ran on
+
+    def _setup(self, engine: str | Any, monkeypatch: Any) -> None:
+        from etl_jobs import storage
+
+        self.route = engine if callable(engine) else (lambda argv: engine)
+        self.engine = engine if isinstance(engine, str) else "mixed"
+        self.engines_used: set[str] = set()
+        for key, value in self.env.items():
+            monkeypatch.setenv(key, value)
+        storage._client.cache_clear()  # the S3 client is built from the environment once per process
+
+    def command(self, *argv: str) -> dict[str, Any]:
+        from etl_jobs import cli
+
+        with tempfile.TemporaryDirectory() as tmp:
+            result = Path(tmp) / "result.json"
+            engine = self.route(argv)
+            self.engines_used.add(engine)
+            code = cli.main([*argv, "--engine", engine, "--result-uri", str(result), "--quiet"])
+            payload: dict[str, Any] = json.loads(result.read_text())
+            if code != 0:
+                raise CommandFailed(f"{' '.join(argv)} exited {code}: {payload.get('error')}")
+            return payload
+
+
+class InProcessLocalLake(_InProcess, LocalLake):
+    def __init__(self, root: Path, engine: str | Any, monkeypatch: Any) -> None:
+        LocalLake.__init__(self, root, "")
+        self._setup(engine, monkeypatch)
+
+
+class InProcessS3Lake(_InProcess, S3Lake):
+    def __init__(
+        self, environment: Mapping[str, str], engine: str | Any, monkeypatch: Any, prefix: str = "lake"
+    ) -> None:
+        S3Lake.__init__(self, environment, "", prefix)
+        self._setup(engine, monkeypatch)
