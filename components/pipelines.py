@@ -5,7 +5,8 @@ runner with its ARNs resolved; each runner module defines its own). Shape:
 
     CheckSources -> CheckRunDate -> RunDateFrom(Input|StartTime) -> CheckDate      input checks (below)
     -> runners' setup steps -> before-stage steps of extract and transform
-    -> Sources: Map over `sources` (at most `max_concurrency` at once):
+    -> Sources: Map over `sources` (at most `max_concurrency` at once; each iteration gets the run date, its
+       source and what the runners carry in, such as a cluster id: `PipelineHooks.carried()`):
            CheckSource -> Extract [-> ReadExtractResult] -> Transform [-> ReadTransformResult]
     -> after-stage steps of extract and transform
     -> Validate [-> ReadValidateResult] -> QualityGate -> Load [-> ReadLoadResult] (with their before/after steps)
@@ -126,6 +127,12 @@ class PipelineHooks:
     def hook_seconds(self) -> int:
         """The worst-case time of this architecture's extra steps, added to the execution timeout."""
         return 0
+
+    def carried(self) -> Mapping[str, str]:
+        """What the per-source stages need from the run's state besides the run date and the source (a transient
+        cluster's id, say), as ItemSelector entries: `{"emr_cluster.$": "$.emr_cluster"}`. Each iteration of the
+        Sources Map sees only these. Keys must not clash with another runner's."""
+        return {}
 
 
 class RunnerTraits(Protocol):
@@ -307,6 +314,16 @@ class _Builder:
             states = [*steps, *states]
             target = _chain(steps, target)
         return states
+
+    def item_selector(self) -> dict[str, str]:
+        """Each Sources iteration's input: the run date, the source, and what the runners carry into it."""
+        selector = {"run_date.$": "$.run_date", "source.$": "$$.Map.Item.Value"}
+        for hook in self.hooks:
+            for key, path in hook.carried().items():
+                if key in selector:
+                    raise ValueError(f"{hook.architecture} carries {key!r} into the Sources Map, which is taken")
+                selector[key] = path
+        return selector
 
     def setup(self, next_state: str) -> list[asl.State]:
         states: list[asl.State] = []
@@ -501,7 +518,7 @@ def pipeline_definition(
         name="Sources",
         comment="Extract and transform each source; a failed iteration fails the Map",
         items_path="$.sources",
-        item_selector={"run_date.$": "$.run_date", "source.$": "$$.Map.Item.Value"},
+        item_selector=builder.item_selector(),
         item_processor=asl.Branch(
             (
                 asl.Choice(
