@@ -335,7 +335,10 @@ class _Builder:
         return states
 
 
-def _input_checks(spec: PipelineSpec, first: str) -> list[asl.State]:
+def _input_checks(spec: PipelineSpec, first: str, refused: str = NOTIFY_FAILURE) -> list[asl.State]:
+    """The input checks; a refused input (or an unknown source found in the Map) goes to `refused` with its message:
+    the failure teardown, so a run refused after its setup still ends what the setup made."""
+
     def invalid(name: str, cause: str) -> asl.Pass:
         return asl.Pass(
             name=name,
@@ -396,7 +399,7 @@ def _input_checks(spec: PipelineSpec, first: str) -> list[asl.State]:
                 "$$.Execution.Name, $.error.Cause)",
             },
             result_path="$.alert",
-            next=NOTIFY_FAILURE,
+            next=refused,
         ),
     ]
 
@@ -487,7 +490,9 @@ def pipeline_definition(
 
     # Built back to front, so each part knows where it goes next.
     load_after = builder.around(Stage.LOAD, _chain(success_path, "Succeeded"), before=False)
-    load = builder.stage_states(Stage.LOAD, per_source=False, next_state=_chain(load_after, "Succeeded"), name="Load")
+    load = builder.stage_states(
+        Stage.LOAD, per_source=False, next_state=_chain(load_after, _chain(success_path, "Succeeded")), name="Load"
+    )
     load_before = builder.around(Stage.LOAD, load[0].name, before=True)
     passed, rate = "$.validate.Payload.passed", "$.validate.Payload.quarantine_rate"
     gate = asl.Choice(
@@ -554,7 +559,7 @@ def pipeline_definition(
     steps = [*setup, *extract_before, *transform_before, *extract_after, *transform_after, *validate_before]
     steps += [*validate_after, *load_before, *load_after, *success_path, *failure_path]
     states: list[asl.State] = [
-        *_input_checks(spec, _chain(setup, first_stage)),
+        *_input_checks(spec, _chain(setup, first_stage), _chain(failure_path, NOTIFY_FAILURE)),
         *setup,
         *extract_before,
         *transform_before,
