@@ -217,6 +217,17 @@ class PlatformMocks(pulumi.runtime.Mocks):
             rid = "csc-" + _hex(name, 17)
             arn = f"arn:aws:lambda:{region}:{account}:code-signing-config:{rid}"
             state["configId"] = rid
+        elif typ == "aws:emrserverless/application:Application":
+            rid = "00" + _hex(name, 14)
+            arn = f"arn:aws:emr-serverless:{region}:{account}:/applications/{rid}"
+            state["name"] = inputs.get("name") or physical
+        elif typ == "aws:emr/securityConfiguration:SecurityConfiguration":
+            rid = inputs.get("name") or physical
+            state["name"] = rid
+        elif typ == "aws:iam/instanceProfile:InstanceProfile":
+            profile = inputs.get("name") or physical
+            rid, arn = profile, f"arn:aws:iam::{account}:instance-profile/{profile}"
+            state["name"] = profile
         elif typ.startswith("docker:") and kind == "Image":
             image = inputs.get("imageName", f"{physical}:latest")
             repository = image.rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image
