@@ -23,7 +23,7 @@ ARCHITECTURES: dict[str, str | None] = {
     "serverless": "components.architectures.serverless:Serverless",
     "glue": None,
     "streaming": None,
-    "emr": None,
+    "emr": "components.architectures.emr:Emr",
     "database": None,
     "containers": "components.architectures.containers:Containers",
     "stepfunctions": "components.architectures.stepfunctions:StepFunctions",
