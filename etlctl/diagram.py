@@ -33,7 +33,11 @@ ROLE_OF = {
     "aws:ecs/taskDefinition:TaskDefinition": ("taskRoleArn",),
     "aws:sfn/stateMachine:StateMachine": ("roleArn",),
     "aws:scheduler/schedule:Schedule": ("target", "roleArn"),
+    # The role of an EMR cluster's instances (by name): what every step on the transient cluster may touch.
+    "aws:iam/instanceProfile:InstanceProfile": ("role",),
 }
+TRUSTED_BY = {"aws:emrserverless/application:Application"}
+"""Resources whose roles are not an input of theirs but trust them (`aws:SourceArn`): EMR Serverless job roles."""
 """Compute resources and where their role ARN sits (the ECS execution role pulls images and writes logs only)."""
 
 INVOKE_ACTIONS = {
@@ -89,6 +93,8 @@ _SHAPES = {
     "aws:sfn/stateMachine:StateMachine": ("{{", "}}"),
     "aws:scheduler/schedule:Schedule": ("([", "])"),
     "aws:cloudwatch/eventRule:EventRule": ("([", "])"),
+    "aws:emrserverless/application:Application": ("[[", "]]"),
+    "aws:iam/instanceProfile:InstanceProfile": ("[[", "]]"),
 }
 _KIND = {
     "aws:s3/bucket:Bucket": "S3 bucket",
@@ -99,6 +105,8 @@ _KIND = {
     "aws:sfn/stateMachine:StateMachine": "state machine",
     "aws:scheduler/schedule:Schedule": "schedule",
     "aws:cloudwatch/eventRule:EventRule": "event rule",
+    "aws:emrserverless/application:Application": "EMR Serverless application",
+    "aws:iam/instanceProfile:InstanceProfile": "EMR cluster instances",
 }
 _SAYS_NOTHING = {"function", "machine", "schedule", "topic", "queue", "bucket", "task"}
 
@@ -203,7 +211,8 @@ def data_flow(evaluation: Evaluation) -> list[Edge]:
         inputs = registration.inputs
         path = ROLE_OF.get(registration.type)
         if path is not None:
-            role = roles.get(_get(inputs, *path))
+            ref = _get(inputs, *path)
+            role = roles.get(ref) or role_by_name.get(ref)
             if role is not None:
                 edges.update(_role_edges(registration, role, policies_of[role.urn], index))
         kind = registration.type
@@ -233,6 +242,13 @@ def data_flow(evaluation: Evaluation) -> list[Edge]:
         elif kind == "aws:sqs/queue:Queue":
             dead_letters = _get(_json(inputs.get("redrivePolicy")), "deadLetterTargetArn")
             _link(edges, index, registration, dead_letters, "dead letters")
+    for role in roles.values():
+        trust = _json(role.inputs.get("assumeRolePolicy"))
+        for statement in _listed(_get(trust, "Statement")):
+            for ref in _listed(_get(statement, "Condition", "ArnLike", "aws:SourceArn")):
+                trusted = index.find(ref)
+                if trusted is not None and trusted.type in TRUSTED_BY:
+                    edges.update(_role_edges(trusted, role, policies_of[role.urn], index))
     # A queue that triggers a function is read by the event source mapping (with the function's role): one edge.
     triggered = {(e.target, e.source) for e in edges if e.verb == "triggers"}
     return sorted(e for e in edges if not (e.verb == "reads" and (e.source, e.target) in triggered))
