@@ -103,7 +103,7 @@ def test_the_tree_names_the_image_by_its_package() -> None:
 # The diagram
 # ---------------------------------------------------------------------------------------------------------------------
 
-NODE = re.compile(r'^\s*(r_\w+)(?:\[\(|\(\[|\{\{|\(|\[|>)"([^"]*)"')
+NODE = re.compile(r'^\s*(r_\w+)(?:\[\(|\(\[|\[\[|\{\{|\(|\[|>)"([^"]*)"')
 EDGE = re.compile(r"^\s*(r_\w+) -->\|([^|]+)\| (r_\w+)$")
 SUBGRAPH = re.compile(r'^\s*subgraph (c_\w+)\["([^"]*)"\]$')
 
@@ -204,10 +204,11 @@ def test_an_architecture_the_stack_does_not_build_is_refused_with_what_it_builds
     result = etlctl("preview", "--offline", "--stack", "staging", "--format", "mermaid", "--architecture", "glue")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: stack staging does not build the architecture 'glue'; it builds: containers, serverless, stepfunctions"
+        "error: stack staging does not build the architecture 'glue'; it builds: containers, emr, serverless, "
+        "stepfunctions"
     )
     assert result.stdout == ""
-    with pytest.raises(render.ScopeError, match=r"it builds: containers, serverless, stepfunctions$"):
+    with pytest.raises(render.ScopeError, match=r"it builds: containers, emr, serverless, stepfunctions$"):
         render.scope(evaluated("dev"), "glue")
 
 
