@@ -23,8 +23,8 @@ Creates no resources: pure functions returning Pulumi assets and hashes.
   python-build-standalone build, and the hash-checked manylinux wheels once; the result is cached by `spark_env_key`);
   the program refers to it by key and `pulumi up` fails with `SparkEnvNotBuiltError` naming the command when missing.
 
-Build outputs live under `build/lambda/` (`build/lambda/spark-env/` for the Spark environment) in the repo (ignored by git), or
-`$ETL_BUILD_DIR` when set (CI caches it).
+Build outputs live under `build/lambda/` (`build/lambda/spark-env/` for the Spark environment) in the repo (ignored by
+git), or `$ETL_BUILD_DIR` when set (CI caches it).
 """
 
 from __future__ import annotations
