@@ -334,9 +334,18 @@ def job_settings() -> Mapping[str, str]:
 
 
 def entry_point_arguments(call: StageCall) -> list[str]:
-    """The entry module's arguments for a stage call, as ASL intrinsic arguments: `'--stage', 'transform',
-    '--run-date', $.run_date, ...` (the stage is an option of the Spark job, a command of `python -m etl_jobs`)."""
-    return ["'--stage'", *call.arguments()]
+    """The entry module's arguments for a stage call, as ASL intrinsic arguments, in the order of the Spark job's own
+    vector (`etl_jobs.spark_job.job_arguments`): `'--stage', 'transform', '--run-date', $.run_date, '--source',
+    $.source, '--result-uri', ..., '--max-quarantine-rate', ...` (the stage is an option of the job, where it is a
+    command of `python -m etl_jobs`). The zones and the scratch location reach the job as environment variables."""
+    arguments = ["'--stage'", f"'{call.stage.value}'", "'--run-date'", "$.run_date"]
+    if call.per_source:
+        arguments += ["'--source'", "$.source"]
+    if call.result_uri is not None:
+        arguments += ["'--result-uri'", call.result_uri]
+    if call.max_quarantine_rate is not None:
+        arguments += ["'--max-quarantine-rate'", f"'{call.max_quarantine_rate}'"]
+    return arguments
 
 
 def spark_conf(
@@ -417,7 +426,10 @@ EMR_GRANTS = (
     _Grant("emr", "code/", frozenset({"read"})),
     _Grant("emr", "env/", frozenset({"read"})),
     _Grant("emr", "logs/", frozenset({"write", "list"})),
+    # The Spark engine's scratch location: Parquet crossing between the driver and the executors (ETL_SPARK_SCRATCH).
+    _Grant("emr", "scratch/", frozenset({"read", "write", "delete", "list"})),
 )
+SCRATCH_PREFIX = f"{CODE_PREFIX}scratch/"
 
 
 def job_statements(
@@ -719,6 +731,8 @@ class Emr(Architecture):
             "AWS_REGION": foundation.stack.region,
             "AWS_DEFAULT_REGION": foundation.stack.region,
             "ETL_MAX_QUARANTINE_RATE": str(settings.max_quarantine_rate),
+            # Where the engine's Parquet crosses between the driver and the executors (a URI every executor reaches).
+            "ETL_SPARK_SCRATCH": foundation.lake.artifacts.uri(SCRATCH_PREFIX),
         }
         self.application: aws.emrserverless.Application | None = None
         self.security_configuration: aws.emr.SecurityConfiguration | None = None
