@@ -63,6 +63,9 @@ STATUSES: frozenset[str] = frozenset({"pending", "paid", "shipped", "delivered",
 AMOUNT_PRECISION = 18
 AMOUNT_SCALE = 2
 AMOUNT_MAX = Decimal(10) ** (AMOUNT_PRECISION - AMOUNT_SCALE)
+# order_ts must fall on a date a partition can be named after (order_date=YYYY-MM-DD: Python's date, Athena's DATE):
+# a timestamp whose UTC date is outside these years is invalid_order_ts.
+ORDER_YEARS = (1, 9999)
 # Quantities are stored as Int32; a larger count is a data error, not an order.
 QUANTITY_MAX = 2**31 - 1
 

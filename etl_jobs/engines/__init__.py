@@ -49,6 +49,7 @@ from etl_jobs.contract import ContractError, FileReason
 DEFAULT_ENGINE = "polars"
 ENGINES: dict[str, str] = {
     "polars": "etl_jobs.engines.polars_engine:PolarsEngine",
+    "spark": "etl_jobs.engines.spark_engine:SparkEngine",
 }
 
 GZIP_MAGIC = b"\x1f\x8b"

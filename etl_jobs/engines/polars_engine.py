@@ -21,9 +21,7 @@ Versions (`merge`) are resolved by hashing order ids and sorting only the few id
 
 from __future__ import annotations
 
-import csv
 import io
-import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,20 +36,19 @@ from etl_jobs.contract import (
     INDEX_COLUMNS,
     INPUT_COLUMNS,
     LINEAGE_COLUMNS,
+    ORDER_YEARS,
     QUANTITY_MAX,
     RECORD_MAX_CHARS,
     STATUSES,
-    ContractError,
-    FileReason,
     Reason,
     countries,
     currencies,
     usd_rates,
 )
-from etl_jobs.contract.orders import AMOUNT_PRECISION, AMOUNT_SCALE, STRUCTURAL_REASONS
+from etl_jobs.contract.orders import AMOUNT_MAX, AMOUNT_PRECISION, AMOUNT_SCALE, STRUCTURAL_REASONS
 from etl_jobs.engines import Lineage, MergeResult, PartitionWrite, StagedFile, TableView, open_bytes
+from etl_jobs.engines.csv_text import CONTROL, not_utf8_header, open_after, parse_quoted, prepare, read_header
 
-BOM = b"\xef\xbb\xbf"
 AMOUNT_TYPE = pl.Decimal(AMOUNT_PRECISION, AMOUNT_SCALE)
 RATE_TYPE = pl.Decimal(38, 10)
 TS_TYPE = pl.Datetime("us", "UTC")
@@ -89,10 +86,6 @@ class ParsedFile:
     ignored_columns: list[str] = field(default_factory=list)
 
 
-# C0 control characters and DEL, except tab; a CR left inside a line (not part of its CRLF terminator) is one too.
-_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
-
-
 def _lines(data: bytes) -> pl.DataFrame:
     """Physical lines: `_line` (1-based), `_raw` (text without the line terminator), `_bad` (held bytes that are not
     UTF-8 text), `_control` (holds a control character), `_quoted` (holds a double quote), `_blank` (empty or
@@ -119,7 +112,7 @@ def _lines(data: bytes) -> pl.DataFrame:
             pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_line"),
             raw,
             raw.str.contains("\ufffd", literal=True).alias("_bad"),
-            raw.str.contains(_CONTROL).alias("_control"),
+            raw.str.contains(CONTROL).alias("_control"),
             raw.str.contains('"', literal=True).alias("_quoted"),
             raw.str.contains(r"\S").not_().alias("_blank"),
         )
@@ -136,57 +129,17 @@ def _lines(data: bytes) -> pl.DataFrame:
     return frame
 
 
-def _quote_state(line: str, in_quotes: bool) -> bool:
-    """Scan one physical line starting in `in_quotes`; return whether a quoted field is still open at its end.
-
-    Follows the `csv` module: a quote opens a field only at the start of a field; inside a quoted field `""` is a
-    literal quote and a single `"` closes the field; a quote in the middle of an unquoted field is literal.
-    """
-    at_field_start = not in_quotes
-    i, n = 0, len(line)
-    while i < n:
-        ch = line[i]
-        if in_quotes:
-            if ch == '"':
-                if i + 1 < n and line[i + 1] == '"':
-                    i += 1
-                else:
-                    in_quotes = False
-        elif ch == '"' and at_field_start:
-            in_quotes = True
-        at_field_start = ch == "," and not in_quotes
-        i += 1
-    return in_quotes
-
-
 def _open_after(lines: pl.Series, has_quote: pl.Series) -> pl.Series | None:
     """Per line: is a quoted field still open at its end (the record goes on)? None when no record spans lines."""
     quoted_idx = has_quote.arg_true().to_list()
     if not quoted_idx:
         return None
-    quoted_lines = lines.gather(quoted_idx).to_list()
-    state: dict[int, bool] = {}
-    start = 0
-    while start < len(quoted_idx):
-        in_quotes = False
-        opened_at = -1
-        for k in range(start, len(quoted_idx)):
-            was_open = in_quotes
-            in_quotes = _quote_state(quoted_lines[k], in_quotes)
-            if in_quotes and not was_open:
-                opened_at = k
-            state[quoted_idx[k]] = in_quotes
-        if not in_quotes:
-            break
-        # A quote still open at end of file: end that record at its own line and rescan from the next quoted line,
-        # so one stray quote cannot swallow the rest of the file.
-        state[quoted_idx[opened_at]] = False
-        start = opened_at + 1
-    if not any(state.values()):
+    states = open_after(lines.gather(quoted_idx).to_list())
+    if not any(states):
         return None
     # Lines without quotes keep the state of the last quoted line before them.
     series = pl.repeat(None, len(lines), dtype=pl.Boolean, eager=True).alias("open")
-    series = series.scatter(list(state), list(state.values()))
+    series = series.scatter(quoted_idx, states)
     return series.forward_fill().fill_null(False)
 
 
@@ -235,41 +188,6 @@ def _records(data: bytes) -> tuple[pl.DataFrame, int]:
     return frame, int((blank & ~continuation).sum())
 
 
-def _parse_quoted(raw: list[str], width: int) -> tuple[list[list[str | None]], list[str | None]]:
-    """Fields and structural reason of records that contain quotes, with the `csv` module (strict). Its field size
-    limit is raised to the record limit, so a long quoted field is judged by the field limits (`field_too_long`)
-    rather than failing to parse."""
-    if csv.field_size_limit() < RECORD_MAX_CHARS:
-        csv.field_size_limit(RECORD_MAX_CHARS)
-    columns: list[list[str | None]] = [[] for _ in range(width)]
-    reasons: list[str | None] = []
-    for text in raw:
-        reason: str | None = None
-        fields: list[str] = []
-        try:
-            rows = list(csv.reader([text], strict=True))
-            if len(rows) != 1:
-                reason = Reason.MALFORMED_QUOTES.value
-            else:
-                fields = rows[0]
-        except csv.Error as error:
-            reason = (Reason.UNTERMINATED_QUOTE if "end of data" in str(error) else Reason.MALFORMED_QUOTES).value
-        if reason is None and len(fields) != width:
-            reason = (Reason.TOO_MANY_FIELDS if len(fields) > width else Reason.TOO_FEW_FIELDS).value
-        reasons.append(reason)
-        for j in range(width):
-            columns[j].append(fields[j] if reason is None else None)
-    return columns, reasons
-
-
-def _header(raw: str) -> list[str]:
-    try:
-        rows = list(csv.reader([raw], strict=True))
-    except csv.Error as error:
-        raise ContractError(f"the header row is not valid CSV: {error}", FileReason.BAD_HEADER) from error
-    return [name.strip().lower() for name in rows[0]] if rows else []
-
-
 def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     """Split one orders CSV file into records; rows with structural faults carry a reason (their fields are not
     trustworthy: every rule checks the reason first).
@@ -277,13 +195,7 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     Raises ContractError when the header lacks a required column or repeats one (nothing can be read reliably).
     An empty or header-only file gives zero records.
     """
-    if data.startswith(BOM):
-        data = data[len(BOM) :]
-    if b"\r" in data and b"\n" not in data:
-        # CR-only line endings (classic Mac OS exports): the same records with LF; a CR inside a quoted field of
-        # such a file was a line break too.
-        data = data.replace(b"\r", b"\n")
-    records, n_blank = _records(data)
+    records, n_blank = _records(prepare(data))
     empty_frame = pl.DataFrame(
         schema={"_file": pl.String, "_line": pl.Int64, "_raw": pl.String, "_reason": REASON_TYPE}
     )
@@ -294,38 +206,12 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     assert first is not None
     rows_in = int((~records["_skip"]).sum()) - 1
     if records["_bad"][first]:
-        raise ContractError(
-            "the header row contains bytes that are not UTF-8; the file must be UTF-8 encoded",
-            FileReason.NOT_UTF8_HEADER,
-            rows_in,
-        )
-    try:
-        header = _header(records["_raw"][first])
-    except ContractError as error:
-        error.rows_in = rows_in
-        raise
+        raise not_utf8_header(rows_in)
+    header = read_header(records["_raw"][first], rows_in)
     records = records.slice(first + 1)
-    missing = [c for c in INPUT_COLUMNS if c not in header]
-    if missing:
-        hint = ""
-        if any(re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ].*", value.strip()) for value in header):
-            hint = " (the first line looks like data: the header row may be missing)"
-        raise ContractError(
-            f"the header is missing required column(s) {missing}{hint}; expected a header row naming "
-            f"{list(INPUT_COLUMNS)} in any order, comma-separated, got {header}",
-            FileReason.MISSING_COLUMNS,
-            rows_in,
-        )
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated:
-        raise ContractError(
-            f"the header names column(s) {duplicated} more than once; each column must appear once",
-            FileReason.DUPLICATE_COLUMNS,
-            rows_in,
-        )
-    ignored = [c for c in header if c not in INPUT_COLUMNS]
-    width = len(header)
-    positions = {name: header.index(name) for name in INPUT_COLUMNS}
+    ignored = header.ignored
+    width = header.width
+    positions = header.positions
 
     # Quote-free records (nearly all) are split on commas by a lazy query, which Polars runs over chunks on every core;
     # the few quoted ones go through `csv`. `str.split_exact` with `width` splits gives width + 1 fields straight away
@@ -366,7 +252,7 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
     if quoted.height:
         texts = quoted["_raw"].to_list()
         # A record over the length limit is not even split.
-        fields, reasons = _parse_quoted(["" if len(t) > RECORD_MAX_CHARS else t for t in texts], width)
+        fields, reasons = parse_quoted(["" if len(t) > RECORD_MAX_CHARS else t for t in texts], width)
         reasons = [
             Reason.INVALID_UTF8.value
             if bad
@@ -392,7 +278,7 @@ def parse_csv(data: bytes, source_file: str) -> ParsedFile:
             )
         )
     frame = pl.concat(parts) if len(parts) > 1 else plain
-    return ParsedFile(frame, header, n_blank, ignored)
+    return ParsedFile(frame, header.names, n_blank, ignored)
 
 
 _TS_COMMON = "%Y-%m-%dT%H:%M:%SZ"
@@ -518,11 +404,15 @@ def normalise(records: pl.DataFrame) -> pl.DataFrame:
         # Empty after trimming counts as missing (the value stays "" in staged; the reason says why).
         (pl.col("order_id").str.len_bytes().fill_null(0) == 0, Reason.MISSING_ORDER_ID),
         (pl.col("customer_id").str.len_bytes().fill_null(0) == 0, Reason.MISSING_CUSTOMER_ID),
-        (pl.col("order_ts").is_null(), Reason.INVALID_ORDER_TS),
+        (
+            pl.col("order_ts").is_null() | ~pl.col("order_ts").dt.year().is_between(*ORDER_YEARS),
+            Reason.INVALID_ORDER_TS,
+        ),
         (pl.col("country").is_null(), Reason.INVALID_COUNTRY),
         (pl.col("currency").is_null(), Reason.UNKNOWN_CURRENCY),
         (pl.col("_rate").is_null(), Reason.NO_USD_RATE),
-        (pl.col("amount").is_null(), Reason.INVALID_AMOUNT),
+        # An amount whose USD value cannot be stored (AMOUNT_MAX or more) is as invalid as one that breaks the pattern.
+        (pl.col("amount").is_null() | (pl.col("_usd").abs() >= AMOUNT_MAX), Reason.INVALID_AMOUNT),
         (pl.col("quantity").is_null(), Reason.INVALID_QUANTITY),
         (pl.col("status").is_null(), Reason.INVALID_STATUS),
     ]
@@ -535,10 +425,11 @@ def normalise(records: pl.DataFrame) -> pl.DataFrame:
         .lazy()
         .with_columns(_too_long=too_long)
         .with_columns(_rate=pl.lit(rate_by_code).gather(pl.col("currency").to_physical()))
+        .with_columns(_usd=(pl.col("amount").cast(RATE_TYPE) * pl.col("_rate")).round(AMOUNT_SCALE))
         .with_columns(pl.col(c).cast(pl.String) for c in ("country", "currency", "status"))
         .with_columns(
             _reason=chain.otherwise(pl.lit(None, REASON_TYPE)),
-            amount_usd=(pl.col("amount").cast(RATE_TYPE) * pl.col("_rate")).round(AMOUNT_SCALE).cast(AMOUNT_TYPE),
+            amount_usd=pl.when(pl.col("_usd").abs() < AMOUNT_MAX).then(pl.col("_usd")).cast(AMOUNT_TYPE),
             order_date=pl.col("order_ts").dt.date(),
         )
         # Keep raw text only where quarantine needs it. Done inside the query: patched in eagerly afterwards, the new
