@@ -74,6 +74,7 @@ from components.settings import (
 )
 from components.stages import RunnerCapabilities, Stage, StageBudget
 from etl_jobs import access as declared
+from etl_jobs.engines import spark_settings
 
 NAME = "emr"
 KEY = f"{PROJECT}:{NAME}"
@@ -322,15 +323,7 @@ class JobCode:
 
 def job_settings() -> Mapping[str, str]:
     """The Spark settings every runner of the job uses, from the job side's one module."""
-    try:
-        from etl_jobs.engines import spark_settings
-    except ImportError as exc:
-        raise ConfigError(
-            f"{KEY}: the Spark job is missing from this checkout (etl_jobs/engines/spark_settings.py): EMR runs the "
-            "Spark engine's job, which the spark branch brings"
-        ) from exc
-    settings: Mapping[str, str] = spark_settings.SETTINGS
-    return settings
+    return spark_settings.SETTINGS
 
 
 def entry_point_arguments(call: StageCall) -> list[str]:
@@ -381,8 +374,9 @@ def spark_conf(
 
 
 def conf_arguments(conf: Mapping[str, str]) -> list[str]:
-    """`--conf KEY=VALUE` pairs in key order (stable definitions: no diff unless a value changes)."""
-    return [part for key in sorted(conf) for part in ("--conf", f"{key}={conf[key]}")]
+    """`--conf KEY=VALUE` pairs in key order (stable definitions: no diff unless a value changes), rendered by the
+    job's own `spark_settings.submit_arguments`, so a step's command line is the one spark-submit runs locally."""
+    return spark_settings.submit_arguments(conf)
 
 
 def _quote(text: str) -> str:
@@ -596,7 +590,7 @@ class EmrClusterSteps(BoundRunner):
         return f"$.{self.state_key}.ClusterId"
 
     def task(self, call: StageCall, *, name: str, **options: Any) -> asl.Task:
-        arguments = [*(_quote(part) for part in self.spark_submit), *entry_point_arguments(call)[0:]]
+        arguments = [*(_quote(part) for part in self.spark_submit), *entry_point_arguments(call)]
         return asl.emr_add_step(
             name,
             region_arn=self.region_arn,

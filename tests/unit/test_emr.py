@@ -27,6 +27,8 @@ from components.architectures.emr import Emr, EmrSettings
 from components.pipelines import StageCall
 from components.settings import Environment
 from components.stages import Stage
+from etl_jobs import spark_job
+from etl_jobs.engines import spark_settings
 from etlctl.mocks import Registration
 from tests.support.components import foundation_refs, register
 from tests.support.definitions import MACHINE, definition_of, evaluate, parameters, statelint, states
@@ -346,7 +348,6 @@ def test_no_long_lived_cluster_in_state(cluster: list[Registration]) -> None:
 def test_job_arguments_and_settings(mode: str, serverless: list[Registration], cluster: list[Registration]) -> None:
     """What EMR gives the entry module equals `etl_jobs.spark_job`'s own argument vector for the call (paths aside),
     and every Spark setting of the job's one settings module reaches the job."""
-    spark_job = pytest.importorskip("etl_jobs.spark_job", reason="the Spark job comes with the spark branch")
     registrations = serverless if mode == "serverless" else cluster
     every = states(machine(registrations))
     context = {"Execution": {"Name": "exec", "Id": "arn:exec", "RedriveCount": 0}, "State": {"RetryCount": 0}}
@@ -367,8 +368,21 @@ def test_job_arguments_and_settings(mode: str, serverless: list[Registration], c
             stage.value, "2024-05-01", source=source, result_uri=result_uri, max_quarantine_rate=rate
         )
         assert arguments == expected
-        from etl_jobs.engines import spark_settings
-
+        if mode == "cluster":
+            # The whole step is the spark-submit command line the job runs locally, paths aside: EMR adds only the
+            # deploy mode, and its --conf pairs (sizes, environment, code) are extra settings of the same command.
+            extra = dict(pair.split("=", 1) for pair in conf[conf.index("--conf") + 1 :: 2])
+            local = spark_job.submit_command(expected, extra_conf=extra)
+            entry_point = command[entry]
+            assert command == [
+                local[0],
+                "--deploy-mode",
+                "cluster",
+                *local[1 : -len(expected) - 1],
+                entry_point,
+                *expected,
+            ]
+            assert local[-len(expected) - 1] == str(spark_job.SCRIPT) and entry_point.endswith(".py")
         for key, value in spark_settings.SETTINGS.items():
             assert f"{key}={value}" in conf
 
