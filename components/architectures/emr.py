@@ -1179,7 +1179,8 @@ class Emr(Architecture):
         }
 
     def _cluster_monitoring(self) -> None:
-        """Each run's cluster is new, so alarms cannot name it; the dashboard finds this stack's clusters by name."""
+        """Each run's cluster is new, so alarms cannot name it; the dashboard finds the account's clusters by metric
+        search. A failed step or cluster fails its Task, which the pipeline's Catch sends to the alert path."""
         region = self._foundation.stack.region
         search = "SEARCH('{AWS/ElasticMapReduce,JobFlowId} MetricName=\"{metric}\"', 'Maximum', 300)"
         self.widgets.append(
