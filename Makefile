@@ -11,7 +11,7 @@ export UV := $(abspath $(TOOLS))/bin/uv
 # Use the machine's Python (3.11+); never download an interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup preview preview-all lint typecheck test schema docs bench layers lock upgrade clean
+.PHONY: setup preview preview-all lint typecheck test schema docs bench layers spark-env lock upgrade clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ test: lint typecheck
 layers: setup
 	$(BIN)/python -m components.packaging build-layer --architecture arm64
 	$(BIN)/python -m components.packaging build-layer --architecture x86_64
+
+## The Spark job's Python environment for EMR (CPython 3.11 and the jobs group, arm64); `pulumi up` needs it with emr.
+spark-env: setup
+	$(BIN)/python -m components.packaging build-spark-env --architecture arm64
 
 schema: setup
 	$(BIN)/python -m etlctl schema --write

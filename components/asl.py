@@ -6,7 +6,9 @@ What it provides:
   `And`, `Or`, `Not`).
 - Task factories for the service integrations the platform uses: `lambda_invoke`, `sns_publish`, `sqs_send_message`,
   `ecs_run_task` (`runTask.sync`), `glue_start_job_run` (`startJobRun.sync`), `emr_serverless_start_job_run`
-  (`startJobRun.sync`) and `s3_get_object` (SDK integration). Each factory records the IAM statements its Task needs.
+  (`startJobRun.sync`), the EMR on EC2 cluster calls `emr_create_cluster` (`createCluster.sync`), `emr_add_step`
+  (`addStep.sync`) and `emr_terminate_cluster` (`terminateCluster.sync`), and `s3_get_object` (SDK integration).
+  Each factory records the IAM statements its Task needs.
 - `StateMachine`: checks the graph when it is built (raising `DefinitionError`, a `ValueError`, that names the state),
   applies the reliability defaults (`TaskDefaults`: Retry with backoff 2.0, MaxDelaySeconds and full jitter, Catch
   `States.ALL` to the alert path, TimeoutSeconds), renders deterministic JSON (`to_dict`, `to_json`) and derives the
@@ -1017,11 +1019,19 @@ def emr_serverless_start_job_run(
     entry_point: str,
     entry_point_arguments_path: str | None = None,
     spark_submit_parameters: str | None = None,
+    client_token_path: str | None = None,
+    name_path: str | None = None,
+    configuration_overrides: JsonDict | None = None,
+    execution_timeout_minutes: int | None = None,
     **options: Any,
 ) -> Task:
     """Run a Spark job on an EMR Serverless application and wait for it (`emr-serverless:startJobRun.sync`).
     `entry_point_arguments_path` is an intrinsic building the arguments, e.g.
-    `States.Array('--run-date', $.run_date)`."""
+    `States.Array('--run-date', $.run_date)`. `client_token_path` is an intrinsic giving the idempotency token
+    (1-64 characters of `[A-Za-z0-9._-]`), derived from the execution so that a repeated call of one attempt starts one
+    job run and every run (and retry) gets a token of its own; `name_path` names the job run the same way.
+    `configuration_overrides` holds the monitoring configuration (where the job's logs go); `execution_timeout_minutes`
+    stops a job run EMR Serverless-side even when nothing is waiting for it any more."""
     arn = Arn.parse(application_arn, f"state {name!r}: application_arn")
     application_id = arn.resource.rstrip("/").split("/")[-1]
     spark_submit: JsonDict = {"EntryPoint": entry_point}
@@ -1034,6 +1044,16 @@ def emr_serverless_start_job_run(
         "ExecutionRoleArn": execution_role_arn,
         "JobDriver": {"SparkSubmit": spark_submit},
     }
+    if client_token_path is not None:
+        parameters["ClientToken.$"] = client_token_path
+    if name_path is not None:
+        parameters["Name.$"] = name_path
+    if configuration_overrides is not None:
+        parameters["ConfigurationOverrides"] = configuration_overrides
+    if execution_timeout_minutes is not None:
+        if execution_timeout_minutes < 1:
+            raise DefinitionError(f"state {name!r}: execution_timeout_minutes must be >= 1 (0 means no timeout)")
+        parameters["ExecutionTimeoutMinutes"] = execution_timeout_minutes
     permissions = (
         _statement(["emr-serverless:StartJobRun"], [application_arn]),
         _statement(["emr-serverless:GetJobRun", "emr-serverless:CancelJobRun"], [f"{application_arn}/jobruns/*"]),
@@ -1046,4 +1066,136 @@ def emr_serverless_start_job_run(
         parameters=parameters,
         permissions=permissions,
         **_stage_options(options, JOB_RETRY, JOB_TIMEOUT_SECONDS),
+    )
+
+
+# EMR on EC2: a transient cluster per run. The optimized integration polls EMR (60 s for ten minutes, then 300 s) and
+# learns about finished calls through managed EventBridge rules in our account.
+_EMR_RULES = {
+    "createCluster": "StepFunctionsGetEventsForEMRRunJobFlowRule",
+    "addStep": "StepFunctionsGetEventsForEMRAddJobFlowStepsRule",
+    "terminateCluster": "StepFunctionsGetEventsForEMRTerminateJobFlowsRule",
+}
+# The API errors of the EMR integration (throttling, a cluster that cannot take the call yet): worth retrying, unlike
+# a failed step, whose ActionOnFailure already terminated the cluster.
+EMR_API_ERROR = "ElasticMapReduce.AmazonElasticMapReduceException"
+
+
+def _emr_cluster_arns(region_arn: Arn) -> str:
+    return f"{region_arn.prefix('elasticmapreduce')}:cluster/*"
+
+
+def emr_create_cluster(
+    name: str,
+    *,
+    region_arn: str,
+    cluster: JsonDict,
+    service_role_arn: str,
+    instance_role_arn: str,
+    **options: Any,
+) -> Task:
+    """Create an EMR on EC2 cluster and wait until it runs (`elasticmapreduce:createCluster.sync`).
+
+    `cluster` is the RunJobFlow request (Name, ReleaseLabel, Instances, ...) as a payload template; the integration
+    requires `Instances.KeepJobFlowAliveWhenNoSteps: true` (steps are added one by one) and refuses `Steps`.
+    `region_arn` is any ARN of the stack's partition, region and account (clusters are scoped to them).
+    `service_role_arn` and `instance_role_arn` are the EMR service role and the role of the instance profile: the
+    state machine passes both to EMR. The Task's output is the cluster id and ARN."""
+    arn = Arn.parse(region_arn, f"state {name!r}: region_arn")
+    instances = cluster.get("Instances", {})
+    if instances.get("KeepJobFlowAliveWhenNoSteps") is not True:
+        raise DefinitionError(
+            f"state {name!r}: createCluster needs Instances.KeepJobFlowAliveWhenNoSteps true (steps come one by one)"
+        )
+    if "Steps" in cluster:
+        raise DefinitionError(f"state {name!r}: createCluster takes no Steps; add them with addStep")
+    permissions = (
+        _statement(
+            ["elasticmapreduce:RunJobFlow", "elasticmapreduce:DescribeCluster", "elasticmapreduce:TerminateJobFlows"],
+            [_emr_cluster_arns(arn)],
+        ),
+        # RunJobFlow passes both roles to EMR, which hands the instance profile to EC2.
+        _statement(["iam:PassRole"], [service_role_arn, instance_role_arn]),
+        # EMR creates its cleanup service-linked role on first use (the integration's documented prerequisite).
+        _statement(
+            ["iam:CreateServiceLinkedRole", "iam:PutRolePolicy"],
+            [
+                f"arn:{arn.partition}:iam::{arn.account}:role/aws-service-role/elasticmapreduce.amazonaws.com*/"
+                "AWSServiceRoleForEMRCleanup*"
+            ],
+            {"StringLike": {"iam:AWSServiceName": "elasticmapreduce.amazonaws.com"}},
+        ),
+        _managed_rule(arn, _EMR_RULES["createCluster"]),
+    )
+    return Task(
+        name=name,
+        resource=f"arn:{arn.partition}:states:::elasticmapreduce:createCluster.sync",
+        parameters=cluster,
+        permissions=permissions,
+        **_stage_options(options, None, None),
+    )
+
+
+def emr_add_step(
+    name: str,
+    *,
+    region_arn: str,
+    cluster_id_path: str,
+    step_name: str,
+    args_path: str,
+    action_on_failure: Literal["TERMINATE_CLUSTER", "CANCEL_AND_WAIT"] = "TERMINATE_CLUSTER",
+    **options: Any,
+) -> Task:
+    """Add a `command-runner.jar` step to a running cluster and wait for it (`elasticmapreduce:addStep.sync`).
+    `args_path` is an intrinsic building the command (`States.Array('spark-submit', ...)`). A failed step ends the
+    cluster (`TERMINATE_CLUSTER`): later steps never run on a cluster whose run already failed. `CONTINUE`, which
+    seed 004 uses, is refused: it runs the next steps after a failure."""
+    arn = Arn.parse(region_arn, f"state {name!r}: region_arn")
+    _check_path(cluster_id_path, f"state {name!r}: cluster_id_path")
+    if action_on_failure not in ("TERMINATE_CLUSTER", "CANCEL_AND_WAIT"):
+        raise DefinitionError(
+            f"state {name!r}: ActionOnFailure {action_on_failure!r} would run later steps after a failure; use "
+            "TERMINATE_CLUSTER (or CANCEL_AND_WAIT)"
+        )
+    parameters: JsonDict = {
+        "ClusterId.$": cluster_id_path,
+        "Step": {
+            "Name": step_name,
+            "ActionOnFailure": action_on_failure,
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args.$": args_path},
+        },
+    }
+    permissions = (
+        _statement(
+            ["elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:DescribeStep", "elasticmapreduce:CancelSteps"],
+            [_emr_cluster_arns(arn)],
+        ),
+        _managed_rule(arn, _EMR_RULES["addStep"]),
+    )
+    return Task(
+        name=name,
+        resource=f"arn:{arn.partition}:states:::elasticmapreduce:addStep.sync",
+        parameters=parameters,
+        permissions=permissions,
+        **_stage_options(options, JOB_RETRY, JOB_TIMEOUT_SECONDS),
+    )
+
+
+def emr_terminate_cluster(name: str, *, region_arn: str, cluster_id_path: str, **options: Any) -> Task:
+    """Terminate a cluster and wait until it is gone (`elasticmapreduce:terminateCluster.sync`). Terminating a
+    cluster that already ended (a failed step terminated it) is not an error."""
+    arn = Arn.parse(region_arn, f"state {name!r}: region_arn")
+    _check_path(cluster_id_path, f"state {name!r}: cluster_id_path")
+    permissions = (
+        _statement(
+            ["elasticmapreduce:TerminateJobFlows", "elasticmapreduce:DescribeCluster"], [_emr_cluster_arns(arn)]
+        ),
+        _managed_rule(arn, _EMR_RULES["terminateCluster"]),
+    )
+    return Task(
+        name=name,
+        resource=f"arn:{arn.partition}:states:::elasticmapreduce:terminateCluster.sync",
+        parameters={"ClusterId.$": cluster_id_path},
+        permissions=permissions,
+        **_stage_options(options, None, None),
     )

@@ -153,16 +153,17 @@ class Orchestration(pulumi.ComponentResource):
         """Resolve the runners and the alert topic, then build the definition (no resource is created inside)."""
         foundation = args.foundation
         stages = list(Stage)
-        # One binding per runner, however many stages it runs: the pipeline renders a runner's setup, teardown and
-        # before/after steps once per runner (it tells runners apart by identity), not once per stage.
-        bindings = {id(runner): runner.bind() for runner in args.runners.values()}
-        bound = [bindings[id(args.runners[stage])] for stage in stages]
+        # Each runner bound once, so a runner of several stages is one BoundRunner and its setup and teardown steps
+        # appear once in the machine.
+        distinct = list({id(runner): runner for runner in args.runners.values()}.values())
+        bound = [runner.bind() for runner in distinct]
+        index = [next(i for i, runner in enumerate(distinct) if runner is args.runners[stage]) for stage in stages]
 
         def build(values: list[Any]) -> asl.StateMachine:
             topic, bucket, partition, key, *runners = values
             return pipelines.pipeline_definition(
                 spec,
-                dict(zip(stages, runners, strict=True)),
+                {stage: runners[index[position]] for position, stage in enumerate(stages)},
                 alerts_topic_arn=topic,
                 results=pipelines.ResultStore(
                     bucket=bucket, prefix=RESULTS_PREFIX, partition=partition, kms_key_arn=key

@@ -20,7 +20,18 @@ Creates no resources: pure functions returning Pulumi assets and hashes.
   installing a second one would shadow Glue's. Built like the layer, outside the program
   (`python -m components.packaging build-glue-wheels`), referred to by `glue_wheels_key()` from the lock alone.
 
-Build outputs live under `build/lambda/` in the repo (ignored by git), or `$ETL_BUILD_DIR` when set (CI caches it).
+- `spark_env_package(architecture)` is the Python environment the Spark job runs in on EMR (serverless and clusters):
+  a relocatable CPython (`SPARK_ENV_PYTHON`, the Python of Glue 5.1) with exactly `etl_jobs/requirements.txt`
+  installed into its site-packages, packed as a tar.gz that Spark unpacks next to the driver and every executor
+  (`spark.archives ...#environment`, then `./environment/bin/python3`). EMR releases bring their own Spark (pyspark and
+  py4j come from the release) but Python 3.9 by default; the archive brings 3.11 and the job's dependencies, so no
+  package index is needed at run time. Built outside the program like the layer, by
+  `python -m components.packaging build-spark-env --architecture arm64` (uv downloads the interpreter, a
+  python-build-standalone build, and the hash-checked manylinux wheels once; the result is cached by `spark_env_key`);
+  the program refers to it by key and `pulumi up` fails with `SparkEnvNotBuiltError` naming the command when missing.
+
+Build outputs live under `build/lambda/` (`build/lambda/spark-env/` for the Spark environment) in the repo (ignored by
+git), or `$ETL_BUILD_DIR` when set (CI caches it).
 """
 
 from __future__ import annotations
@@ -28,11 +39,13 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
+import gzip
 import hashlib
 import io
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -348,6 +361,160 @@ def build_layer(architecture: LambdaArchitecture, out_dir: Path | None = None, *
     return path
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# The Spark job's Python environment (EMR)
+# ---------------------------------------------------------------------------------------------------------------------
+
+# Glue 5.1's Python, which the Spark engine is tested with; a python-build-standalone build uv knows how to download.
+SPARK_ENV_PYTHON = "3.11.18"
+# (uv's platform tag for the wheels, uv's download key platform of the interpreter). EMR 7.x runs Amazon Linux 2023
+# (glibc 2.34): manylinux_2_28 wheels fit, as does python-build-standalone (built for older glibc).
+_SPARK_ENV_PLATFORMS = {
+    LambdaArchitecture.ARM64: ("aarch64-manylinux_2_28", "linux-aarch64-gnu"),
+    LambdaArchitecture.X86_64: ("x86_64-manylinux_2_28", "linux-x86_64-gnu"),
+}
+SPARK_ENV_REQUIREMENTS = LAYER_REQUIREMENTS
+SPARK_ENV_BUILD_COMMAND = ".venv/bin/python -m components.packaging build-spark-env --architecture {architecture}"
+# Where the interpreter sits inside the archive; Spark unpacks the archive into a directory named by its `#alias`.
+SPARK_ENV_PYTHON_PATH = "bin/python3"
+# Parts of the interpreter no job imports: the test suite, IDLE, Tk, pip's bootstrap, bytecode.
+_SPARK_ENV_EXCLUDED = ("lib/python3.11/test/", "lib/python3.11/idlelib/", "lib/python3.11/tkinter/",
+                       "lib/python3.11/ensurepip/", "lib/python3.11/lib2to3/tests/", "share/")  # fmt: skip
+
+
+class SparkEnvNotBuiltError(pulumi.RunError):
+    """The Spark job's environment archive is missing; Pulumi prints the message (with the command) without a
+    traceback."""
+
+
+def spark_env_key(architecture: LambdaArchitecture, requirements: Path = SPARK_ENV_REQUIREMENTS) -> str:
+    """Content key of the environment: the pinned requirements, the interpreter version and the platform."""
+    material = "\n".join(
+        [requirements.read_text(), SPARK_ENV_PYTHON, *_SPARK_ENV_PLATFORMS[architecture], "spark-env-format-1"]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def spark_env_paths(architecture: LambdaArchitecture, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """(cache directory of the interpreter download and the unpacked environment, archive) for this architecture."""
+    base = out_dir or build_dir() / "spark-env"
+    key = spark_env_key(architecture)
+    return base / f"spark-env-{architecture.value}-{key}", base / f"spark-env-{architecture.value}-{key}.tar.gz"
+
+
+def deterministic_tar_gz(root: Path, *, excluded: Sequence[str] = ()) -> bytes:
+    """A tar.gz of the tree under `root` (entries relative to it) whose bytes depend only on names, contents, the
+    executable bit and symlink targets: sorted entries, fixed times and owners, no gzip timestamp. Symlinks stay
+    symlinks (the interpreter's `bin/python3` is one), which a zip could not keep."""
+    paths = sorted(root.rglob("*"))
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for path in paths:
+            relative = path.relative_to(root).as_posix()
+            shown = relative + ("/" if path.is_dir() and not path.is_symlink() else "")
+            if not _included(Path(relative)) or any(shown.startswith(prefix) for prefix in excluded):
+                continue
+            info = tarfile.TarInfo(relative)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if path.is_symlink():
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, os.readlink(path), 0o777
+                archive.addfile(info)
+            elif path.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                archive.addfile(info)
+            else:
+                data = path.read_bytes()
+                info.size, info.mode = len(data), 0o755 if os.access(path, os.X_OK) else 0o644
+                archive.addfile(info, io.BytesIO(data))
+    compressed = io.BytesIO()
+    with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0, filename="") as stream:
+        stream.write(raw.getvalue())
+    return compressed.getvalue()
+
+
+def spark_env_package(architecture: LambdaArchitecture, out_dir: Path | None = None) -> CodePackage:
+    """The Spark job's environment archive; never built here (see the module docstring). When it is missing, the
+    mocks and `pulumi preview` refer to it by key with a placeholder; `pulumi up` raises `SparkEnvNotBuiltError`."""
+    key = spark_env_key(architecture)
+    _, path = spark_env_paths(architecture, out_dir)
+    digest = base64.b64encode(hashlib.sha256(key.encode()).digest()).decode()
+    if path.exists():
+        return CodePackage(
+            archive=pulumi.FileArchive(str(path)),
+            asset=pulumi.FileAsset(str(path)),
+            source_code_hash=digest,
+            path=path,
+            key=key,
+            zipped_bytes=path.stat().st_size,
+            unpacked_bytes=0,
+        )
+    command = SPARK_ENV_BUILD_COMMAND.format(architecture=architecture.value)
+    mocked = _running_under_mocks()
+    if not mocked and not pulumi.runtime.is_dry_run():
+        raise SparkEnvNotBuiltError(
+            f"the Spark job environment for {architecture.value} is not built ({path} is missing); run `{command}` "
+            f"first (it downloads the interpreter and the wheels once into {path.parent})"
+        )
+    if not mocked:
+        pulumi.log.warn(f"Spark environment {path.name} is not built; run `{command}` before `pulumi up`")
+    placeholder = f"spark environment {key} not built; run {command}\n"
+    return CodePackage(
+        archive=pulumi.AssetArchive({"NOT_BUILT.txt": pulumi.StringAsset(placeholder)}),
+        asset=pulumi.StringAsset(placeholder),
+        source_code_hash=digest,
+        path=path,
+        key=key,
+        zipped_bytes=0,
+        unpacked_bytes=0,
+        built=False,
+    )
+
+
+def spark_env_commands(architecture: LambdaArchitecture, uv: str, cache: Path) -> list[list[str]]:
+    """The uv commands that fetch the interpreter into `cache/python` and install the pinned wheels for the
+    platform into `cache/site-packages` (hash-checked, binary only, no resolution: the file is the whole closure)."""
+    wheels, interpreter = _SPARK_ENV_PLATFORMS[architecture]
+    version = ".".join(SPARK_ENV_PYTHON.split(".")[:2])
+    return [
+        [uv, "python", "install", f"cpython-{SPARK_ENV_PYTHON}-{interpreter}", "--install-dir", str(cache / "python"),
+         "--no-bin"],
+        [uv, "pip", "install", "--quiet", "--target", str(cache / "site-packages"), "--no-deps", "--only-binary",
+         ":all:", "--require-hashes", "--python-version", version, "--python-platform", wheels,
+         "-r", str(SPARK_ENV_REQUIREMENTS)],
+    ]  # fmt: skip
+
+
+def assemble_spark_env(interpreter: Path, site_packages: Path, target: Path) -> Path:
+    """The environment tree: the interpreter installation (`bin/`, `lib/python3.11/`) with `site_packages` as its
+    site-packages, in `target` (replaced). Returns `target`."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(interpreter, target, symlinks=True)
+    version = ".".join(SPARK_ENV_PYTHON.split(".")[:2])
+    destination = target / "lib" / f"python{version}" / "site-packages"
+    shutil.rmtree(destination, ignore_errors=True)
+    shutil.copytree(site_packages, destination, symlinks=True)
+    if not (target / SPARK_ENV_PYTHON_PATH).exists():
+        raise FileNotFoundError(f"{interpreter} has no {SPARK_ENV_PYTHON_PATH}: not a CPython installation")
+    return target
+
+
+def build_spark_env(architecture: LambdaArchitecture, out_dir: Path | None = None, *, force: bool = False) -> Path:
+    """Download the interpreter and the wheels (once), assemble the environment and pack it deterministically."""
+    from etlctl.lockfiles import find_uv
+
+    cache, path = spark_env_paths(architecture, out_dir)
+    if path.exists() and not force:
+        return path
+    fetch, install = spark_env_commands(architecture, find_uv(), cache)
+    subprocess.run(fetch, check=True)
+    shutil.rmtree(cache / "site-packages", ignore_errors=True)
+    subprocess.run(install, check=True)
+    (installed,) = [d for d in (cache / "python").iterdir() if d.is_dir() and d.name.startswith("cpython-")]
+    tree = assemble_spark_env(installed, cache / "site-packages", cache / "environment")
+    _write_once(path, deterministic_tar_gz(tree, excluded=_SPARK_ENV_EXCLUDED))
+    return path
+
+
 def describe(package: CodePackage) -> str:
     zipped, unpacked = package.zipped_bytes / 1e6, package.unpacked_bytes / 1e6
     return f"{package.path.name}: {zipped:.1f} MB zipped, {unpacked:.1f} MB unpacked"
@@ -361,6 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument("--force", action="store_true", help="rebuild the zip even when it exists")
     glue = commands.add_parser("build-glue-wheels", help="build the Glue job's zip of wheels (downloads once)")
     glue.add_argument("--force", action="store_true", help="rebuild the zip even when it exists")
+    spark = commands.add_parser("build-spark-env", help="build the Spark job's environment archive for EMR")
+    spark.add_argument("--architecture", choices=[a.value for a in LambdaArchitecture], action="append")
+    spark.add_argument("--force", action="store_true", help="rebuild the archive even when it exists")
     commands.add_parser("sizes", help="print the function package and built layer sizes")
     options = parser.parse_args(argv)
 
@@ -371,6 +541,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.command == "build-layer":
         for name in options.architecture or [LambdaArchitecture.ARM64.value]:
             build_layer(LambdaArchitecture(name), force=options.force)
+    if options.command == "build-spark-env":
+        for name in options.architecture or [LambdaArchitecture.ARM64.value]:
+            built = build_spark_env(LambdaArchitecture(name), force=options.force)
+            print(f"{built.name}: {built.stat().st_size / 1e6:.1f} MB")
+        return 0
     print(describe(function))
     for architecture in LambdaArchitecture:
         _, path = layer_paths(architecture)

@@ -5,7 +5,8 @@ runner with its ARNs resolved; each runner module defines its own). Shape:
 
     CheckSources -> CheckRunDate -> RunDateFrom(Input|StartTime) -> CheckDate      input checks (below)
     -> runners' setup steps -> before-stage steps of extract and transform
-    -> Sources: Map over `sources` (at most `max_concurrency` at once):
+    -> Sources: Map over `sources` (at most `max_concurrency` at once; each iteration gets the run date, its
+       source and what the runners carry in, such as a cluster id: `PipelineHooks.carried()`):
            CheckSource -> Extract [-> ReadExtractResult] -> Transform [-> ReadTransformResult]
     -> after-stage steps of extract and transform
     -> Validate [-> ReadValidateResult] -> QualityGate -> Load [-> ReadLoadResult] (with their before/after steps)
@@ -167,6 +168,12 @@ class PipelineHooks:
     def hook_seconds(self) -> int:
         """The worst-case time of this architecture's extra steps, added to the execution timeout."""
         return 0
+
+    def carried(self) -> Mapping[str, str]:
+        """What the per-source stages need from the run's state besides the run date and the source (a transient
+        cluster's id, say), as ItemSelector entries: `{"emr_cluster.$": "$.emr_cluster"}`. Each iteration of the
+        Sources Map sees only these. Keys must not clash with another runner's."""
+        return {}
 
 
 class RunnerTraits(Protocol):
@@ -360,6 +367,16 @@ class _Builder:
             target = _chain(steps, target)
         return states
 
+    def item_selector(self) -> dict[str, str]:
+        """Each Sources iteration's input: the run date, the source, and what the runners carry into it."""
+        selector = {"run_date.$": "$.run_date", "source.$": "$$.Map.Item.Value"}
+        for hook in self.hooks:
+            for key, path in hook.carried().items():
+                if key in selector:
+                    raise ValueError(f"{hook.architecture} carries {key!r} into the Sources Map, which is taken")
+                selector[key] = path
+        return selector
+
     def setup(self, next_state: str) -> list[asl.State]:
         states: list[asl.State] = []
         target = next_state
@@ -370,7 +387,10 @@ class _Builder:
         return states
 
 
-def _input_checks(spec: PipelineSpec, first: str) -> list[asl.State]:
+def _input_checks(spec: PipelineSpec, first: str, refused: str = NOTIFY_FAILURE) -> list[asl.State]:
+    """The input checks; a refused input (or an unknown source found in the Map) goes to `refused` with its message:
+    the failure teardown, so a run refused after its setup still ends what the setup made."""
+
     def invalid(name: str, cause: str) -> asl.Pass:
         return asl.Pass(
             name=name,
@@ -435,7 +455,7 @@ def _input_checks(spec: PipelineSpec, first: str) -> list[asl.State]:
                 "$$.Execution.Name, $.error.Cause)",
             },
             result_path="$.alert",
-            next=NOTIFY_FAILURE,
+            next=refused,
         ),
     ]
 
@@ -595,7 +615,9 @@ def pipeline_definition(
 
     # Built back to front, so each part knows where it goes next.
     load_after = builder.around(Stage.LOAD, _chain(success_path, "Succeeded"), before=False)
-    load = builder.stage_states(Stage.LOAD, per_source=False, next_state=_chain(load_after, "Succeeded"), name="Load")
+    load = builder.stage_states(
+        Stage.LOAD, per_source=False, next_state=_chain(load_after, _chain(success_path, "Succeeded")), name="Load"
+    )
     load_before = builder.around(Stage.LOAD, load[0].name, before=True)
     passed, rate = "$.validate.Payload.passed", "$.validate.Payload.quarantine_rate"
     gate = asl.Choice(
@@ -626,7 +648,7 @@ def pipeline_definition(
         name="Sources",
         comment="Extract and transform each source; a failed iteration fails the Map",
         items_path="$.sources",
-        item_selector={"run_date.$": "$.run_date", "source.$": "$$.Map.Item.Value"},
+        item_selector=builder.item_selector(),
         item_processor=asl.Branch(
             (
                 asl.Choice(
@@ -678,7 +700,7 @@ def pipeline_definition(
     steps = [*setup, *extract_before, *transform_before, *extract_after, *transform_after, *validate_before]
     steps += [*validate_after, *load_before, *load_after, *success_path, *failure_path]
     states: list[asl.State] = [
-        *_input_checks(spec, _chain(setup, corrections[0].name)),
+        *_input_checks(spec, _chain(setup, corrections[0].name), _chain(failure_path, NOTIFY_FAILURE)),
         *setup,
         *corrections,
         *extract_before,

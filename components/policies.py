@@ -94,6 +94,14 @@ def assume_role(service: str, account_id: str, source_arns: Sequence[str] = ()) 
     )
 
 
+def instance_role_trust() -> PolicyDocument:
+    """Trust of a role an EC2 instance profile carries: the EC2 service, as AWS documents it for instance profiles
+    (EMR's EMR_EC2_DefaultRole included), without aws:SourceAccount/aws:SourceArn, which EC2 does not send when it
+    gets an instance its profile's credentials. Who may launch instances with the profile is bounded by iam:PassRole
+    on the role instead (docs/CONTROLS.md row 11)."""
+    return document({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Resource policies of the foundation
 # ---------------------------------------------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
     endpoints: set[str] = set()
     # Without NAT, private workloads reach AWS APIs only through endpoints: give them the ones they declare.
     if settings.nat_gateways is NatGateways.NONE:
-        for cls in classes.values():
-            endpoints.update(cls.interface_endpoints)
+        for name, cls in classes.items():
+            endpoints.update(cls.endpoints(settings.architecture_settings(name)))
 
     foundation = Foundation(
         settings.project,

@@ -23,7 +23,7 @@ ARCHITECTURES: dict[str, str | None] = {
     "serverless": "components.architectures.serverless:Serverless",
     "glue": "components.architectures.glue:Glue",
     "streaming": "components.architectures.streaming:Streaming",
-    "emr": None,
+    "emr": "components.architectures.emr:Emr",
     "database": "components.architectures.database:Database",
     "containers": "components.architectures.containers:Containers",
     "stepfunctions": "components.architectures.stepfunctions:StepFunctions",

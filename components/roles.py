@@ -6,6 +6,9 @@ as CONTROLS row 11 (nag IAM4) requires; and the role's inline `aws.iam.RolePolic
 built. Every service role of the stack (Lambda, Step Functions, EventBridge Scheduler, ECS tasks, VPC flow logs) goes
 through here, so the trust shape is written once (`components.policies.assume_role`) and cannot drift per call site.
 The caller names both resources: the names are the resources' identity in existing stacks.
+
+`instance_role()` is the one exception to the trust shape: the role of an EC2 instance profile (EMR cluster
+instances), which EC2 assumes without the source conditions (`components.policies.instance_role_trust`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,23 @@ def service_role(
     trust = pulumi.Output.all(account_id, *source_arns).apply(
         lambda values: json.dumps(policies.assume_role(service, values[0], source_arns=values[1:]))
     )
+    role = aws.iam.Role(role_name, description=description, assume_role_policy=trust, opts=opts)
+    role_policy = aws.iam.RolePolicy(policy_name, role=role.id, policy=policy, opts=opts)
+    return ServiceRole(role=role, policy=role_policy)
+
+
+def instance_role(
+    role_name: str,
+    *,
+    policy_name: str,
+    policy: pulumi.Input[str],
+    parent: pulumi.Resource,
+    description: str | None = None,
+) -> ServiceRole:
+    """The role of an EC2 instance profile with `policy` (JSON text) attached inline; its trust admits only the EC2
+    service (see `components.policies.instance_role_trust` for why without source conditions)."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    trust = json.dumps(policies.instance_role_trust())
     role = aws.iam.Role(role_name, description=description, assume_role_policy=trust, opts=opts)
     role_policy = aws.iam.RolePolicy(policy_name, role=role.id, policy=policy, opts=opts)
     return ServiceRole(role=role, policy=role_policy)

@@ -7,9 +7,12 @@ It runs the stage through `etl_jobs.cli`; the engine builds the SparkSession fro
 (the one place for the Spark settings) when it first computes, and the job stops it at the end.
 
 Arguments, `--KEY value` (or `--KEY=value`), in any order (`ARGUMENTS` is the table):
-  --stage extract|transform|validate|load     required
+  --stage extract|transform|validate|load     required; or a manual start's correction, run by the runner of the
+          |retract|reprocess                  stage whose role it needs (retract: load's, reprocess: extract's)
   --run-date YYYY-MM-DD                       required: the date the run is for (the orchestrator passes it)
   --source NAME                               the source (extract: default orders; others: every source)
+  --file KEY                                  retract: the delivery (landing key, raw key, or <source>/seq=<n>)
+  --from, --to YYYY-MM-DD                     reprocess: the claim dates of the deliveries to process again
   --result-uri URI                            also write the result JSON there (s3:// or a local path)
   --max-quarantine-rate R                     validate's gate (default ETL_MAX_QUARANTINE_RATE or 0.10)
   --landing-prefix PREFIX                     extract: where files land in the raw zone (default landing/)
@@ -51,6 +54,8 @@ log = logging.getLogger("etl_jobs")
 ENGINE = "spark"
 SCRIPT = Path(__file__).resolve()
 SCRATCH_ENV = "ETL_SPARK_SCRATCH"
+JOB_COMMANDS = (*STAGE_COMMANDS, "retract", "reprocess")
+"""What `--stage` may name: a stage, or a correction (`python -m etl_jobs retract|reprocess`)."""
 
 
 @dataclass(frozen=True)
@@ -64,14 +69,17 @@ class Argument:
 
 ZONE_ARGUMENTS = {zone: f"{zone}-uri" for zone in ENV_VARS}
 ARGUMENTS: tuple[Argument, ...] = (
-    Argument("stage", True, STAGE_COMMANDS, None),
-    Argument("run-date", True, STAGE_COMMANDS, "--run-date"),
-    Argument("source", False, STAGE_COMMANDS, "--source"),
-    Argument("result-uri", False, STAGE_COMMANDS, "--result-uri"),
+    Argument("stage", True, JOB_COMMANDS, None),
+    Argument("run-date", True, JOB_COMMANDS, "--run-date"),
+    Argument("source", False, (*STAGE_COMMANDS, "reprocess"), "--source"),
+    Argument("file", False, ("retract",), "--file"),
+    Argument("from", False, ("reprocess",), "--from"),
+    Argument("to", False, ("reprocess",), "--to"),
+    Argument("result-uri", False, JOB_COMMANDS, "--result-uri"),
     Argument("max-quarantine-rate", False, ("validate",), "--max-quarantine-rate"),
     Argument("landing-prefix", False, ("extract",), "--landing-prefix"),
-    *(Argument(key, False, STAGE_COMMANDS, None, ENV_VARS[zone]) for zone, key in ZONE_ARGUMENTS.items()),
-    Argument("scratch-uri", False, STAGE_COMMANDS, None, SCRATCH_ENV),
+    *(Argument(key, False, JOB_COMMANDS, None, ENV_VARS[zone]) for zone, key in ZONE_ARGUMENTS.items()),
+    Argument("scratch-uri", False, JOB_COMMANDS, None, SCRATCH_ENV),
 )
 _BY_KEY = {a.key: a for a in ARGUMENTS}
 
@@ -90,11 +98,13 @@ def job_arguments(
     landing_prefix: str | None = None,
     zones: Mapping[str, str] | None = None,
     scratch_uri: str | None = None,
+    correction: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The job's argument vector, in ARGUMENTS order, for what a runner gives the job. Values are passed through as
-    given (a runner may put placeholders its orchestrator fills in); `main` checks them when the job runs."""
-    if stage not in STAGE_COMMANDS:
-        raise JobArgumentError(f"--stage {stage!r}: use one of {', '.join(STAGE_COMMANDS)}")
+    given (a runner may put placeholders its orchestrator fills in); `main` checks them when the job runs.
+    `correction` holds a correction's own options by key (`{"file": KEY}`, `{"from": D, "to": D}`)."""
+    if stage not in JOB_COMMANDS:
+        raise JobArgumentError(f"--stage {stage!r}: use one of {', '.join(JOB_COMMANDS)}")
     given: dict[str, str | None] = {
         "stage": stage,
         "run-date": run_date,
@@ -104,6 +114,10 @@ def job_arguments(
         "landing-prefix": landing_prefix,
         "scratch-uri": scratch_uri,
     }
+    for key, value in (correction or {}).items():
+        if key not in ("file", "from", "to"):
+            raise JobArgumentError(f"unknown correction option {key!r}; options: file, from, to")
+        given[key] = value
     for zone, uri in (zones or {}).items():
         if zone not in ZONE_ARGUMENTS:
             raise JobArgumentError(f"unknown zone {zone!r}; zones: {', '.join(ZONE_ARGUMENTS)}")
@@ -179,8 +193,8 @@ def cli_arguments(ours: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
     if missing:
         raise JobArgumentError(f"missing {', '.join(missing)}; e.g. --stage transform --run-date 2024-05-01")
     stage = ours["stage"]
-    if stage not in STAGE_COMMANDS:
-        raise JobArgumentError(f"--stage {stage!r}: use one of {', '.join(STAGE_COMMANDS)}")
+    if stage not in JOB_COMMANDS:
+        raise JobArgumentError(f"--stage {stage!r}: use one of {', '.join(JOB_COMMANDS)}")
     argv = [stage, "--engine", ENGINE]
     environment: dict[str, str] = {}
     for argument in ARGUMENTS:

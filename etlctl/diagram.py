@@ -38,7 +38,11 @@ ROLE_OF = {
     "aws:glue/job:Job": ("roleArn",),
     "aws:glue/crawler:Crawler": ("role",),
     "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": ("kinesisSourceConfiguration", "roleArn"),
+    # The role of an EMR cluster's instances (by name): what every step on the transient cluster may touch.
+    "aws:iam/instanceProfile:InstanceProfile": ("role",),
 }
+TRUSTED_BY = {"aws:emrserverless/application:Application"}
+"""Resources whose roles are not an input of theirs but trust them (`aws:SourceArn`): EMR Serverless job roles."""
 """Compute resources and where their role ARN sits (the ECS execution role pulls images and writes logs only)."""
 
 INVOKE_ACTIONS = {
@@ -105,6 +109,8 @@ _SHAPES = {
     "aws:kinesis/stream:Stream": ("[[", "]]"),
     "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": ("[/", "/]"),
     "aws:opensearch/serverlessCollection:ServerlessCollection": ("[(", ")]"),
+    "aws:emrserverless/application:Application": ("[[", "]]"),
+    "aws:iam/instanceProfile:InstanceProfile": ("[[", "]]"),
 }
 _KIND = {
     "aws:s3/bucket:Bucket": "S3 bucket",
@@ -123,6 +129,8 @@ _KIND = {
     "aws:kinesis/stream:Stream": "Kinesis stream",
     "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": "Firehose",
     "aws:opensearch/serverlessCollection:ServerlessCollection": "OpenSearch collection",
+    "aws:emrserverless/application:Application": "EMR Serverless application",
+    "aws:iam/instanceProfile:InstanceProfile": "EMR cluster instances",
 }
 _SAYS_NOTHING = {
     "function",
@@ -239,7 +247,8 @@ def data_flow(evaluation: Evaluation) -> list[Edge]:
         inputs = registration.inputs
         path = ROLE_OF.get(registration.type)
         if path is not None:
-            role = roles.get(_get(inputs, *path))
+            ref = _get(inputs, *path)
+            role = roles.get(ref) or role_by_name.get(ref)
             if role is not None:
                 edges.update(_role_edges(registration, role, policies_of[role.urn], index))
         kind = registration.type
@@ -282,6 +291,13 @@ def data_flow(evaluation: Evaluation) -> list[Edge]:
         elif kind == "aws:sqs/queue:Queue":
             dead_letters = _get(_json(inputs.get("redrivePolicy")), "deadLetterTargetArn")
             _link(edges, index, registration, dead_letters, "dead letters")
+    for role in roles.values():
+        trust = _json(role.inputs.get("assumeRolePolicy"))
+        for statement in _listed(_get(trust, "Statement")):
+            for ref in _listed(_get(statement, "Condition", "ArnLike", "aws:SourceArn")):
+                trusted = index.find(ref)
+                if trusted is not None and trusted.type in TRUSTED_BY:
+                    edges.update(_role_edges(trusted, role, policies_of[role.urn], index))
     # A queue that triggers a function is read by the event source mapping (with the function's role): one edge.
     triggered = {(e.target, e.source) for e in edges if e.verb == "triggers"}
     return sorted(e for e in edges if not (e.verb == "reads" and (e.source, e.target) in triggered))

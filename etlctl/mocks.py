@@ -266,6 +266,17 @@ class PlatformMocks(pulumi.runtime.Mocks):
             prefix = "subgrp" if typ == "aws:rds/subnetGroup:SubnetGroup" else "cluster-pg"
             rid, arn = group, f"arn:aws:rds:{region}:{account}:{prefix}:{group}"
             state["name"] = group
+        elif typ == "aws:emrserverless/application:Application":
+            rid = "00" + _hex(name, 14)
+            arn = f"arn:aws:emr-serverless:{region}:{account}:/applications/{rid}"
+            state["name"] = inputs.get("name") or physical
+        elif typ == "aws:emr/securityConfiguration:SecurityConfiguration":
+            rid = inputs.get("name") or physical
+            state["name"] = rid
+        elif typ == "aws:iam/instanceProfile:InstanceProfile":
+            profile = inputs.get("name") or physical
+            rid, arn = profile, f"arn:aws:iam::{account}:instance-profile/{profile}"
+            state["name"] = profile
         elif typ.startswith("docker:") and kind == "Image":
             image = inputs.get("imageName", f"{physical}:latest")
             repository = image.rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image

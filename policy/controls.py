@@ -100,8 +100,16 @@ SSE_S3_EXCEPTIONS: dict[str, str] = {
     "lake-access-logs-encryption": "S3 server access logs can only be delivered to a bucket encrypted with SSE-S3",
     "replica-access-logs-encryption": "the replica region's access-log bucket, for the same reason",
 }
-MANAGED_POLICY_EXCEPTIONS: dict[str, str] = {}
-"""AWS managed policy ARN -> why it is used (row 11). None today."""
+MANAGED_POLICY_EXCEPTIONS: dict[str, str] = {
+    "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2": (
+        "the EMR service role's policy: AWS keeps it in step with what EMR provisions, and it only touches resources "
+        "tagged for-use-with-amazon-emr-managed-policies=true (the deprecated AmazonElasticMapReduceRole is not "
+        "an exception, nor is AmazonElasticMapReduceforEC2Role, s3:* on *)"
+    ),
+}
+"""AWS managed policy ARN -> why it is used (row 11)."""
+INSTANCE_PROFILE_PRINCIPAL = "ec2.amazonaws.com"
+"""Trusted without source conditions: AWS documents instance-profile roles that way (row 11, amended)."""
 
 
 def control(row: int, slug: str, sources: str, summary: str, *types: str) -> Callable[[ResourceCheck], ResourceCheck]:
@@ -673,9 +681,52 @@ def iam_trust_one_service(resource_type: str, props: Props, context: Context) ->
         for operator in (statement.get("Condition") or {}).values():
             if isinstance(operator, dict):
                 keys |= set(operator)
-        if not keys & {"aws:SourceAccount", "aws:SourceArn"}:
+        if not keys & {"aws:SourceAccount", "aws:SourceArn"} and services != [INSTANCE_PROFILE_PRINCIPAL]:
             found.append(f"trust statement {sid} has no aws:SourceAccount or aws:SourceArn condition")
     return found
+
+
+def _wildcard_s3(resource: Any) -> bool:
+    """A resource that reaches every bucket (or every object of any bucket): `*`, `arn:aws:s3:::*`, `...:::*/...`."""
+    if not isinstance(resource, str):
+        return False
+    if resource == "*":
+        return True
+    match = re.match(r"^arn:[^:]+:s3:::([^/]*)", resource)
+    return match is not None and "*" in match.group(1)
+
+
+def _s3_wildcard_findings(document: Any) -> list[str]:
+    found = []
+    for index, statement in enumerate(_statements(document)):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = [a for a in _as_list(statement.get("Action")) if isinstance(a, str) and a.startswith("s3:")]
+        loose = [r for r in _as_list(statement.get("Resource")) if _wildcard_s3(r)]
+        if actions and loose:
+            found.append(
+                f"statement {statement.get('Sid', index)} grants {sorted(actions)} on {loose}: name the buckets"
+            )
+    return found
+
+
+@control(
+    66,
+    "iam-no-wildcard-s3",
+    "ours (EMR instance roles); SH IAM.21",
+    "no S3 action on every bucket ('*', 'arn:aws:s3:::*'): instance and job roles name their buckets",
+    IAM_POLICY,
+    ROLE_POLICY,
+    ROLE,
+)
+def iam_no_wildcard_s3(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type != ROLE:
+        return _s3_wildcard_findings(_document(_get(props, "policy")))
+    return [
+        f
+        for inline in _as_list(_get(props, "inlinePolicies"))
+        for f in _s3_wildcard_findings(_document(_get(inline, "policy")))
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -710,6 +761,140 @@ def glue_catalog_encryption(resource_type: str, props: Props, context: Context) 
         found.append("returnConnectionPasswordEncrypted must be true")
     elif _get(passwords, "awsKmsKeyId") is MISSING:
         found.append("connectionPasswordEncryption.awsKmsKeyId unset")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# EMR (rows 30-32): the serverless application and security configuration are resources; a cluster exists only as
+# the createCluster request in a state machine's definition, which is where it is checked.
+# ---------------------------------------------------------------------------------------------------------------------
+
+EMR_APPLICATION = "aws:emrserverless/application:Application"
+EMR_SECURITY_CONFIGURATION = "aws:emr/securityConfiguration:SecurityConfiguration"
+EMR_CLUSTER = "aws:emr/cluster:Cluster"
+EMR_STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"  # STATE_MACHINE, defined with the ECS checks below
+
+
+def _emr_tasks(props: Props, integration: str) -> list[tuple[str, dict[str, Any]]]:
+    definition = _document(_get(props, "definition"))
+    return [
+        (path, state.get("Parameters") or {})
+        for path, state, _ in _walk_states((definition or {}).get("States"))
+        if isinstance(state.get("Resource"), str) and f":elasticmapreduce:{integration}" in state["Resource"]
+    ]
+
+
+@control(
+    30,
+    "emr-private-network",
+    "SH EMR.1/EMR.2",
+    "EMR runs in the private subnets: serverless applications with a network configuration, clusters (created by a "
+    "state machine or declared) in named subnets with EMR-managed security groups, no public IP",
+    EMR_APPLICATION,
+    EMR_CLUSTER,
+    EMR_STATE_MACHINE,
+)
+def emr_private_network(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == EMR_APPLICATION:
+        network = _get(props, "networkConfiguration")
+        subnets = _get(network, "subnetIds")
+        if unknown(network) or unknown(subnets):
+            return []
+        return [] if _as_list(subnets) else ["no networkConfiguration.subnetIds: jobs would run outside the VPC"]
+    if resource_type == EMR_CLUSTER:
+        subnet = _get(props, "ec2Attributes", "subnetId")
+        subnets = _get(props, "ec2Attributes", "subnetIds")
+        return [] if _is_set(subnet) or _is_set(subnets) else ["no ec2Attributes subnet: the cluster is not private"]
+    found = []
+    for path, parameters in _emr_tasks(props, "createCluster"):
+        instances = parameters.get("Instances") or {}
+        if not (instances.get("Ec2SubnetIds") or instances.get("Ec2SubnetId")):
+            found.append(f"task state {path} creates a cluster in no named subnet")
+        for group in ("EmrManagedMasterSecurityGroup", "EmrManagedSlaveSecurityGroup", "ServiceAccessSecurityGroup"):
+            if not instances.get(group):
+                found.append(f"task state {path} creates a cluster without {group}")
+    return found
+
+
+def _security_configuration_findings(configuration: Any) -> list[str]:
+    if not isinstance(configuration, dict):
+        return []
+    encryption = configuration.get("EncryptionConfiguration") or {}
+    found = []
+    if encryption.get("EnableAtRestEncryption") is not True:
+        found.append("EnableAtRestEncryption must be true")
+    at_rest = encryption.get("AtRestEncryptionConfiguration") or {}
+    s3 = at_rest.get("S3EncryptionConfiguration") or {}
+    if s3.get("EncryptionMode") not in ("SSE-KMS", "CSE-KMS") or not s3.get("AwsKmsKey"):
+        found.append("S3EncryptionConfiguration must be SSE-KMS with the customer key (AwsKmsKey)")
+    disk = at_rest.get("LocalDiskEncryptionConfiguration") or {}
+    if disk.get("EncryptionKeyProviderType") != "AwsKms" or not disk.get("AwsKmsKey"):
+        found.append("LocalDiskEncryptionConfiguration must use AwsKms with the customer key")
+    if disk.get("EnableEbsEncryption") is not True:
+        found.append("LocalDiskEncryptionConfiguration.EnableEbsEncryption must be true")
+    in_transit = encryption.get("InTransitEncryptionConfiguration") or {}
+    if encryption.get("EnableInTransitEncryption") is True and not in_transit.get("TLSCertificateConfiguration"):
+        found.append("EnableInTransitEncryption without a TLSCertificateConfiguration")
+    return found
+
+
+@control(
+    31,
+    "emr-security-configuration",
+    "SH EMR.3/EMR.4; nag EMR4/EMR5",
+    "at-rest encryption of S3, local disks and EBS with the customer key; in transit with the stack's certificates "
+    "where it names them; every cluster names its security configuration",
+    EMR_SECURITY_CONFIGURATION,
+    EMR_STATE_MACHINE,
+)
+def emr_security_configuration(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == EMR_SECURITY_CONFIGURATION:
+        return _security_configuration_findings(_document(_get(props, "configuration")))
+    return [
+        f"task state {path} creates a cluster without a SecurityConfiguration"
+        for path, parameters in _emr_tasks(props, "createCluster")
+        if not parameters.get("SecurityConfiguration")
+    ]
+
+
+@control(
+    32,
+    "emr-logs-and-stop",
+    "nag EMR2/EMR6",
+    "serverless: auto-stop with an idle timeout, maximum capacity, logs to S3 with the key or to CloudWatch; "
+    "clusters: a log URI with the key, idle auto-termination, steps that stop on failure",
+    EMR_APPLICATION,
+    EMR_STATE_MACHINE,
+)
+def emr_logs_and_stop(resource_type: str, props: Props, context: Context) -> list[str]:
+    found = []
+    if resource_type == EMR_APPLICATION:
+        stop = _get(props, "autoStopConfiguration")
+        if not unknown(stop) and (_get(stop, "enabled") is False or _get(stop, "idleTimeoutMinutes") is MISSING):
+            found.append("autoStopConfiguration must be enabled with an idleTimeoutMinutes (started capacity bills)")
+        if _get(props, "maximumCapacity") is MISSING:
+            found.append("no maximumCapacity: a job could scale without bound")
+        monitoring = _get(props, "monitoringConfiguration")
+        if unknown(monitoring):
+            return found
+        s3_logs = _get(monitoring, "s3MonitoringConfiguration")
+        cloudwatch = _get(monitoring, "cloudwatchLoggingConfiguration", "enabled")
+        if s3_logs is MISSING and cloudwatch is not True:
+            found.append("no monitoringConfiguration: job logs go nowhere the stack keeps")
+        elif s3_logs is not MISSING and _get(s3_logs, "encryptionKeyArn") is MISSING:
+            found.append("s3MonitoringConfiguration without encryptionKeyArn: logs not encrypted with the customer key")
+        return found
+    for path, parameters in _emr_tasks(props, "createCluster"):
+        if not parameters.get("LogUri"):
+            found.append(f"task state {path} creates a cluster without a LogUri")
+        elif not parameters.get("LogEncryptionKmsKeyId"):
+            found.append(f"task state {path} creates a cluster whose logs are not encrypted with the customer key")
+        if not (parameters.get("AutoTerminationPolicy") or {}).get("IdleTimeout"):
+            found.append(f"task state {path} creates a cluster without an idle AutoTerminationPolicy")
+    for path, parameters in _emr_tasks(props, "addStep"):
+        action = (parameters.get("Step") or {}).get("ActionOnFailure")
+        if action not in ("TERMINATE_CLUSTER", "CANCEL_AND_WAIT"):
+            found.append(f"task state {path} adds a step with ActionOnFailure {action}: later steps would run")
     return found
 
 

@@ -51,6 +51,12 @@ class Architecture(pulumi.ComponentResource):
         self.runner = None
 
     @classmethod
+    def endpoints(cls, settings: ArchitectureSettings) -> tuple[str, ...]:
+        """The interface endpoints its workloads need with these settings (an architecture whose modes reach different
+        services overrides this); `interface_endpoints` by default."""
+        return cls.interface_endpoints
+
+    @classmethod
     def runner_capabilities(cls, settings: ArchitectureSettings) -> RunnerCapabilities | None:
         """What it can run for an orchestrator with these settings; None when it runs no stage."""
         return None

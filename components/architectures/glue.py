@@ -258,10 +258,13 @@ class ResolvedGlue:
 
 def job_arguments(call: StageCall) -> dict[str, str]:
     """The stage call as Glue job arguments (a payload template: keys ending in `.$` take a path or intrinsic): the
-    same `--KEY value` pairs, in the same order, as `StageCall.arguments()` gives a container."""
-    arguments = {"--stage": call.stage.value, "--run-date.$": "$.run_date"}
+    same `--KEY value` pairs, in the same order, as `StageCall.arguments()` gives a container. A correction runs as
+    its own `--stage` (retract, reprocess) with its options, on the job of the stage whose role it needs."""
+    arguments = {"--stage": call.name, "--run-date.$": "$.run_date"}
     if call.per_source:
         arguments["--source.$"] = "$.source"
+    for flag, path in call.correction.options if call.correction else ():
+        arguments[f"{flag}.$"] = path
     if call.max_quarantine_rate is not None:
         arguments["--max-quarantine-rate"] = str(call.max_quarantine_rate)
     if call.result_uri is not None:

@@ -16,6 +16,12 @@ the Polars engine: the engine never touches storage, so every S3 call a stage ma
 any engine, while the SQL itself goes through the Data API, which neither moto nor this harness serves (its grants
 are checked on the rendered policy in tests/unit/test_database.py). Its migration step touches no lake zone.
 
+EMR stages (a job run under its stage's job role, or a step on a cluster under its instance role) run the Spark
+engine, which cannot reach moto's S3 here (no S3A jar). Every S3 call the job makes is the shared driver-side boto3
+code (the engine only transforms bytes), so the stage is replayed as `python -m etl_jobs <stage>` with the arguments
+the Task gives the entry module (`--stage X` becomes the command) and the environment its Spark settings give the
+driver, under the role the job would run under: the data-path grants are checked against the declaration that way.
+
 What moto does not evaluate (see tests/support/iam.py): IAM conditions (so `s3:prefix` is checked by the harness's
 list check, built here from the rendered ListBucket conditions, and `kms:ViaService` not at all), KMS (objects are
 not encrypted), resource policies and the roles' trust policies.
@@ -131,6 +137,40 @@ class StageRun:
     handler: str = ""
 
 
+def _spark_environment(arguments: list[str], prefix: str) -> dict[str, str]:
+    """The driver's environment in `--conf <prefix>KEY=VALUE` arguments."""
+    pairs = [arguments[i + 1] for i, part in enumerate(arguments) if part == "--conf"]
+    return {
+        key.removeprefix(prefix): value for key, _, value in (p.partition("=") for p in pairs) if key.startswith(prefix)
+    }
+
+
+def _emr_run(evaluation: Evaluation, every: dict[str, Any], name: str, task: dict[str, Any], sent: Any) -> StageRun:
+    """An EMR stage as the CLI replays it: the entry module's arguments, the driver's environment, the job's role."""
+    if task["Resource"].endswith("emr-serverless:startJobRun.sync"):
+        submit = sent["JobDriver"]["SparkSubmit"]
+        arguments = submit["EntryPointArguments"]
+        environment = _spark_environment(submit["SparkSubmitParameters"].split(), "spark.emr-serverless.driverEnv.")
+        role = role_of(evaluation, sent["ExecutionRoleArn"])
+    else:
+        command = sent["Step"]["HadoopJarStep"]["Args"]
+        entry = next(i for i, part in enumerate(command) if part.endswith(".py"))
+        arguments = command[entry + 1 :]
+        environment = _spark_environment(command[:entry], "spark.yarn.appMasterEnv.")
+        profile_name = every["EmrCreateCluster"]["Parameters"]["JobFlowRole"]
+        (profile,) = [
+            r for r in evaluation.registrations
+            if r.type == "aws:iam/instanceProfile:InstanceProfile" and r.outputs.get("name") == profile_name
+        ]  # fmt: skip
+        (role_resource,) = [
+            r for r in evaluation.registrations
+            if r.type == "aws:iam/role:Role" and r.outputs.get("name") == profile.inputs["role"]
+        ]  # fmt: skip
+        role = role_of(evaluation, arn_of(role_resource))
+    assert arguments[0] == "--stage", arguments
+    return StageRun(stage=name.lower(), runner="ecs", role=role, environment=environment, sent=arguments[1:])
+
+
 def stage_runs(evaluation: Evaluation, machine: Any) -> list[StageRun]:
     every = states(definition_of(machine))
     functions = _by_arn(evaluation, "aws:lambda/function:Function")
@@ -141,9 +181,13 @@ def stage_runs(evaluation: Evaluation, machine: Any) -> list[StageRun]:
     runs = []
     for name in STAGES:
         task = every[name]
-        state = {"run_date": RUN_DATE, "source": source}
-        sent = parameters(task["Parameters"], state, {"Execution": {"Name": EXECUTION}})
-        if task["Resource"].endswith(":lambda:invoke"):
+        state = {"run_date": RUN_DATE, "source": source, "emr_cluster": {"ClusterId": "j-TEST"}}
+        context = {"Execution": {"Name": EXECUTION, "Id": f"arn:execution:{EXECUTION}", "RedriveCount": 0},
+                   "State": {"RetryCount": 0}}  # fmt: skip
+        sent = parameters(task["Parameters"], state, context)
+        if ":emr-serverless:" in task["Resource"] or ":elasticmapreduce:" in task["Resource"]:
+            runs.append(_emr_run(evaluation, every, name, task, sent))
+        elif task["Resource"].endswith(":lambda:invoke"):
             function = functions[task["Parameters"]["FunctionName"]]
             runs.append(
                 StageRun(

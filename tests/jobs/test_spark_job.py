@@ -51,12 +51,49 @@ def test_glues_own_arguments_are_ignored_and_ours_become_the_cli_call() -> None:
     assert environment == {ENV_VARS["curated"]: "s3://b/curated/"}
 
 
+def test_a_correction_runs_as_its_own_stage_with_its_options() -> None:
+    """A manual start's retract and reprocess reach the job as `--stage retract|reprocess` (on the job of the stage
+    whose role they need) and become the CLI's own commands, which its parser accepts."""
+    from etl_jobs.cli import parser
+
+    retract = spark_job.job_arguments("retract", "2024-05-01", correction={"file": "orders/seq=3"})
+    reprocess = spark_job.job_arguments(
+        "reprocess", "2024-05-01", correction={"from": "2024-04-01", "to": "2024-04-30"}
+    )
+    for argv, command in (
+        (retract, ["retract", "--engine", "spark", "--run-date", "2024-05-01", "--file", "orders/seq=3"]),
+        (
+            reprocess,
+            [
+                "reprocess",
+                "--engine",
+                "spark",
+                "--run-date",
+                "2024-05-01",
+                "--from",
+                "2024-04-01",
+                "--to",
+                "2024-04-30",
+            ],
+        ),
+    ):
+        ours, theirs = spark_job.parse([*argv, *GLUE_OWN])
+        assert set(theirs) == {"JOB_NAME", "job-bookmark-option", "enable-metrics"}
+        assert spark_job.cli_arguments(ours) == (command, {})
+        assert parser().parse_args(command).command == command[0]
+    with pytest.raises(spark_job.JobArgumentError, match="--file does not apply to --stage load"):
+        spark_job.job_arguments("load", "2024-05-01", correction={"file": "orders/seq=3"})
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--stage", "transform", "--run_date", "2024-05-01"], "did you mean --run-date"),
         (["--stage", "transform"], "missing --run-date"),
-        (["--stage", "merge", "--run-date", "2024-05-01"], "use one of extract, transform, validate, load"),
+        (
+            ["--stage", "merge", "--run-date", "2024-05-01"],
+            "use one of extract, transform, validate, load, retract, reprocess",
+        ),
         (["--stage", "load", "--stage", "load", "--run-date", "2024-05-01"], "given twice"),
         (["transform"], "give every argument as --KEY value"),
     ],

@@ -318,6 +318,23 @@ CASES = [
     Case("etl-64-rds-serverless-idle-cost", "database-cluster", _set("serverlessv2ScalingConfiguration.minCapacity", 0.5), ["minCapacity is 0.5 in dev: an idle cluster keeps paying for it; use 0 (with secondsUntilAutoPause)"], stack="dev"),
     Case("etl-64-rds-serverless-idle-cost", "database-cluster", _drop("serverlessv2ScalingConfiguration.secondsUntilAutoPause"), ["secondsUntilAutoPause unset: say how long an idle instance waits before it pauses"], stack="dev"),
     Case("etl-64-rds-serverless-idle-cost", "database-cluster", _drop("serverlessv2ScalingConfiguration"), ["no serverlessv2ScalingConfiguration: db.serverless instances need a capacity range"]),
+    Case("etl-30-emr-private-network", "emr-application", _set("networkConfiguration.subnetIds", []), ["no networkConfiguration.subnetIds: jobs would run outside the VPC"], stack="dev"),
+    Case("etl-30-emr-private-network", "emr-pipeline-machine", edit_json("definition", lambda d: states(d)["EmrCreateCluster"]["Parameters"]["Instances"].pop("Ec2SubnetIds")), ["task state EmrCreateCluster creates a cluster in no named subnet"]),
+    Case("etl-30-emr-private-network", "emr-pipeline-machine", edit_json("definition", lambda d: states(d)["EmrCreateCluster"]["Parameters"]["Instances"].pop("ServiceAccessSecurityGroup")), ["task state EmrCreateCluster creates a cluster without ServiceAccessSecurityGroup"]),
+    Case("etl-31-emr-security-configuration", "emr-security", edit_json("configuration", lambda d: d["EncryptionConfiguration"]["AtRestEncryptionConfiguration"]["LocalDiskEncryptionConfiguration"].update(EnableEbsEncryption=False)), ["LocalDiskEncryptionConfiguration.EnableEbsEncryption must be true"]),
+    Case("etl-31-emr-security-configuration", "emr-security", edit_json("configuration", lambda d: d["EncryptionConfiguration"]["AtRestEncryptionConfiguration"]["S3EncryptionConfiguration"].update(EncryptionMode="SSE-S3")), ["S3EncryptionConfiguration must be SSE-KMS with the customer key (AwsKmsKey)"]),
+    Case("etl-31-emr-security-configuration", "emr-security", edit_json("configuration", lambda d: d["EncryptionConfiguration"].update(EnableInTransitEncryption=True)), ["EnableInTransitEncryption without a TLSCertificateConfiguration"]),
+    Case("etl-31-emr-security-configuration", "emr-pipeline-machine", edit_json("definition", lambda d: states(d)["EmrCreateCluster"]["Parameters"].pop("SecurityConfiguration")), ["task state EmrCreateCluster creates a cluster without a SecurityConfiguration"]),
+    Case("etl-32-emr-logs-and-stop", "emr-application", _set("autoStopConfiguration.enabled", False), ["autoStopConfiguration must be enabled with an idleTimeoutMinutes (started capacity bills)"], stack="dev"),
+    Case("etl-32-emr-logs-and-stop", "emr-application", _drop("maximumCapacity"), ["no maximumCapacity: a job could scale without bound"], stack="dev"),
+    Case("etl-32-emr-logs-and-stop", "emr-application", _drop("monitoringConfiguration.s3MonitoringConfiguration.encryptionKeyArn"), ["s3MonitoringConfiguration without encryptionKeyArn: logs not encrypted with the customer key"], stack="dev"),
+    Case("etl-32-emr-logs-and-stop", "emr-pipeline-machine", edit_json("definition", lambda d: states(d)["EmrCreateCluster"]["Parameters"].pop("AutoTerminationPolicy")), ["task state EmrCreateCluster creates a cluster without an idle AutoTerminationPolicy"]),
+    Case("etl-32-emr-logs-and-stop", "emr-pipeline-machine", edit_json("definition", lambda d: states(d)["EmrCreateCluster"]["Parameters"].pop("LogEncryptionKmsKeyId")), ["task state EmrCreateCluster creates a cluster whose logs are not encrypted with the customer key"]),
+    Case("etl-32-emr-logs-and-stop", "emr-pipeline-machine", edit_json("definition", lambda d: states(d)["Validate"]["Parameters"]["Step"].update(ActionOnFailure="CONTINUE")), ["task state Validate adds a step with ActionOnFailure CONTINUE: later steps would run"]),
+    Case("etl-66-iam-no-wildcard-s3", "emr-instance-policy", edit_json("policy", lambda d: d["Statement"].append({"Sid": "AnyBucket", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::*/*"]})), ["statement AnyBucket grants ['s3:GetObject'] on ['arn:aws:s3:::*/*']: name the buckets"]),
+    Case("etl-66-iam-no-wildcard-s3", "emr-transform-job-policy", edit_json("policy", lambda d: d["Statement"].append({"Sid": "AnyBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::*"})), ["statement AnyBucket grants ['s3:ListBucket'] on ['arn:aws:s3:::*']: name the buckets"], stack="dev"),
+    Case("etl-11-iam-trust-one-service", "emr-service-managed-policy", _set("policyArn", "arn:aws:iam::aws:policy/service-role/AmazonElasticMapReduceforEC2Role"), ["AWS managed policy arn:aws:iam::aws:policy/service-role/AmazonElasticMapReduceforEC2Role is not a documented exception"]),
+    Case("etl-11-iam-trust-one-service", "emr-service-role", edit_json("assumeRolePolicy", lambda d: d["Statement"][0].pop("Condition")), ["trust statement 0 has no aws:SourceAccount or aws:SourceArn condition"]),
 ]  # fmt: skip
 
 
@@ -594,7 +611,7 @@ def test_every_policy_cites_a_row_of_the_projects_controls_document() -> None:
     for row in (4, 16, 26, 28, 55, 56):
         (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
         assert "Amended:" in line, f"row {row} changed without its reason"
-    for row in (61, 62, 63, 64, 65):
+    for row in (61, 62, 63, 64, 65, 66):
         (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
         assert "Added:" in line
     assert "## Changelog" in document

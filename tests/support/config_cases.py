@@ -221,7 +221,6 @@ BAD: list[StackFile] = [
     bad("architecture-typo", "etl-platform:architectures[0]: 'serverles' is not an architecture. Did you mean 'serverless'?", architectures=["serverles"]),
     bad("architectures-as-text", "etl-platform:architectures: 'serverless' is invalid: Input should be a valid array", architectures="serverless"),
     bad("architecture-twice", "etl-platform:architectures[1]: 'containers' is listed twice (first at [0])", architectures=["containers", "containers"]),
-    bad("architecture-not-available", "etl-platform:architectures[0]: 'emr' is not available yet in this version", architectures=["emr"]),
     bad("settings-of-an-unselected-architecture", "etl-platform:containers: settings for 'containers', which is not selected", containers={"cpu": 512}),
     bad("runner-not-selected", "etl-platform:stepfunctions.runners.transform: runner 'containers' is not selected in etl-platform:architectures",
         limit="runners", **STEPFUNCTIONS, stepfunctions={"runners": {"transform": "containers"}}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def _path(path: str, state: dict[str, Any], context: dict[str, Any]) -> Any:
 
 
 def evaluate(expression: str, state: dict[str, Any], context: dict[str, Any]) -> Any:
-    """`States.Array`, `States.Format`, quoted literals and `$.` / `$$.` paths: the subset of intrinsics the
+    """`States.Array`, `States.Format`, `States.Hash`, quoted literals and `$.` / `$$.` paths: the subset of intrinsics the
     pipeline's parameter templates use."""
     expression = expression.strip()
     if expression.startswith("'") and expression.endswith("'"):
@@ -100,6 +101,9 @@ def evaluate(expression: str, state: dict[str, Any], context: dict[str, Any]) ->
         for value in values:
             template = template.replace("{}", str(value), 1)
         return template
+    if name == "States.Hash":
+        data, algorithm = arguments
+        return hashlib.new(algorithm.replace("-", "").lower(), str(data).encode()).hexdigest()
     raise NotImplementedError(f"intrinsic {name} is not evaluated by the tests")
 
 

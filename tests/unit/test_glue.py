@@ -25,13 +25,13 @@ import pytest
 from components.architectures import glue
 from components.architectures.base import ArchitectureArgs
 from components.settings import Environment, config_problems
-from etl_jobs import pipeline, sample
+from etl_jobs import pipeline, sample, spark_job
 from etl_jobs.engines import get_engine
 from etl_jobs.zones import Zones
 from etlctl.mocks import Registration
 from tests.support import dqdl
 from tests.support.components import foundation_refs, register
-from tests.support.definitions import STATELINT, definition_of, statelint, states
+from tests.support.definitions import STATELINT, definition_of, parameters, statelint, states
 from tests.support.resources import policy, statements
 from tests.support.runs import land
 from tests.support.stacks import evaluate_config, evaluated
@@ -218,6 +218,21 @@ def test_stages_run_as_glue_jobs_then_partitions_and_quality_after_load(
     if STATELINT.exists():
         result = statelint(machine.inputs["definition"], tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_corrections_run_on_their_stages_jobs_as_the_spark_jobs_own_stage(dev: dict[str, Registration]) -> None:
+    """A manual start's retract (load's job and role) and reprocess (extract's) reach the job as
+    `--stage retract|reprocess` with their options: the Spark job's own arguments for them, not the stage's."""
+    found = states(definition_of(dev["glue-pipeline-machine"]))
+    corrections = {"retract": {"file": "orders/seq=3"}, "reprocess": {"from": "2024-04-01", "to": "2024-04-30"}}
+    jobs = {"retract": "glue-load", "reprocess": "glue-extract"}
+    for name, options in corrections.items():
+        task = found[name.title()]
+        assert task["Parameters"]["JobName"] == dev[jobs[name]].inputs["name"]
+        context = {"Execution": {"Name": "exec", "Id": "arn:exec", "RedriveCount": 0}, "State": {"RetryCount": 0}}
+        sent = parameters(task["Parameters"], {"run_date": "2024-05-01", "input": corrections}, context)["Arguments"]
+        expected = spark_job.job_arguments(name, "2024-05-01", result_uri=sent["--result-uri"], correction=options)
+        assert sent == spark_job.glue_arguments(expected)
 
 
 def test_the_machine_may_run_the_jobs_and_pass_only_the_quality_role(dev: dict[str, Registration]) -> None:
