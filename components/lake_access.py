@@ -122,14 +122,19 @@ def lake_arns(buckets: Mapping[str, str], *, key_arn: str, region: str, results_
 
 
 def role_statements(
-    stage: str, foundation: FoundationRefs, *, landing_prefix: str = "landing/", writes_results: bool = True
+    stage: str,
+    foundation: FoundationRefs,
+    *,
+    landing_prefix: str = "landing/",
+    writes_results: bool = True,
+    as_stage: str | None = None,
 ) -> pulumi.Output[list[policies.Statement]]:
     """The statements of the role that runs `stage` (a stage, or a command such as the serverless `process`): its
     declared grants on this stack's zones. A runner that returns its result as a payload writes no result object
-    (`writes_results=False`)."""
+    (`writes_results=False`); `as_stage`: the pipeline stage a command runs as (`etl_jobs.access.role_grants`)."""
     grants = [
         grant
-        for grant in declared.role_grants(stage, landing_prefix=landing_prefix)
+        for grant in declared.role_grants(stage, landing_prefix=landing_prefix, as_stage=as_stage)
         if writes_results or grant.zone is not declared.Zone.RESULTS
     ]
     lake = foundation.lake

@@ -212,7 +212,12 @@ def grants(command: str, *, landing_prefix: str = layout.DEFAULT_LANDING_PREFIX)
     return declared[command]
 
 
-def role_grants(stage: str, *, landing_prefix: str = layout.DEFAULT_LANDING_PREFIX) -> tuple[Grant, ...]:
-    """What the role running `stage` needs: the stage's grants and those of the corrections it runs (`RUNS_AS`)."""
-    commands = [stage, *sorted(c for c, runner in RUNS_AS.items() if runner == stage)]
+def role_grants(
+    stage: str, *, landing_prefix: str = layout.DEFAULT_LANDING_PREFIX, as_stage: str | None = None
+) -> tuple[Grant, ...]:
+    """What the role running `stage` needs: the stage's grants and those of the corrections it runs (`RUNS_AS`).
+    `as_stage` names the pipeline stage a command runs as when they differ (a stream's `collect` is its pipeline's
+    extract, so it also runs extract's corrections)."""
+    runs_as = as_stage or stage
+    commands = [stage, *sorted(c for c, runner in RUNS_AS.items() if runner == runs_as)]
     return tuple(grant for command in commands for grant in grants(command, landing_prefix=landing_prefix))

@@ -275,11 +275,12 @@ class Streaming(Architecture):
             stage: function(
                 f"compact-{stage.value}",
                 STAGE_HANDLERS[stage],
-                # Its handlers return their results: no result objects to write. Extract also runs a manual start's
-                # reprocess (`etl_jobs.access.RUNS_AS`), so its role carries reprocess's grants beside collect's.
+                # Its handlers return their results: no result objects to write. Collect runs as the pipeline's
+                # extract, so its role also holds the grants of the corrections extract runs (reprocess).
                 [
-                    lake_access.role_statements(command, foundation, writes_results=False)
-                    for command in ((STAGE_COMMANDS[stage], "reprocess") if stage is Stage.EXTRACT else (stage.value,))
+                    lake_access.role_statements(
+                        STAGE_COMMANDS[stage], foundation, writes_results=False, as_stage=stage.value
+                    )
                 ],
                 f"{stage.value} stage of the {name} compaction",
             )

@@ -118,7 +118,7 @@ def test_stream_commands_under_their_declared_grants(iam_moto: EnforcingMoto, tm
 
     # A manual start's reprocess rides on the compaction's extract function, whose role holds collect's and
     # reprocess's grants: both of the day's stream deliveries get a new generation, and collect finds nothing new.
-    extract = [grant for command in ("collect", "reprocess") for grant in role_grants(command)]
+    extract = role_grants("collect", as_stage="extract")
     with under_policy(iam_moto, [policy_document(extract, ROOTS)], ENV, list_prefixes=list_prefixes(extract, ROOTS)):
         redone = stage_collect.handler({**stage, "reprocess": {"from": RUN_DATE, "to": RUN_DATE}}, CONTEXT)
     assert sorted((d["seq"], d["gen"]) for d in redone["reprocess"]["deliveries"]) == [(1, 2), (2, 2)]

@@ -28,8 +28,11 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 def build(environment: Environment = Environment.DEV, **settings: Any) -> list[Registration]:
-    args = ArchitectureArgs(settings=StreamingSettings(**settings), foundation=foundation_refs(environment))
-    return register(lambda: Streaming(NAME, args))
+    settings_model = StreamingSettings(**settings)
+    # The refs are Outputs: made inside the program, as the foundation would hand them over.
+    return register(
+        lambda: Streaming(NAME, ArchitectureArgs(settings=settings_model, foundation=foundation_refs(environment)))
+    )
 
 
 def named(registrations: list[Registration], name: str) -> Registration:
