@@ -114,10 +114,10 @@ def job_arguments(
         "landing-prefix": landing_prefix,
         "scratch-uri": scratch_uri,
     }
-    for key, value in (correction or {}).items():
+    for key, option in (correction or {}).items():
         if key not in ("file", "from", "to"):
             raise JobArgumentError(f"unknown correction option {key!r}; options: file, from, to")
-        given[key] = value
+        given[key] = option
     for zone, uri in (zones or {}).items():
         if zone not in ZONE_ARGUMENTS:
             raise JobArgumentError(f"unknown zone {zone!r}; zones: {', '.join(ZONE_ARGUMENTS)}")
