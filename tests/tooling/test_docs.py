@@ -113,12 +113,6 @@ IDS = [str(path.relative_to(ROOT)) for path in DOCUMENTS]
 PACKAGES = ("components", "etl_jobs", "etlctl", "tests", "policy")
 TOP_LEVEL = (*PACKAGES, "containers", "docs", "benchmarks", ".github")
 ROOT_FILES = ("Makefile", "README.md", "pyproject.toml", "uv.lock", "Pulumi.yaml", "__main__.py")
-# Cited before they land: code another branch adds, which the code on this branch already refers to (glue's launcher
-# runs `etl_jobs.spark_job`). Each is excused only while it is missing; delete the entry once it has landed.
-PENDING = {
-    "etl_jobs.spark_job": "the Spark engine's entry point (spark branch)",
-    "etl_jobs/engines/spark_settings.py": "the Spark engine's settings (spark branch)",
-}
 
 
 def _blocks(text: str) -> list[str]:
@@ -199,8 +193,7 @@ def test_every_python_name_it_cites_exists(document: Path) -> None:
         try:
             _resolve(dotted)
         except (ImportError, AttributeError) as exc:
-            if dotted not in PENDING:
-                missing.append(f"`{dotted}` ({exc})")
+            missing.append(f"`{dotted}` ({exc})")
     assert missing == [], f"{document.name} cites names that do not exist: {missing}"
 
 
@@ -211,8 +204,7 @@ def test_every_path_and_link_it_cites_exists(document: Path) -> None:
         path, _, test = cited.partition("::")
         matches = list(ROOT.glob(path)) if "*" in path else [ROOT / path] if (ROOT / path).exists() else []
         if not matches:
-            if cited not in PENDING:
-                missing.append(cited)
+            missing.append(cited)
         elif test and not re.search(rf"^def {re.escape(test)}\(", matches[0].read_text(), re.M):
             missing.append(f"{cited} (no such test)")
     for link in _links(document):
