@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import asl, pipelines, policies
+from components.foundation import warehouse
 from components.foundation.alarms import LANDED_FILE_MAX_WAIT_SECONDS, Widget, metric_alarm, metric_widget
 from components.lake_access import RESULTS_PREFIX
 from components.queues import dead_letter_queue
@@ -144,7 +145,8 @@ class Orchestration(pulumi.ComponentResource):
         if missing:
             raise ConfigError(f"{args.settings_key}: no stage runner for {', '.join(missing)}")
         if args.machine_type is MachineType.EXPRESS:
-            problems = pipelines.express_problems(spec, args.runners)
+            extra = warehouse.HOOK_SECONDS if args.foundation.warehouse is not None else 0
+            problems = pipelines.express_problems(spec, args.runners, extra)
             if problems:
                 key = f"{args.settings_key}.type" if args.settings_key else "type"
                 raise ConfigError(f"{key}: EXPRESS does not fit this pipeline: {'; '.join(problems)}.")
@@ -158,8 +160,16 @@ class Orchestration(pulumi.ComponentResource):
         bindings = {id(runner): runner.bind() for runner in args.runners.values()}
         bound = [bindings[id(args.runners[stage])] for stage in stages]
 
+        # The stack's warehouse, when it has one, is loaded after the load stage of every pipeline.
+        steps = (
+            [warehouse.warehouse_load(foundation.warehouse, foundation.key.arn, foundation.stack.partition)]
+            if foundation.warehouse is not None
+            else []
+        )
+
         def build(values: list[Any]) -> asl.StateMachine:
-            topic, bucket, partition, key, *runners = values
+            topic, bucket, partition, key, *rest = values
+            runners, extra = rest[: len(stages)], rest[len(stages) :]
             return pipelines.pipeline_definition(
                 spec,
                 dict(zip(stages, runners, strict=True)),
@@ -167,6 +177,7 @@ class Orchestration(pulumi.ComponentResource):
                 results=pipelines.ResultStore(
                     bucket=bucket, prefix=RESULTS_PREFIX, partition=partition, kms_key_arn=key
                 ),
+                extra_steps=extra,
             )
 
         return pulumi.Output.all(
@@ -175,6 +186,7 @@ class Orchestration(pulumi.ComponentResource):
             foundation.stack.partition,
             foundation.key.arn,
             *bound,
+            *steps,
         ).apply(build)
 
     def _schedule(self, name: str, args: OrchestrationArgs) -> None:
