@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 import pytest
 
+from components.foundation.athena import QUARANTINE_COLUMNS
 from components.foundation.queries import NAMED_QUERIES, QUARANTINE_TABLE
 from etl_jobs import pipeline
 from etl_jobs.contract.reference import usd_rates
@@ -207,3 +209,11 @@ def test_late_and_updated_orders(lake: Zones) -> None:
 def test_every_named_query_is_tested_here() -> None:
     tested = {"daily-revenue-usd-by-country", "quarantine-rate-by-reason-and-day", "late-and-updated-orders"}
     assert set(SQL) == tested
+
+
+def test_the_quarantine_table_declares_the_columns_the_engine_writes(lake: Zones) -> None:
+    """Athena reads Parquet columns by name: the catalog's quarantine table must name what the files hold."""
+    files = sorted(Path(lake.quarantine).glob("deliveries/**/*.parquet"))
+    assert {path.name for path in files} == {"rows.parquet", "superseded.parquet"}
+    for path in files:
+        assert list(pl.read_parquet_schema(path)) == [name for name, _ in QUARANTINE_COLUMNS], path
