@@ -8,6 +8,9 @@ EventBridge Scheduler schedule starting it with `{"run_date": <scheduled time>}`
 TLS-only dead-letter queue, and a role that may only start this machine and send to that queue; alarms (executions
 failed, timed out, throttled; the queue's depth) and dashboard widgets.
 
+When the foundation has a Redshift warehouse (`FoundationRefs.warehouse`), the pipeline loads it after its load stage
+(`components.foundation.warehouse.WarehouseLoad`, one of the pipeline's hooks).
+
 Takes `OrchestrationArgs`: the foundation's refs, the pipeline's spec and a runner per stage. Refuses (before
 registering anything) an EXPRESS machine that would wait for a job or outlast five minutes. Exposes `state_machine`,
 `schedule`, `log_group`, `dead_letters`, `widgets` and `outputs()`.
