@@ -1,14 +1,15 @@
 """A small typed builder for Amazon States Language (ASL) definitions, and the IAM statements they need.
 
 What it provides:
-- State classes (`Task`, `Pass`, `Choice`, `Parallel`, `Map`, `Succeed`, `Fail`), `Retry` / `Catch`, and typed
+- State classes (`Task`, `Pass`, `Wait`, `Choice`, `Parallel`, `Map`, `Succeed`, `Fail`), `Retry` / `Catch`, and typed
   Choice rules (`NumericGreaterThan`, `BooleanEquals`, `StringEquals`, `IsPresent`, `IsString`, `IsTimestamp`,
   `And`, `Or`, `Not`).
 - Task factories for the service integrations the platform uses: `lambda_invoke`, `sns_publish`, `sqs_send_message`,
   `ecs_run_task` (`runTask.sync`), `glue_start_job_run` (`startJobRun.sync`), `emr_serverless_start_job_run`
   (`startJobRun.sync`), the EMR on EC2 cluster calls `emr_create_cluster` (`createCluster.sync`), `emr_add_step`
-  (`addStep.sync`) and `emr_terminate_cluster` (`terminateCluster.sync`), and `s3_get_object` (SDK integration).
-  Each factory records the IAM statements its Task needs.
+  (`addStep.sync`) and `emr_terminate_cluster` (`terminateCluster.sync`), `s3_get_object` and the Redshift Data API
+  (`redshift_data_execute`, `redshift_data_describe`) (SDK integrations). Each factory records the IAM statements its
+  Task needs.
 - `StateMachine`: checks the graph when it is built (raising `DefinitionError`, a `ValueError`, that names the state),
   applies the reliability defaults (`TaskDefaults`: Retry with backoff 2.0, MaxDelaySeconds and full jitter, Catch
   `States.ALL` to the alert path, TimeoutSeconds), renders deterministic JSON (`to_dict`, `to_json`) and derives the
@@ -359,6 +360,24 @@ class Pass(_FlowState):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Wait(_FlowState):
+    """Wait `seconds` before going on (a poll loop's pause)."""
+
+    seconds: int
+
+    type_name: ClassVar[str] = "Wait"
+
+    def __post_init__(self) -> None:
+        if self.seconds < 1:
+            raise DefinitionError(f"Wait state {self.name!r}: Seconds must be >= 1, got {self.seconds}")
+
+    def render(self, defaults: TaskDefaults, top_level: bool) -> JsonDict:
+        rendered = super().render(defaults, top_level)
+        rendered["Seconds"] = self.seconds
+        return rendered
+
+
+@dataclass(frozen=True, kw_only=True)
 class Succeed(_State):
     type_name: ClassVar[str] = "Succeed"
     terminal: ClassVar[bool] = True
@@ -517,7 +536,7 @@ class Map(_CompositeState):
         return rendered
 
 
-State = Task | Pass | Succeed | Fail | Choice | Parallel | Map
+State = Task | Pass | Wait | Succeed | Fail | Choice | Parallel | Map
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1198,4 +1217,71 @@ def emr_terminate_cluster(name: str, *, region_arn: str, cluster_id_path: str, *
         parameters={"ClusterId.$": cluster_id_path},
         permissions=permissions,
         **_stage_options(options, None, None),
+    )
+
+
+# The Data API authorises DescribeStatement by the caller, not by a resource: "*", limited to the caller's own
+# statements (as AWS's AmazonRedshiftDataFullAccess policy does).
+REDSHIFT_DATA_OWN_STATEMENTS = {"StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}}
+
+
+def redshift_data_execute(
+    name: str,
+    *,
+    workgroup_arn: str,
+    workgroup_name: str,
+    database: str,
+    secret_arn: str,
+    key_arn: str,
+    sqls: Sequence[str],
+    statement_name: str,
+    **options: Any,
+) -> Task:
+    """Submit SQL to a Redshift Serverless workgroup through the Data API (`aws-sdk:redshiftdata:executeStatement`
+    for one statement, `batchExecuteStatement`, one transaction, for several), as the user of the admin secret. The
+    call returns at once with the statement's `Id`; poll it with `redshift_data_describe`."""
+    if not sqls:
+        raise DefinitionError(f"state {name!r}: no SQL to run")
+    arn = Arn.parse(workgroup_arn, f"state {name!r}: workgroup_arn")
+    Arn.parse(secret_arn, f"state {name!r}: secret_arn")
+    key = Arn.parse(key_arn, f"state {name!r}: key_arn")
+    batch = len(sqls) > 1
+    action = "batchExecuteStatement" if batch else "executeStatement"
+    parameters: JsonDict = {
+        "WorkgroupName": workgroup_name,
+        "Database": database,
+        "SecretArn": secret_arn,
+        "StatementName": statement_name,
+    }
+    parameters.update({"Sqls": list(sqls)} if batch else {"Sql": sqls[0]})
+    permissions = (
+        _statement([f"redshift-data:{action[0].upper()}{action[1:]}"], [workgroup_arn]),
+        _statement(["secretsmanager:GetSecretValue"], [secret_arn]),
+        # The admin secret is encrypted with the stack key; only Secrets Manager decrypts it for the role.
+        _statement(
+            ["kms:Decrypt"],
+            [key_arn],
+            {"StringEquals": {"kms:ViaService": f"secretsmanager.{key.region}.amazonaws.com"}},
+        ),
+    )
+    options.setdefault("result_selector", {"Id.$": "$.Id"})
+    return Task(
+        name=name,
+        resource=f"arn:{arn.partition}:states:::aws-sdk:redshiftdata:{action}",
+        parameters=parameters,
+        permissions=permissions,
+        **options,
+    )
+
+
+def redshift_data_describe(name: str, *, id_path: str, partition: str = "aws", **options: Any) -> Task:
+    """Read a Data API statement's status (`aws-sdk:redshiftdata:describeStatement`): `Status` is one of SUBMITTED,
+    PICKED, STARTED, FINISHED, ABORTED, FAILED."""
+    _check_path(id_path, f"state {name!r}: id_path")
+    return Task(
+        name=name,
+        resource=f"arn:{partition}:states:::aws-sdk:redshiftdata:describeStatement",
+        parameters={"Id.$": id_path},
+        permissions=(_statement(["redshift-data:DescribeStatement"], ["*"], REDSHIFT_DATA_OWN_STATEMENTS),),
+        **options,
     )

@@ -8,6 +8,9 @@ EventBridge Scheduler schedule starting it with `{"run_date": <scheduled time>}`
 TLS-only dead-letter queue, and a role that may only start this machine and send to that queue; alarms (executions
 failed, timed out, throttled; the queue's depth) and dashboard widgets.
 
+When the foundation has a Redshift warehouse (`FoundationRefs.warehouse`), the pipeline loads it after its load stage
+(`components.foundation.warehouse.WarehouseLoad`, one of the pipeline's hooks).
+
 Takes `OrchestrationArgs`: the foundation's refs, the pipeline's spec and a runner per stage. Refuses (before
 registering anything) an EXPRESS machine that would wait for a job or outlast five minutes. Exposes `state_machine`,
 `schedule`, `log_group`, `dead_letters`, `widgets` and `outputs()`.
@@ -27,6 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import asl, pipelines, policies
+from components.foundation import warehouse
 from components.foundation.alarms import LANDED_FILE_MAX_WAIT_SECONDS, Widget, metric_alarm, metric_widget
 from components.lake_access import RESULTS_PREFIX
 from components.queues import dead_letter_queue
@@ -144,7 +148,8 @@ class Orchestration(pulumi.ComponentResource):
         if missing:
             raise ConfigError(f"{args.settings_key}: no stage runner for {', '.join(missing)}")
         if args.machine_type is MachineType.EXPRESS:
-            problems = pipelines.express_problems(spec, args.runners)
+            extra = warehouse.HOOK_SECONDS if args.foundation.warehouse is not None else 0
+            problems = pipelines.express_problems(spec, args.runners, extra)
             if problems:
                 key = f"{args.settings_key}.type" if args.settings_key else "type"
                 raise ConfigError(f"{key}: EXPRESS does not fit this pipeline: {'; '.join(problems)}.")
@@ -159,8 +164,16 @@ class Orchestration(pulumi.ComponentResource):
         bound = [runner.bind() for runner in distinct]
         index = [next(i for i, runner in enumerate(distinct) if runner is args.runners[stage]) for stage in stages]
 
+        # The stack's warehouse, when it has one, is loaded after the load stage of every pipeline.
+        steps = (
+            [warehouse.warehouse_load(foundation.warehouse, foundation.key.arn, foundation.stack.partition)]
+            if foundation.warehouse is not None
+            else []
+        )
+
         def build(values: list[Any]) -> asl.StateMachine:
-            topic, bucket, partition, key, *runners = values
+            topic, bucket, partition, key, *rest = values
+            runners, extra = rest[: len(stages)], rest[len(stages) :]
             return pipelines.pipeline_definition(
                 spec,
                 {stage: runners[index[position]] for position, stage in enumerate(stages)},
@@ -168,6 +181,7 @@ class Orchestration(pulumi.ComponentResource):
                 results=pipelines.ResultStore(
                     bucket=bucket, prefix=RESULTS_PREFIX, partition=partition, kms_key_arn=key
                 ),
+                extra_steps=extra,
             )
 
         return pulumi.Output.all(
@@ -176,6 +190,7 @@ class Orchestration(pulumi.ComponentResource):
             foundation.stack.partition,
             foundation.key.arn,
             *bound,
+            *steps,
         ).apply(build)
 
     def _schedule(self, name: str, args: OrchestrationArgs) -> None:

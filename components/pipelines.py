@@ -274,10 +274,10 @@ class PipelineSpec:
             raise ValueError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
 
 
-def execution_timeout(spec: PipelineSpec, runners: Mapping[Stage, RunnerTraits]) -> int:
+def execution_timeout(spec: PipelineSpec, runners: Mapping[Stage, RunnerTraits], extra_seconds: int = 0) -> int:
     """The longest a run can take: each stage's worst case (every attempt timing out), the per-source stages once per
-    round of the Sources Map, the corrections a manual start may ask for, the result reads, the runners' extra steps
-    and a fixed overhead."""
+    round of the Sources Map, the corrections a manual start may ask for, the result reads, the runners' extra steps,
+    `extra_seconds` (steps of the stack's own, such as the warehouse load) and a fixed overhead."""
 
     def stage(s: Stage) -> int:
         read = 0 if runners[s].returns_payload else RESULT_READ_BUDGET.worst_case_seconds()
@@ -288,7 +288,8 @@ def execution_timeout(spec: PipelineSpec, runners: Mapping[Stage, RunnerTraits])
     per_source = rounds * (stage(Stage.EXTRACT) + stage(Stage.TRANSFORM))
     corrections = sum(stage(correction.stage) for correction in CORRECTIONS)
     alert = 2 * NOTIFY_BUDGET.worst_case_seconds()  # the landing metric and the alert
-    return per_source + stage(Stage.VALIDATE) + stage(Stage.LOAD) + corrections + hooks + alert + OVERHEAD_SECONDS
+    fixed = alert + OVERHEAD_SECONDS + extra_seconds
+    return per_source + stage(Stage.VALIDATE) + stage(Stage.LOAD) + corrections + hooks + fixed
 
 
 def _chain(states: Sequence[asl.State], fallback: str) -> str:
@@ -305,12 +306,19 @@ def _hooks(runners: Mapping[Stage, R]) -> list[R]:
 
 
 class _Builder:
-    def __init__(self, spec: PipelineSpec, runners: Mapping[Stage, BoundRunner], results: ResultStore) -> None:
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        runners: Mapping[Stage, BoundRunner],
+        results: ResultStore,
+        steps: Sequence[PipelineHooks] = (),
+    ) -> None:
         missing = [stage.value for stage in Stage if stage not in runners]
         if missing:
             raise ValueError(f"no runner for stage(s) {', '.join(missing)}")
         self.spec, self.runners, self.results = spec, runners, results
-        self.hooks = _hooks(runners)
+        # The runners' hooks first, then the stack's own steps (which run after the runners' after-steps).
+        self.hooks: list[PipelineHooks] = [*_hooks(runners), *steps]
 
     def call(self, stage: Stage, per_source: bool, correction: Correction | None = None) -> StageCall:
         rate = self.spec.max_quarantine_rate if stage is Stage.VALIDATE and correction is None else None
@@ -605,10 +613,12 @@ def pipeline_definition(
     *,
     alerts_topic_arn: str,
     results: ResultStore,
+    extra_steps: Sequence[PipelineHooks] = (),
 ) -> asl.StateMachine:
     """The pipeline for resolved runners (see the module docstring); `results` is where runners without a payload
-    write stage results. Raises ValueError when a stage has no runner."""
-    builder = _Builder(spec, runners, results)
+    write stage results; `extra_steps` are hooks of the stack's own, beside the runners' (the warehouse load). Raises
+    ValueError when a stage has no runner."""
+    builder = _Builder(spec, runners, results, extra_steps)
 
     failure_path = builder.teardown("Failure", NOTIFY_FAILURE, NOTIFY_FAILURE)
     success_path = builder.teardown("Success", "Succeeded", FAILED_STEP)
@@ -740,21 +750,22 @@ def pipeline_definition(
     return asl.StateMachine(
         tuple(states),
         comment=f"{spec.name}: extract and transform per source, validate, gate, load",
-        timeout_seconds=execution_timeout(spec, runners),
+        timeout_seconds=execution_timeout(spec, runners, sum(step.hook_seconds() for step in extra_steps)),
         # Tasks without their own Catch (runners' extra steps) report as a failed step.
         defaults=asl.TaskDefaults(catch_next=FAILED_STEP),
     )
 
 
-def express_problems(spec: PipelineSpec, runners: Mapping[Stage, RunnerTraits]) -> list[str]:
-    """Why an EXPRESS state machine cannot run this pipeline (empty when it can)."""
+def express_problems(spec: PipelineSpec, runners: Mapping[Stage, RunnerTraits], extra_seconds: int = 0) -> list[str]:
+    """Why an EXPRESS state machine cannot run this pipeline (empty when it can); `extra_seconds` as in
+    `execution_timeout`."""
     problems = []
     waiting = [f"{stage.value} on {runners[stage].architecture}" for stage in Stage if runners[stage].waits_for_jobs]
     if waiting:
         problems.append(
             f"an EXPRESS state machine cannot wait for a job ({', '.join(waiting)}): `.sync` integrations need STANDARD"
         )
-    timeout = execution_timeout(spec, runners)
+    timeout = execution_timeout(spec, runners, extra_seconds)
     if timeout > EXPRESS_MAX_SECONDS:
         budgets = ", ".join(
             f"{stage.value} {runners[stage].budget(stage).worst_case_seconds()} s on {runners[stage].architecture}"

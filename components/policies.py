@@ -37,6 +37,9 @@ ACTIONS_REQUIRING_STAR: dict[str, str] = {
     "events:PutTargets": "Managed rules for .sync integrations (StepFunctionsGetEventsFor*) are created by the service",
     "events:PutRule": "Managed rules for .sync integrations are created by the service",
     "events:DescribeRule": "Managed rules for .sync integrations are created by the service",
+    "redshift-data:DescribeStatement": (
+        "Data API statements have no ARN; scoped to the caller's own statements by the statement-owner condition"
+    ),
 }
 
 

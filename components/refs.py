@@ -89,6 +89,20 @@ class SigningRefs:
 
 
 @dataclasses.dataclass(frozen=True)
+class WarehouseRefs:
+    """The Redshift Serverless warehouse a pipeline loads after its load stage (`components.foundation.warehouse`)."""
+
+    workgroup_name: pulumi.Output[str]
+    workgroup_arn: pulumi.Output[str]
+    database: str
+    admin_secret_arn: pulumi.Output[str]
+    """The admin password Redshift keeps in Secrets Manager (encrypted with the stack key); the load runs as admin."""
+    curated_partitions: pulumi.Output[str]
+    """The S3 prefix of curated's published partitions (`s3://<curated>/order_date=`), what COPY reads."""
+    catalog_database: pulumi.Output[str]
+
+
+@dataclasses.dataclass(frozen=True)
 class FoundationRefs:
     """Everything the foundation shares with architectures."""
 
@@ -102,6 +116,8 @@ class FoundationRefs:
     alerts: AlertRefs
     signing: SigningRefs | None = None
     """Set when the stack enforces Lambda code signing: every function package and layer must be signed with it."""
+    warehouse: WarehouseRefs | None = None
+    """Set when the stack turns the Redshift warehouse on: every pipeline loads it after its load stage."""
 
     def stateful(self, parent: pulumi.Resource, **options: object) -> pulumi.ResourceOptions:
         """Options for a resource that holds data: protected and retained on delete where the profile says so."""

@@ -92,6 +92,25 @@ class CapacityProvider(StrEnum):
     FARGATE_SPOT = "FARGATE_SPOT"
 
 
+class WarehouseEngine(StrEnum):
+    NONE = "none"
+    REDSHIFT = "redshift"
+
+
+class UsageLimitPeriod(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+class BreachAction(StrEnum):
+    """What Redshift Serverless does when the usage limit is reached."""
+
+    LOG = "log"
+    EMIT_METRIC = "emit-metric"
+    DEACTIVATE = "deactivate"
+
+
 # The values CloudWatch Logs accepts for retention_in_days.
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -275,24 +294,31 @@ class Profile:
     min_alert_subscribers: int = 0  # alarms must reach someone
     code_signing: bool = False  # Lambda code signing enforced, every package and layer signed
     replication: bool = False  # raw and curated copied to a second region
+    athena_cutoff_gb: int = 10  # Athena's per-query bytes-scanned cutoff (at $5/TB, a query costs at most this)
+    warehouse_max_capacity: int = 8  # Redshift Serverless: the RPUs a workgroup may scale to
+    warehouse_usage_rpu_hours: int = 8  # Redshift Serverless: the usage limit per period
+    warehouse_breach_action: BreachAction = BreachAction.DEACTIVATE
 
 
 PROFILES: dict[Environment, Profile] = {
     Environment.DEV: Profile(
         protect=False, retain_on_delete=False, force_destroy=True, log_retention_days=14,
         audit_log_retention_days=30, nat_gateways=NatGateways.NONE, fargate_capacity=CapacityProvider.FARGATE_SPOT,
-        noncurrent_version_days=7, deletion_protection=False,
+        noncurrent_version_days=7, deletion_protection=False, athena_cutoff_gb=1, warehouse_max_capacity=8,
+        warehouse_usage_rpu_hours=4, warehouse_breach_action=BreachAction.DEACTIVATE,
     ),
     Environment.STAGING: Profile(
         protect=False, retain_on_delete=False, force_destroy=False, log_retention_days=30,
         audit_log_retention_days=90, nat_gateways=NatGateways.SINGLE, fargate_capacity=CapacityProvider.FARGATE,
-        noncurrent_version_days=30, deletion_protection=True,
+        noncurrent_version_days=30, deletion_protection=True, athena_cutoff_gb=10, warehouse_max_capacity=16,
+        warehouse_usage_rpu_hours=16, warehouse_breach_action=BreachAction.DEACTIVATE,
     ),
     Environment.PROD: Profile(
         protect=True, retain_on_delete=True, force_destroy=False, log_retention_days=90,
         audit_log_retention_days=365, nat_gateways=NatGateways.PER_AZ, fargate_capacity=CapacityProvider.FARGATE,
         noncurrent_version_days=90, deletion_protection=True, min_alert_subscribers=1, code_signing=True,
-        replication=True,
+        replication=True, athena_cutoff_gb=100, warehouse_max_capacity=64, warehouse_usage_rpu_hours=96,
+        warehouse_breach_action=BreachAction.EMIT_METRIC,
     ),
 }  # fmt: skip
 
@@ -329,6 +355,130 @@ class ReplicationSettings(SettingsModel):
                 f"{value!r} is not an AWS region name such as 'eu-central-1'{_suggest(value, AWS_REGIONS)}"
             )
         return value
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Query and warehouse (issue 19)
+# --------------------------------------------------------------------------------------------------------------------
+
+# Redshift Serverless sizes in RPUs: multiples of 8 (AWS's unit), base up to 512, max up to 5632.
+RPU_STEP = 8
+BASE_CAPACITY_MAX = 512
+MAX_CAPACITY_MAX = 5632
+# Redshift Serverless places a workgroup in subnets of at least three AZs.
+REDSHIFT_MIN_AZS = 3
+GIB = 1024**3
+
+
+class AthenaSettings(SettingsModel):
+    """Athena over the curated zone: the stack's workgroup (part of the foundation; no cost at rest)."""
+
+    bytes_scanned_cutoff_gb: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="A query that would scan more than this many GiB is cancelled (the workgroup enforces it); "
+        "default from the profile (dev 1, staging 10, prod 100). Cost: Athena charges about $5 per TB scanned "
+        "(10 MB minimum per query), so a query costs at most about $0.005 per GiB of the cutoff; nothing at rest",
+    )
+    result_retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Days query results are kept under `athena-results/` in the artifacts bucket before the "
+        "lifecycle rule expires them. Cost: S3 storage of the results only",
+    )
+
+
+class WarehouseSettings(SettingsModel):
+    """Redshift Serverless over curated, loaded after every pipeline run; off unless `engine: redshift`."""
+
+    engine: WarehouseEngine = Field(
+        WarehouseEngine.NONE,
+        description="`none` (Athena only) or `redshift` (a Redshift Serverless namespace and workgroup, loaded "
+        "after each run). Needs network.azCount 3. Cost at rest with redshift: storage about $0.024/GB-month; "
+        "compute only while queries run, from $0.375/RPU-hour (us-east-1) at the base capacity, 60 s minimum",
+    )
+    base_capacity: int = Field(
+        8,
+        ge=RPU_STEP,
+        le=BASE_CAPACITY_MAX,
+        multiple_of=RPU_STEP,
+        description="RPUs a query starts with (multiples of 8, 8-512); AWS's default of 128 costs about $48 an "
+        "hour while it runs, 8 about $3",
+    )
+    max_capacity: int | None = Field(
+        None,
+        ge=RPU_STEP,
+        le=MAX_CAPACITY_MAX,
+        multiple_of=RPU_STEP,
+        description="RPUs the workgroup may scale to (multiples of 8, at least baseCapacity); default from the "
+        "profile (dev 8, staging 16, prod 64)",
+    )
+    usage_limit_rpu_hours: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="RPU-hours the workgroup may use per usagePeriod before breachAction; default from the profile "
+        "(dev 4, staging 16, prod 96 a day: at most about $1.50, $6 and $36 a day in us-east-1)",
+    )
+    usage_period: UsageLimitPeriod = Field(
+        UsageLimitPeriod.DAILY, description="`daily`, `weekly` or `monthly`: the period of usageLimitRpuHours"
+    )
+    breach_action: BreachAction | None = Field(
+        None,
+        description="`log`, `emit-metric` or `deactivate` (queries stop until the period ends) when the limit is "
+        "reached; default from the profile (dev and staging deactivate, prod emit-metric)",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Warehouse:
+    """The warehouse settings with the profile's defaults filled in."""
+
+    engine: WarehouseEngine
+    base_capacity: int
+    max_capacity: int
+    usage_limit_rpu_hours: int
+    usage_period: UsageLimitPeriod
+    breach_action: BreachAction
+
+    @property
+    def enabled(self) -> bool:
+        return self.engine is WarehouseEngine.REDSHIFT
+
+
+def resolve_warehouse(settings: WarehouseSettings, profile: Profile) -> Warehouse:
+    return Warehouse(
+        engine=settings.engine,
+        base_capacity=settings.base_capacity,
+        max_capacity=settings.max_capacity or max(profile.warehouse_max_capacity, settings.base_capacity),
+        usage_limit_rpu_hours=settings.usage_limit_rpu_hours or profile.warehouse_usage_rpu_hours,
+        usage_period=settings.usage_period,
+        breach_action=settings.breach_action or profile.warehouse_breach_action,
+    )
+
+
+def warehouse_problems(config: StackConfig) -> list[str]:
+    """What Redshift Serverless needs from the rest of the stack: private subnets in three AZs, and a maximum
+    capacity no lower than the base."""
+    warehouse = config.warehouse
+    if warehouse.engine is not WarehouseEngine.REDSHIFT:
+        return []
+    problems = []
+    az_count = config.network.az_count
+    if az_count < REDSHIFT_MIN_AZS:
+        problems.append(
+            f"{PROJECT}:warehouse.engine: 'redshift' needs private subnets in at least {REDSHIFT_MIN_AZS} AZs "
+            f"(Redshift Serverless refuses fewer), but {PROJECT}:network.azCount is {az_count}; set "
+            f"network.azCount: {REDSHIFT_MIN_AZS}, or warehouse.engine: none."
+        )
+    if warehouse.max_capacity is not None and warehouse.max_capacity < warehouse.base_capacity:
+        problems.append(
+            f"{PROJECT}:warehouse.maxCapacity: {warehouse.max_capacity} is below warehouse.baseCapacity "
+            f"({warehouse.base_capacity}); give at least {warehouse.base_capacity}."
+        )
+    return problems
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -386,6 +536,10 @@ class StackConfig(SettingsModel):
     )
     replication: ReplicationSettings = Field(
         default_factory=ReplicationSettings, description="Cross-region replication of raw and curated"
+    )
+    athena: AthenaSettings = Field(default_factory=AthenaSettings, description="Athena over curated")
+    warehouse: WarehouseSettings = Field(
+        default_factory=WarehouseSettings, description="Redshift Serverless over curated (off by default)"
     )
 
     @field_validator("architectures")
@@ -477,6 +631,15 @@ class StackSettings:
     def replication(self) -> bool:
         enabled = self.config.replication.enabled
         return self.profile.replication if enabled is None else enabled
+
+    @property
+    def athena_cutoff_bytes(self) -> int:
+        """Athena's per-query bytes-scanned cutoff."""
+        return (self.config.athena.bytes_scanned_cutoff_gb or self.profile.athena_cutoff_gb) * GIB
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return resolve_warehouse(self.config.warehouse, self.profile)
 
     @property
     def default_tags(self) -> dict[str, str]:
@@ -832,6 +995,7 @@ def _validate(
         for name in selected:
             problems.extend(configs[name].stack_problems(context))
         problems.extend(hardening_problems(config, configs, raw.get("aws:region")))
+        problems.extend(warehouse_problems(config))
 
     if problems or config is None:
         return None, problems
@@ -942,6 +1106,7 @@ SCHEMA_LIMITS: dict[str, str] = {
         "inherited from containers.cpu / containers.memory"
     ),
     "stack-name": "the stack's name (from the file name), which names AWS resources",
+    "warehouse": "warehouse.engine redshift against network.azCount, and warehouse.maxCapacity against baseCapacity",
     "hardening": (
         "lambdaConcurrencyQuota against the reservations the architectures make, and replication.region against "
         "replication being on (from the profile) and against aws:region"

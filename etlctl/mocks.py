@@ -277,6 +277,18 @@ class PlatformMocks(pulumi.runtime.Mocks):
             profile = inputs.get("name") or physical
             rid, arn = profile, f"arn:aws:iam::{account}:instance-profile/{profile}"
             state["name"] = profile
+        elif typ == "aws:redshiftserverless/namespace:Namespace":
+            # Redshift Serverless ARNs carry a generated id; a managed admin password gets a secret of its own.
+            namespace = inputs.get("namespaceName") or physical
+            rid, arn = namespace, f"arn:aws:redshift-serverless:{region}:{account}:namespace/{_uuid(name)}"
+            state.update(namespaceName=namespace, namespaceId=_uuid(name))
+            if inputs.get("manageAdminPassword"):
+                secret = f"redshift!{namespace}-admin-{_hex(name, 6)}"
+                state["adminPasswordSecretArn"] = f"arn:aws:secretsmanager:{region}:{account}:secret:{secret}"
+        elif typ == "aws:redshiftserverless/workgroup:Workgroup":
+            workgroup = inputs.get("workgroupName") or physical
+            rid, arn = workgroup, f"arn:aws:redshift-serverless:{region}:{account}:workgroup/{_uuid(name)}"
+            state.update(workgroupName=workgroup, workgroupId=_uuid(name))
         elif typ.startswith("docker:") and kind == "Image":
             image = inputs.get("imageName", f"{physical}:latest")
             repository = image.rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image

@@ -1196,6 +1196,116 @@ def rds_serverless_idle_cost(resource_type: str, props: Props, context: Context)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Athena and Redshift Serverless (rows 40, 44, 67)
+# ---------------------------------------------------------------------------------------------------------------------
+
+ATHENA_WORKGROUP = "aws:athena/workgroup:Workgroup"
+REDSHIFT_NAMESPACE = "aws:redshiftserverless/namespace:Namespace"
+REDSHIFT_WORKGROUP = "aws:redshiftserverless/workgroup:Workgroup"
+REDSHIFT_USAGE_LIMIT = "aws:redshiftserverless/usageLimit:UsageLimit"
+KMS_RESULT_ENCRYPTION = ("SSE_KMS", "CSE_KMS")
+DEFAULT_REDSHIFT_NAMES = {"adminUsername": frozenset({"admin", "awsuser"}), "dbName": frozenset({"dev"})}
+REDSHIFT_LOG_EXPORTS = ("connectionlog", "useractivitylog", "userlog")
+# RPUs a query starts with; AWS's default of 128 costs about $48 an hour while queries run.
+REDSHIFT_BASE_CAPACITY_MAX = 32
+
+
+@control(
+    40,
+    "athena-workgroup",
+    "nag ATH1; ckv CKV_AWS_82/CKV_AWS_159; SH Athena.4",
+    "workgroups enforce their configuration, encrypt results with a customer key, cap the bytes a query scans, "
+    "publish metrics and pin the engine version",
+    ATHENA_WORKGROUP,
+)
+def athena_workgroup(resource_type: str, props: Props, context: Context) -> list[str]:
+    configuration = _get(props, "configuration")
+    if unknown(configuration):
+        return []
+    if configuration is MISSING:
+        return ["no configuration: clients choose where results go and whether they are encrypted"]
+    found = _flag(configuration, "enforceWorkgroupConfiguration", True, "enforceWorkgroupConfiguration must be true")
+    found += _flag(
+        configuration, "publishCloudwatchMetricsEnabled", True, "publishCloudwatchMetricsEnabled must be true"
+    )
+    cutoff = _get(configuration, "bytesScannedCutoffPerQuery")
+    if cutoff is MISSING:
+        found.append("bytesScannedCutoffPerQuery unset: a query may scan (and bill) without limit")
+    version = _get(configuration, "engineVersion", "selectedEngineVersion")
+    if not unknown(version) and (version is MISSING or version == "AUTO"):
+        found.append("selectedEngineVersion is AUTO: pin the engine version, so an upgrade is a deliberate change")
+    encryption = _get(configuration, "resultConfiguration", "encryptionConfiguration")
+    option = _get(encryption, "encryptionOption")
+    if not unknown(option) and option not in KMS_RESULT_ENCRYPTION:
+        found.append(f"results are encrypted with {option if option is not MISSING else 'nothing'}, not SSE_KMS")
+    elif option in KMS_RESULT_ENCRYPTION:
+        found += _customer_key(_get(encryption, "kmsKeyArn"), "athena")
+    return found
+
+
+@control(
+    44,
+    "redshift-serverless",
+    "SH RedshiftServerless.1-.7",
+    "namespaces encrypt with a customer key, keep the admin password in Secrets Manager under it, use non-default "
+    "names and export every log; workgroups are private, route through the VPC and require TLS",
+    REDSHIFT_NAMESPACE,
+    REDSHIFT_WORKGROUP,
+)
+def redshift_serverless(resource_type: str, props: Props, context: Context) -> list[str]:
+    if resource_type == REDSHIFT_WORKGROUP:
+        found = _flag(props, "publiclyAccessible", False, "publiclyAccessible must be false")
+        found += _flag(props, "enhancedVpcRouting", True, "enhancedVpcRouting must be true")
+        parameters = _get(props, "configParameters")
+        if not unknown(parameters):
+            values = {_get(p, "parameterKey"): _get(p, "parameterValue") for p in _as_list(parameters)}
+            if str(values.get("require_ssl", "false")).lower() != "true":
+                found.append("require_ssl is not true: connections without TLS are accepted")
+        return found
+    found = _customer_key(_get(props, "kmsKeyId"), "redshift")
+    if _get(props, "adminUserPassword") is not MISSING or _get(props, "adminUserPasswordWo") is not MISSING:
+        found.append(
+            "an admin password is set in the program: it would sit in config and state; let Redshift manage it"
+        )
+    managed = _get(props, "manageAdminPassword")
+    if not unknown(managed) and managed is not True:
+        found.append("manageAdminPassword must be true (Redshift keeps the password in Secrets Manager)")
+    elif managed is True and _get(props, "adminPasswordSecretKmsKeyId") is MISSING:
+        found.append("adminPasswordSecretKmsKeyId unset: the admin secret is encrypted with aws/secretsmanager")
+    for key, defaults in DEFAULT_REDSHIFT_NAMES.items():
+        value = _get(props, key)
+        if isinstance(value, str) and value.lower() in defaults:
+            found.append(f"{key} {value!r} is a default name; choose another")
+    exports = _get(props, "logExports")
+    if not unknown(exports):
+        missing = [
+            log for log in REDSHIFT_LOG_EXPORTS if log not in _as_list(exports if exports is not MISSING else [])
+        ]
+        if missing:
+            found.append(f"logExports lacks {', '.join(missing)}")
+    return found
+
+
+@control(
+    67,
+    "redshift-serverless-cost",
+    "ours (idle and run cost)",
+    f"workgroups name a base capacity of at most {REDSHIFT_BASE_CAPACITY_MAX} RPU and a maximum capacity",
+    REDSHIFT_WORKGROUP,
+)
+def redshift_serverless_cost(resource_type: str, props: Props, context: Context) -> list[str]:
+    found: list[str] = []
+    base = _get(props, "baseCapacity")
+    if base is MISSING:
+        found.append("baseCapacity unset: AWS's default of 128 RPU costs about $48 an hour while queries run")
+    elif not unknown(base) and (_int(base) or 0) > REDSHIFT_BASE_CAPACITY_MAX:
+        found.append(f"baseCapacity is {_int(base)} RPU, above {REDSHIFT_BASE_CAPACITY_MAX}")
+    if _get(props, "maxCapacity") is MISSING:
+        found.append("maxCapacity unset: the workgroup may scale without limit")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Lambda (rows 12-16)
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -2063,6 +2173,25 @@ def prod_rds_multi_az(resources: Sequence[StackResource], environment: str | Non
     return found
 
 
+def redshift_usage_limited(resources: Sequence[StackResource], environment: str | None = None) -> list[tuple[str, str]]:
+    """Every Redshift Serverless workgroup has a compute usage limit with a breach action (row 67): RPU-hours are
+    billed per second of every query, and only a limit bounds them."""
+    found: list[tuple[str, str]] = []
+    for workgroup in (r for r in resources if r.type == REDSHIFT_WORKGROUP):
+        limits = [
+            r
+            for r in resources
+            if r.type == REDSHIFT_USAGE_LIMIT
+            and r.depends_on(workgroup.urn, "resourceArn")
+            and _get(r.props, "usageType") in ("serverless-compute", None)
+        ]
+        if not limits:
+            found.append((workgroup.urn, f"workgroup {workgroup.name} has no serverless-compute usage limit"))
+        elif all(_get(r.props, "breachAction") is MISSING for r in limits):
+            found.append((workgroup.urn, f"workgroup {workgroup.name}'s usage limit has no breachAction"))
+    return found
+
+
 def logging_after_target_policy(
     resources: Sequence[StackResource], environment: str | None = None
 ) -> list[tuple[str, str]]:
@@ -2164,6 +2293,12 @@ STACK_CHECKS: list[StackControl] = [
         "35",
         "prod Aurora clusters have instances in two or more AZs",
         prod_rds_multi_az,
+    ),
+    StackControl(
+        "etl-67-redshift-usage-limit",
+        "67",
+        "every Redshift Serverless workgroup has a compute usage limit with a breach action",
+        redshift_usage_limited,
     ),
     StackControl(
         "etl-20-queues-redrive",

@@ -112,3 +112,8 @@ def table_parameters(location: str) -> dict[str, str]:
 def projected_days(today: date) -> tuple[date, date]:
     """The first and last `order_date` the projection covers when evaluated on `today` (UTC)."""
     return PROJECTION_FIRST_DAY, today + timedelta(days=1)
+
+
+def hive_type(column: str) -> str:
+    """The Hive type of a contract or lineage column (what the catalog declares for it)."""
+    return _TYPES[column]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import pulumi
@@ -59,6 +59,9 @@ class DataLakeArgs:
     owns_catalog_encryption: bool = True
     """Declare the account-and-region-wide Glue Data Catalog encryption setting (exactly one stack per account and
     region may)."""
+    artifact_expirations: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Prefixes of the artifacts bucket whose objects expire after so many days (Athena's query results), each its
+    own lifecycle rule (S3 keeps one lifecycle configuration per bucket, so they are declared here)."""
 
 
 class BucketSettings(Protocol):
@@ -233,8 +236,13 @@ class ZoneBuckets(pulumi.ComponentResource):
                 else None,
             )
         ]
+        rules += self._prefix_rules(zone)
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=rules, opts=child)
         return bucket
+
+    def _prefix_rules(self, zone: str) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+        """Lifecycle rules for prefixes of `zone` beyond the housekeeping rule (none here)."""
+        return []
 
 
 class DataLake(ZoneBuckets):
@@ -242,6 +250,7 @@ class DataLake(ZoneBuckets):
 
     def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("etl:foundation:DataLake", name, {}, opts)
+        self._expirations = dict(args.artifact_expirations)
         self._zones(name, ZONES, args)
         buckets, logs = self.buckets, self.access_logs
 
@@ -324,6 +333,27 @@ class DataLake(ZoneBuckets):
             {f"{zone}Bucket": bucket.bucket for zone, bucket in buckets.items()}
             | {"catalogDatabase": database.name, "curatedTable": table.name}
         )
+
+    def _prefix_rules(self, zone: str) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+        """The artifacts bucket's expiring prefixes; each rule also expires noncurrent versions and aborts incomplete
+        multipart uploads (row 6), as every rule must."""
+        if zone != "artifacts":
+            return []
+        return [
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id=f"expire-{prefix.strip('/').replace('/', '-')}",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=1
+                ),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=1
+                ),
+            )
+            for prefix, days in sorted(self._expirations.items())
+        ]
 
 
 @dataclasses.dataclass(frozen=True)

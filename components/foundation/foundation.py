@@ -1,9 +1,10 @@
 """Foundation: the parts every architecture shares, built once per stack and handed on as frozen refs.
 
-Composes Encryption (the stack key), DataLake (zone buckets, access logs, Glue database), Network (VPC),
-Monitoring (alerts topic, dashboard) and, where the settings turn them on (the prod profile does), CodeSigning (Lambda
-code signing) and Replication (raw and curated copied to a second region). Resolves the account and partition
-through the stack's provider.
+Composes Encryption (the stack key), DataLake (zone buckets, access logs, Glue database), Athena (the workgroup and
+named queries over curated), Network (VPC), Monitoring (alerts topic, dashboard) and, where the settings turn them on
+(the prod profile does), CodeSigning (Lambda code signing) and Replication (raw and curated copied to a second
+region); the Redshift warehouse when `warehouse.engine` is `redshift` (no profile turns it on). Resolves the account
+and partition through the stack's provider.
 
 Takes: `FoundationArgs` (the validated settings and the interface endpoints architectures need). Exposes: `refs`
 (`FoundationRefs`, what architectures receive) and `monitoring` (to publish the dashboard once everything is built).
@@ -17,12 +18,15 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.foundation import athena
+from components.foundation.athena import Athena, AthenaArgs
 from components.foundation.data_lake import FLOW_LOG_PREFIX, DataLake, DataLakeArgs
 from components.foundation.encryption import Encryption, EncryptionArgs
 from components.foundation.monitoring import Monitoring, MonitoringArgs
 from components.foundation.network import Network, NetworkArgs
 from components.foundation.replication import REPLICATED_ZONES, Replication, ReplicationArgs
 from components.foundation.signing import CodeSigning, CodeSigningArgs
+from components.foundation.warehouse import RedshiftWarehouse, WarehouseArgs
 from components.refs import FoundationRefs, StackRefs
 from components.settings import StackSettings
 
@@ -80,6 +84,21 @@ class Foundation(pulumi.ComponentResource):
                 region=settings.region,
                 partition=partition,
                 owns_catalog_encryption=settings.config.owns_catalog_encryption,
+                artifact_expirations={athena.RESULTS_PREFIX: settings.config.athena.result_retention_days},
+            ),
+            opts=child,
+        )
+        # Athena over curated costs nothing at rest: every stack has its workgroup and named queries.
+        Athena(
+            f"{name}-athena",
+            AthenaArgs(
+                workgroup_name=prefix,
+                lake=lake.lake,
+                key_arn=key.arn,
+                account_id=account_id,
+                bytes_scanned_cutoff=settings.athena_cutoff_bytes,
+                force_destroy=profile.force_destroy,
+                stateful=stateful,
             ),
             opts=child,
         )
@@ -136,6 +155,29 @@ class Foundation(pulumi.ComponentResource):
                 opts=child,
             )
 
+        sizes = settings.warehouse
+        warehouse = (
+            RedshiftWarehouse(
+                f"{name}-warehouse",
+                WarehouseArgs(
+                    prefix=prefix,
+                    sizes=sizes,
+                    key_arn=key.arn,
+                    account_id=account_id,
+                    partition=partition,
+                    region=settings.region,
+                    vpc_id=network.network.vpc_id,
+                    private_subnet_ids=network.network.private_subnet_ids,
+                    curated=lake.lake.curated,
+                    catalog_database=lake.lake.catalog_database,
+                    stateful=stateful,
+                ),
+                opts=child,
+            ).refs
+            if sizes.enabled
+            else None
+        )
+
         signing = (
             CodeSigning(f"{name}-signing", CodeSigningArgs(prefix=prefix), opts=child).signing
             if settings.code_signing
@@ -159,5 +201,6 @@ class Foundation(pulumi.ComponentResource):
             network=network.network,
             alerts=self.monitoring.alerts,
             signing=signing,
+            warehouse=warehouse,
         )
         self.register_outputs({"keyArn": key.arn, "alertsTopicArn": self.monitoring.alerts.topic_arn})

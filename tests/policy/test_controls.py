@@ -48,9 +48,10 @@ from policy.controls import (
     prod_rds_multi_az,
     prod_replicates_raw_and_curated,
     queues_redrive,
+    redshift_usage_limited,
     signed_code_only,
 )
-from tests.support.config_cases import DEV_EU, EXTRA_STACKS, PROD_US, StackFile, evaluated_file
+from tests.support.config_cases import DEV_EU, EXTRA_STACKS, PROD_US, PROD_WAREHOUSE, StackFile, evaluated_file
 from tests.support.resources import named
 from tests.support.stacks import ROOT, STACKS, evaluated
 
@@ -81,7 +82,8 @@ def stack_resources(evaluation: Evaluation) -> list[StackResource]:
     ]
 
 
-EXTRA = {case.stack: case for case in EXTRA_STACKS}
+# prod with the Redshift warehouse on (no checked-in stack selects it): the pack must pass it too.
+EXTRA = {case.stack: case for case in (*EXTRA_STACKS, PROD_WAREHOUSE)}
 
 
 def stack_named(stack: str, *, preview: bool = False) -> Evaluation:
@@ -114,6 +116,7 @@ def test_the_checks_see_the_program_not_nothing() -> None:
     """Every check applies to at least one resource type the stacks register (ECS services, repository policies,
     role attachments, interface endpoints and ingress rules are checked but not deployed today)."""
     deployed = {r.type for stack in STACKS for r in evaluated(stack).resources}
+    deployed |= {r.type for r in stack_named(PROD_WAREHOUSE.stack).resources}  # Redshift is off in every stack file
     assert [c.name for c in RESOURCE_CHECKS if not set(c.resource_types) & deployed] == []
 
 
@@ -335,12 +338,30 @@ CASES = [
     Case("etl-66-iam-no-wildcard-s3", "emr-transform-job-policy", edit_json("policy", lambda d: d["Statement"].append({"Sid": "AnyBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::*"})), ["statement AnyBucket grants ['s3:ListBucket'] on ['arn:aws:s3:::*']: name the buckets"], stack="dev"),
     Case("etl-11-iam-trust-one-service", "emr-service-managed-policy", _set("policyArn", "arn:aws:iam::aws:policy/service-role/AmazonElasticMapReduceforEC2Role"), ["AWS managed policy arn:aws:iam::aws:policy/service-role/AmazonElasticMapReduceforEC2Role is not a documented exception"]),
     Case("etl-11-iam-trust-one-service", "emr-service-role", edit_json("assumeRolePolicy", lambda d: d["Statement"][0].pop("Condition")), ["trust statement 0 has no aws:SourceAccount or aws:SourceArn condition"]),
+    Case("etl-40-athena-workgroup", "athena-workgroup", _set("configuration.enforceWorkgroupConfiguration", False), ["enforceWorkgroupConfiguration must be true"]),
+    Case("etl-40-athena-workgroup", "athena-workgroup", _set("configuration.publishCloudwatchMetricsEnabled", False), ["publishCloudwatchMetricsEnabled must be true"]),
+    Case("etl-40-athena-workgroup", "athena-workgroup", _drop("configuration.bytesScannedCutoffPerQuery"), ["bytesScannedCutoffPerQuery unset: a query may scan (and bill) without limit"]),
+    Case("etl-40-athena-workgroup", "athena-workgroup", _set("configuration.engineVersion.selectedEngineVersion", "AUTO"), ["selectedEngineVersion is AUTO: pin the engine version, so an upgrade is a deliberate change"]),
+    Case("etl-40-athena-workgroup", "athena-workgroup", _set("configuration.resultConfiguration.encryptionConfiguration", {"encryptionOption": "SSE_S3"}), ["results are encrypted with SSE_S3, not SSE_KMS"]),
+    Case("etl-40-athena-workgroup", "athena-workgroup", _drop("configuration.resultConfiguration.encryptionConfiguration.kmsKeyArn"), ["not encrypted with the customer key (kms key unset, the AWS managed key of athena is used)"], stack="dev"),
+    Case("etl-44-redshift-serverless", "warehouse-workgroup", _set("publiclyAccessible", True), ["publiclyAccessible must be false"], stack="prod-warehouse"),
+    Case("etl-44-redshift-serverless", "warehouse-workgroup", _set("enhancedVpcRouting", False), ["enhancedVpcRouting must be true"], stack="prod-warehouse"),
+    Case("etl-44-redshift-serverless", "warehouse-workgroup", _drop("configParameters"), ["require_ssl is not true: connections without TLS are accepted"], stack="prod-warehouse"),
+    Case("etl-44-redshift-serverless", "warehouse-namespace", _drop("kmsKeyId"), ["not encrypted with the customer key (kms key unset, the AWS managed key of redshift is used)"], stack="prod-warehouse"),
+    Case("etl-44-redshift-serverless", "warehouse-namespace", _set("manageAdminPassword", False), ["manageAdminPassword must be true (Redshift keeps the password in Secrets Manager)"], stack="prod-warehouse"),
+    Case("etl-44-redshift-serverless", "warehouse-namespace", _drop("adminPasswordSecretKmsKeyId"), ["adminPasswordSecretKmsKeyId unset: the admin secret is encrypted with aws/secretsmanager"], stack="prod-warehouse"),
+    Case("etl-44-redshift-serverless", "warehouse-namespace", _set("adminUserPassword", "hunter2"), ["an admin password is set in the program: it would sit in config and state; let Redshift manage it"], stack="prod-warehouse"),
+    Case("etl-44-redshift-serverless", "warehouse-namespace", _set("adminUsername", "admin"), ["adminUsername 'admin' is a default name; choose another"], stack="prod-warehouse"),
+    Case("etl-44-redshift-serverless", "warehouse-namespace", _set("logExports", ["userlog"]), ["logExports lacks connectionlog, useractivitylog"], stack="prod-warehouse"),
+    Case("etl-67-redshift-serverless-cost", "warehouse-workgroup", _drop("baseCapacity"), ["baseCapacity unset: AWS's default of 128 RPU costs about $48 an hour while queries run"], stack="prod-warehouse"),
+    Case("etl-67-redshift-serverless-cost", "warehouse-workgroup", _set("baseCapacity", 128.0), ["baseCapacity is 128 RPU, above 32"], stack="prod-warehouse"),
+    Case("etl-67-redshift-serverless-cost", "warehouse-workgroup", _drop("maxCapacity"), ["maxCapacity unset: the workgroup may scale without limit"], stack="prod-warehouse"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_each_check_reports_the_mistake_on_a_real_resource(case: Case) -> None:
-    evaluation = evaluated(case.stack)
+    evaluation = stack_named(case.stack)
     resource = named(evaluation, case.resource)
     control = BY_NAME[case.policy]
     context = Context(environment_in(evaluation), resource.name)
@@ -445,6 +466,22 @@ def test_an_unsigned_layer_under_an_enforcing_config_is_reported() -> None:
         (layer.urn, f"{layer.name} does not deploy a signed package (its s3Key comes from no signing job)")
     ]
     assert signed_code_only(stack_resources(evaluated("dev")), "dev") == [], "no config, nothing enforced"
+
+
+def test_a_redshift_workgroup_without_a_usage_limit_is_reported() -> None:
+    resources = stack_resources(stack_named(PROD_WAREHOUSE.stack))
+    assert redshift_usage_limited(resources, "prod") == []
+    workgroup = next(r for r in resources if r.type == "aws:redshiftserverless/workgroup:Workgroup")
+    without = [r for r in resources if r.type != "aws:redshiftserverless/usageLimit:UsageLimit"]
+    assert redshift_usage_limited(without, "prod") == [
+        (workgroup.urn, f"workgroup {workgroup.name} has no serverless-compute usage limit")
+    ]
+    limit = next(r for r in resources if r.type == "aws:redshiftserverless/usageLimit:UsageLimit")
+    no_action = StackResource(limit.urn, limit.type, limit.name,
+                              {k: v for k, v in limit.props.items() if k != "breachAction"}, dependencies=limit.dependencies)  # fmt: skip
+    assert redshift_usage_limited([no_action if r is limit else r for r in resources], "prod") == [
+        (workgroup.urn, f"workgroup {workgroup.name}'s usage limit has no breachAction")
+    ]
 
 
 def test_a_prod_raw_bucket_without_replication_is_reported() -> None:
@@ -611,7 +648,7 @@ def test_every_policy_cites_a_row_of_the_projects_controls_document() -> None:
     for row in (4, 16, 26, 28, 55, 56):
         (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
         assert "Amended:" in line, f"row {row} changed without its reason"
-    for row in (61, 62, 63, 64, 65, 66):
+    for row in (61, 62, 63, 64, 65, 66, 67):
         (line,) = [line for line in document.splitlines() if line.startswith(f"| {row} |")]
         assert "Added:" in line
     assert "## Changelog" in document

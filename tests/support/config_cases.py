@@ -90,6 +90,19 @@ DEV_EU = copy_of("dev", "dev-eu", "eu-central-1")
 PROD_US = copy_of("prod", "prod-us", "us-east-1")
 EXTRA_STACKS = (DEV_EU, PROD_US)
 
+
+def with_warehouse(stack: str, new_stack: str) -> StackFile:
+    """A checked-in stack file (three AZs) with the Redshift warehouse on, which no checked-in stack selects."""
+    text = (ROOT / f"Pulumi.{stack}.yaml").read_text()
+    config = yaml.safe_load(text)["config"]
+    assert config.get("etl-platform:network", {}).get("azCount") == 3, f"Pulumi.{stack}.yaml needs azCount: 3"
+    config["etl-platform:warehouse"] = {"engine": "redshift"}
+    return StackFile(new_stack, _text(config), stack=new_stack)
+
+
+# prod with Redshift Serverless: what the warehouse's component, controls and load step are checked on.
+PROD_WAREHOUSE = with_warehouse("prod", "prod-warehouse")
+
 CONTAINERS = {"architectures": ["containers"]}
 STEPFUNCTIONS = {"architectures": ["stepfunctions"]}
 SERVERLESS = {"architectures": ["serverless"]}
@@ -109,6 +122,8 @@ GOOD: list[StackFile] = [
     good("cron-with-names", **STEPFUNCTIONS, stepfunctions={"schedule": "cron(0 18 ? * MON-FRI *)"}),
     good("rate-in-days", **SERVERLESS, serverless={"schedule": "rate(2 days)"}),
     good("whole-number-written-as-a-float", network={"azCount": 3.0}, logRetentionDays=30.0),
+    good("warehouse-redshift-in-three-azs", network={"azCount": 3}, warehouse={"engine": "redshift", "baseCapacity": 16, "maxCapacity": 32, "usageLimitRpuHours": 10, "usagePeriod": "weekly", "breachAction": "log"}),
+    good("athena-cutoff-and-retention", athena={"bytesScannedCutoffGb": 5, "resultRetentionDays": 7}),
     good("provider-and-engine-keys", **{"docker__host": "unix:///var/run/docker.sock", "pulumi__template": "aws-python"}),
     raw(
         "yaml-1-2-scalars-stay-text",
@@ -238,6 +253,13 @@ BAD: list[StackFile] = [
         limit="hardening", environment="prod", alertEmails=["oncall@example.com"]),
     bad("replica-in-the-stacks-own-region", "etl-platform:replication.region: 'eu-west-1' is the stack's own region (aws:region); a replica must live in another region.",
         limit="hardening", replication={"enabled": True, "region": "eu-west-1"}),
+    bad("warehouse-in-two-azs", "etl-platform:warehouse.engine: 'redshift' needs private subnets in at least 3 AZs (Redshift Serverless refuses fewer), but etl-platform:network.azCount is 2; set network.azCount: 3, or warehouse.engine: none.",
+        limit="warehouse", warehouse={"engine": "redshift"}),
+    bad("warehouse-max-below-base", "etl-platform:warehouse.maxCapacity: 16 is below warehouse.baseCapacity (32); give at least 32.",
+        limit="warehouse", network={"azCount": 3}, warehouse={"engine": "redshift", "baseCapacity": 32, "maxCapacity": 16}),
+    bad("warehouse-base-not-in-rpu-steps", "etl-platform:warehouse.baseCapacity: 12 is invalid: Input should be a multiple of 8.", warehouse={"baseCapacity": 12}),
+    bad("warehouse-engine-unknown", "etl-platform:warehouse.engine: 'snowflake' is not allowed. Allowed: none, redshift.", warehouse={"engine": "snowflake"}),
+    bad("athena-cutoff-zero", "etl-platform:athena.bytesScannedCutoffGb: 0 is invalid: Input should be greater than or equal to 1.", athena={"bytesScannedCutoffGb": 0}),
     bad("replica-region-not-a-region", "etl-platform:replication.region: 'frankfurt' is not an AWS region name such as 'eu-central-1'", replication={"region": "frankfurt"}),
     bad("flow-log-aggregation-not-allowed", "etl-platform:network.flowLogAggregationSeconds: 300 is invalid: Input should be 60 or 600", network={"flowLogAggregationSeconds": 300}),
     bad("catalog-owner-not-a-boolean", "etl-platform:ownsCatalogEncryption: 'maybe' is invalid", ownsCatalogEncryption="maybe"),

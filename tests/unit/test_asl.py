@@ -411,3 +411,62 @@ def test_partition_comes_from_the_arns() -> None:
     china_function = f"arn:aws-cn:lambda:cn-north-1:{ACCOUNT}:function:stage"
     task = asl.lambda_invoke("Work", china_function, end=True)
     assert task.resource == "arn:aws-cn:states:::lambda:invoke"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Wait and the Redshift Data API (the warehouse load's poll loop)
+# ---------------------------------------------------------------------------------------------------------------------
+
+WORKGROUP = f"arn:aws:redshift-serverless:us-east-1:{ACCOUNT}:workgroup/0a1b"
+SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:redshift!wg-admin-abc123"
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k"
+
+
+def _submit(name: str, sqls: tuple[str, ...], **options: Any) -> asl.Task:
+    return asl.redshift_data_execute(
+        name, workgroup_arn=WORKGROUP, workgroup_name="wg", database="analytics", secret_arn=SECRET, key_arn=KEY,
+        sqls=sqls, statement_name="load", **options,
+    )  # fmt: skip
+
+
+def test_one_statement_is_executed_several_are_batched() -> None:
+    one = _submit("One", ("SELECT 1",), end=True).render(asl.TaskDefaults(), top_level=False)
+    several = _submit("Several", ("SELECT 1", "SELECT 2"), end=True).render(asl.TaskDefaults(), top_level=False)
+    assert one["Resource"] == "arn:aws:states:::aws-sdk:redshiftdata:executeStatement"
+    assert one["Parameters"]["Sql"] == "SELECT 1" and "Sqls" not in one["Parameters"]
+    assert several["Resource"] == "arn:aws:states:::aws-sdk:redshiftdata:batchExecuteStatement"
+    assert several["Parameters"]["Sqls"] == ["SELECT 1", "SELECT 2"]
+    assert several["Parameters"]["SecretArn"] == SECRET and several["ResultSelector"] == {"Id.$": "$.Id"}
+    with pytest.raises(asl.DefinitionError, match="state 'None': no SQL to run"):
+        _submit("None", ())
+
+
+def test_a_poll_loop_with_a_way_out_is_a_valid_machine_and_asks_for_its_permissions() -> None:
+    machine = asl.StateMachine(
+        (
+            _submit("Submit", ("SELECT 1",), result_path="$.statement", next="Pause"),
+            asl.Wait(name="Pause", seconds=5, next="Check"),
+            asl.redshift_data_describe("Check", id_path="$.statement.Id", result_path="$.status", next="Done"),
+            asl.Choice(
+                name="Done",
+                choices=(asl.ChoiceRule(asl.StringEquals("$.status.Status", "FINISHED"), "Finished"),),
+                default="Pause",
+            ),
+            asl.Succeed(name="Finished"),
+        )
+    )
+    rendered = machine.to_dict()
+    assert rendered["States"]["Pause"] == {"Type": "Wait", "Seconds": 5, "Next": "Check"}
+    assert Linter.validate(machine.to_json()) == []
+    granted = {tuple(s["Action"]): s for s in machine.required_permissions()}
+    assert granted[("redshift-data:ExecuteStatement",)]["Resource"] == [WORKGROUP]
+    assert granted[("secretsmanager:GetSecretValue",)]["Resource"] == [SECRET]
+    assert granted[("kms:Decrypt",)]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+    }
+    assert granted[("redshift-data:DescribeStatement",)]["Condition"] == asl.REDSHIFT_DATA_OWN_STATEMENTS
+
+
+def test_a_wait_of_no_time_is_refused() -> None:
+    with pytest.raises(asl.DefinitionError, match="Wait state 'Pause': Seconds must be >= 1, got 0"):
+        asl.Wait(name="Pause", seconds=0, next="Check")
