@@ -68,7 +68,7 @@ class PriceTable:
         return int(self.entries[key].get("free", 0))
 
     def checked(self) -> str:
-        return max(str(entry["checked"]) for entry in self.entries.values())
+        return max((str(entry.get("checked", "")) for entry in self.entries.values()), default="") or "undated"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -365,7 +365,7 @@ FREE = frozenset(
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/flowLog:FlowLog", "aws:ec2/route:Route",
         "aws:ec2/routeTable:RouteTable", "aws:ec2/routeTableAssociation:RouteTableAssociation",
         "aws:ec2/securityGroup:SecurityGroup", "aws:ec2/subnet:Subnet", "aws:ec2/vpc:Vpc",
-        "aws:ec2/internetGateway:InternetGateway", "aws:ec2/tag:Tag",
+        "aws:ec2/internetGateway:InternetGateway", "aws:ec2/tag:Tag", "aws:ec2/launchTemplate:LaunchTemplate",
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
         "aws:ecr/lifecyclePolicy:LifecyclePolicy", "aws:ecr/repository:Repository",
@@ -465,18 +465,36 @@ def runs_per_month(expression: str) -> float:
     return per_day * days * months
 
 
+_NAMES = {
+    name: index + 1
+    for names in (("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"),
+                  ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"))
+    for index, name in enumerate(names)
+}  # fmt: skip
+
+
+def _value(text: str) -> int:
+    """A cron field value: a number or a day/month name (SUN=1, JAN=1, as EventBridge numbers them)."""
+    if text.isdigit():
+        return int(text)
+    if text.upper() in _NAMES:
+        return _NAMES[text.upper()]
+    raise CostError(f"cannot read the cron field value {text!r}")
+
+
 def _field_count(field: str, size: int) -> int:
+    """How many values a cron field takes (`*`, lists, ranges with names, `start/step`)."""
     total = 0
     for part in field.split(","):
         if part in ("*", "?"):
             total += size
         elif "/" in part:
             start, step = part.split("/")
-            first = 0 if start in ("*", "") else int(start.split("-")[0]) if start[0].isdigit() else 0
+            first = 0 if start in ("*", "") else _value(start.split("-")[0])
             total += len(range(first, size, int(step)))
-        elif "-" in part and part.split("-")[0].isdigit():
+        elif "-" in part:
             low, high = part.split("-")
-            total += int(high) - int(low) + 1
+            total += _value(high) - _value(low) + 1
         else:
             total += 1
     return total
