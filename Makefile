@@ -11,7 +11,7 @@ export UV := $(abspath $(TOOLS))/bin/uv
 # Use the machine's Python (3.11+); never download an interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup preview preview-all lint typecheck test schema bench layers lock upgrade clean
+.PHONY: setup preview preview-all lint typecheck test schema cost-table bench layers lock upgrade clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,10 @@ layers: setup
 
 schema: setup
 	$(BIN)/python -m etlctl schema --write
+
+## The README's cost table of every stack (`etlctl cost --format markdown`); tests/tooling/test_cost.py fails while stale.
+cost-table: setup
+	$(BIN)/python -c "from etlctl.cost import update_readme; update_readme()"
 
 ## The 1M-row first load against the Polars CSV->Parquet floor, then the incremental load (figures: benchmarks/README.md).
 bench: setup

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BASE",
         default=None,
         help="print the delta from BASE: another stack file (path to a Pulumi.<stack>.yaml) or REV:Pulumi.<stack>.yaml "
-        "(that file at a git revision, evaluated with this code)",
+        "(the whole tree at a git revision: code and stack file)",
     )
     cost.add_argument(
         "--stage-minutes", type=float, default=5.0, help="assumed minutes one stage task runs (default 5)"

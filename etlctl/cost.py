@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import tomllib
 from collections import defaultdict
@@ -324,6 +326,9 @@ class _Unpriced(Exception):
     """A resource of a priced type whose particular settings the table has no price for."""
 
 
+FREE_TIER = "(free tier)"
+"""The component the account's free alarms and dashboards are credited under."""
+
 RULES: dict[str, Rule] = {
     "aws:ec2/natGateway:NatGateway": _nat_gateway,
     "aws:ec2/eip:Eip": _eip,
@@ -419,17 +424,19 @@ def _at_rest(graph: Graph, prices: PriceTable) -> tuple[list[Item], list[Item], 
             free.append(Item(component, r.name, r.type, 0.0, "no charge at rest"))
         else:
             unpriced.append(Item(component, r.name, r.type, 0.0, "no pricing rule for this type"))
-    # The account's free alarms/dashboards go to the first ones (ordered by component and name), the rest bill.
+    # Each alarm and dashboard is priced where it is; the account's free ones are one credit line (not whichever
+    # component happens to sort first).
     for token, registrations in counted.items():
         key, noun = COUNTED[token]
         allowance = prices.free(key)
-        for index, r in enumerate(registrations):
-            if index < allowance:
-                free.append(Item(graph.component(r), r.name, r.type, 0.0, f"one of the free {allowance} {noun}s"))
-            else:
-                priced.append(
-                    Item(graph.component(r), r.name, r.type, prices(key), f"{noun} beyond the free {allowance}")
-                )
+        for r in registrations:
+            priced.append(Item(graph.component(r), r.name, r.type, prices(key), f"one {noun}"))
+        credited = min(allowance, len(registrations))
+        if credited:
+            credit = -credited * prices(key)
+            priced.append(
+                Item(FREE_TIER, f"{credited} free {noun}s", token, credit, f"the account's first {allowance}")
+            )
     return priced, free, unpriced
 
 
@@ -871,31 +878,73 @@ _STACK_FILE = re.compile(r"^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$")
 
 @contextlib.contextmanager
 def stack_file_project(base: str, project_dir: Path) -> Iterator[tuple[Path, str]]:
-    """A project directory holding the stack file `base` names (a path, or `REV:path` read with `git show`), with
-    this project's `Pulumi.yaml` and `__main__.py`: the base is evaluated with the code being estimated."""
-    revision, _, path = base.rpartition(":") if ":" in base and not Path(base).exists() else ("", "", base)
+    """The project directory and stack name `base` names, for `--compare`.
+
+    `REV:Pulumi.<stack>.yaml`: the whole tree at git revision REV (`git archive`), so the delta covers both the code
+    and the stack file between two commits. A path to a `Pulumi.<stack>.yaml`: that file beside this project's
+    `Pulumi.yaml` and `__main__.py`, evaluated with the code being estimated (the delta of the stack files alone).
+    """
+    revision, _, path = base.partition(":") if ":" in base and not Path(base).exists() else ("", "", base)
     match = _STACK_FILE.match(Path(path).name)
     if not match:
         raise CostError(
             f"--compare {base!r}: expected a stack file named Pulumi.<stack>.yaml, or REV:Pulumi.<stack>.yaml"
         )
-    if revision:
-        shown = subprocess.run(
-            ["git", "show", f"{revision}:{path}"], cwd=project_dir, capture_output=True, text=True, check=False
-        )
-        if shown.returncode != 0:
-            raise CostError(f"--compare {base!r}: git show failed: {shown.stderr.strip() or shown.returncode}")
-        text = shown.stdout
-    else:
-        file = Path(path) if Path(path).is_absolute() else Path.cwd() / path
-        if not file.is_file():
-            raise CostError(
-                f"--compare {base!r}: no such file; give a Pulumi.<stack>.yaml path or REV:Pulumi.<stack>.yaml"
-            )
-        text = file.read_text()
     with tempfile.TemporaryDirectory(prefix="etlctl-cost-") as temp:
         directory = Path(temp)
-        shutil.copy(project_dir / "Pulumi.yaml", directory / "Pulumi.yaml")
-        shutil.copy(project_dir / "__main__.py", directory / "__main__.py")
-        (directory / f"Pulumi.{match.group(1)}.yaml").write_text(text)
+        if revision:
+            archive = subprocess.run(
+                ["git", "archive", "--format=tar", revision], cwd=project_dir, capture_output=True, check=False
+            )
+            if archive.returncode != 0:
+                message = archive.stderr.decode(errors="replace").strip() or f"exit {archive.returncode}"
+                raise CostError(f"--compare {base!r}: git archive failed: {message}")
+            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+                tar.extractall(directory, filter="data")
+            if not (directory / path).is_file():
+                raise CostError(f"--compare {base!r}: revision {revision} has no {path}")
+            if Path(path).parent != Path("."):
+                raise CostError(
+                    f"--compare {base!r}: the stack file must be at the project root, e.g. HEAD~1:{Path(path).name}"
+                )
+        else:
+            file = Path(path) if Path(path).is_absolute() else Path.cwd() / path
+            if not file.is_file():
+                raise CostError(
+                    f"--compare {base!r}: no such file; give a Pulumi.<stack>.yaml path or REV:Pulumi.<stack>.yaml"
+                )
+            shutil.copy(project_dir / "Pulumi.yaml", directory / "Pulumi.yaml")
+            shutil.copy(project_dir / "__main__.py", directory / "__main__.py")
+            (directory / f"Pulumi.{match.group(1)}.yaml").write_text(file.read_text())
         yield directory, match.group(1)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The README's cost tables (`make cost-table`)
+# ---------------------------------------------------------------------------------------------------------------------
+
+README_BEGIN = "<!-- cost-table:begin (make cost-table) -->"
+README_END = "<!-- cost-table:end -->"
+
+
+def readme_tables(project_dir: Path) -> str:
+    """The markdown table of every stack file, in `available_stacks` order, as the README holds it."""
+    from etlctl.offline import evaluate
+    from etlctl.stack_config import available_stacks
+
+    stacks = available_stacks(project_dir)
+    return "\n\n".join(render(estimate(evaluate(s, project_dir=project_dir)), "markdown") for s in stacks)
+
+
+def update_readme(project_dir: Path | None = None) -> None:
+    """Replace what stands between the README's cost-table markers with the tables of today's stack files."""
+    from etlctl.offline import PROJECT_DIR
+
+    root = project_dir or PROJECT_DIR
+    readme = root / "README.md"
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise CostError(f"{readme} lacks the markers {README_BEGIN} ... {README_END}")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{readme_tables(root)}\n{README_END}{tail}")

@@ -27,7 +27,6 @@ import pulumi_aws as aws
 from components.refs import NetworkRefs
 from components.settings import NatGateways
 
-
 NAT_INSTANCE_TYPE = "t4g.nano"
 NAT_INSTANCE_VOLUME_GB = 8
 """The AL2023 AMI's own root size."""

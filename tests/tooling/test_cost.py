@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from etlctl import cost
 from etlctl.mocks import Registration
@@ -172,14 +173,16 @@ def test_at_rest_figures_equal_the_hand_computed_ones() -> None:
     assert monthly["db-writer"] == pytest.approx(0.5 * 730 * 0.1)
     assert monthly["search"] == pytest.approx(1 * 730 * 0.2)  # 0.5 indexing + 0.5 search OCU without standby
     assert monthly["spark"] == pytest.approx(730 * (2 * 0.05 + 4 * 0.005))
-    # 12 alarms: the free 10, then 2 at $0.10
-    assert sorted(m for r, m in monthly.items() if r.startswith("alarm")) == [0.1, 0.1]
+    # 12 alarms at $0.10 each, and the account's free 10 as one credit
+    assert [m for r, m in monthly.items() if r.startswith("alarm")] == [0.1] * 12
+    assert monthly["10 free alarms"] == pytest.approx(-1.0)
     assert "s3" not in monthly and "vpc" not in monthly
-    assert {i.resource for i in estimate.free} >= {"s3", "vpc", *(f"alarm-{i:02}" for i in range(10))}
+    assert {i.resource for i in estimate.free} >= {"s3", "vpc"}
     assert estimate.monthly_at_rest == pytest.approx(sum(monthly.values()))
     by_component = estimate.by_component()
     assert by_component["network"] == pytest.approx(730 * (0.05 + 0.005 + 0.02))
-    assert set(by_component) == {"network", "data"}
+    assert by_component["(free tier)"] == pytest.approx(-1.0)
+    assert set(by_component) == {"network", "data", "(free tier)"}
 
 
 def test_settings_that_cost_nothing_at_rest_price_at_zero() -> None:
@@ -205,7 +208,7 @@ def test_settings_that_cost_nothing_at_rest_price_at_zero() -> None:
         *(resource(data, "aws:cloudwatch/metricAlarm:MetricAlarm", f"alarm-{i}", {}) for i in range(10)),
     ]
     estimate = cost.estimate(evaluation(*graph), prices=PRICES)
-    assert estimate.monthly_at_rest == 0
+    assert estimate.monthly_at_rest == pytest.approx(0)  # ten alarms, all in the free tier
     assert {i.resource for i in estimate.free} >= {"db", "db-writer", "spark", "wh"}
     workgroup = next(i for i in estimate.free if i.resource == "wh")
     assert "$3.20 per hour" in workgroup.basis  # 8 RPU x $0.40, stated for when queries run
@@ -396,7 +399,7 @@ def test_the_compare_delta_is_head_minus_base_by_component() -> None:
     head = cost.estimate(evaluation(*at_rest_graph(alarms=15), *pipeline_graph()), prices=PRICES)
     change = cost.delta(base, head)
     assert change["monthlyAtRest"] == pytest.approx(5 * 0.1)
-    assert change["atRestByComponent"] == pytest.approx({"data": 0.5})
+    assert change["atRestByComponent"] == pytest.approx({"data": 0.5})  # the credit stays at 10 alarms
     assert change["monthlyRuns"] == pytest.approx(head.monthly_runs, abs=1e-4)  # rounded to 4 places
     assert "compared with base: at rest +$0.50 a month" in cost.render(head, "table", base)
     assert "Compared with `base`: at rest +$0.50 a month" in cost.render(head, "markdown", base)
@@ -447,7 +450,7 @@ def test_prod_keeps_its_nat_gateways_and_staging_its_gateway() -> None:
 
 
 README = ROOT / "README.md"
-BEGIN, END = "<!-- cost-table:begin (make cost-table) -->", "<!-- cost-table:end -->"
+BEGIN, END = cost.README_BEGIN, cost.README_END
 
 
 def test_the_readme_cost_tables_are_current() -> None:
@@ -469,7 +472,8 @@ def test_the_readme_cost_tables_are_current() -> None:
         (["--stage-minutes", "0"], "--stage-minutes and --data-mb must be positive"),
         (["--compare", "notes.txt"], "expected a stack file named Pulumi.<stack>.yaml"),
         (["--compare", "missing/Pulumi.dev.yaml"], "no such file"),
-        (["--compare", "no-such-revision:Pulumi.dev.yaml"], "git show failed"),
+        (["--compare", "no-such-revision:Pulumi.dev.yaml"], "git archive failed"),
+        (["--compare", "HEAD:Pulumi.nosuch.yaml"], "revision HEAD has no Pulumi.nosuch.yaml"),
         (["--format", "xml"], "invalid choice: 'xml'"),
         (["--stack", "nosuch"], "nosuch"),
     ],
@@ -490,3 +494,12 @@ def test_the_command_prints_the_estimate_and_a_delta_from_a_revision(tmp_path: P
     )
     assert data["compare"]["base"] == "dev" and "monthlyAtRest" in data["compare"]
     assert any("hours a month: 730" in line for line in data["assumptions"])
+
+
+def test_pull_requests_get_every_stacks_estimate_and_delta_as_a_comment() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "preview.yml").read_text())
+    job = workflow["jobs"]["cost"]
+    assert job["if"] == "github.event_name == 'pull_request'" and job["permissions"]["pull-requests"] == "write"
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert 'etlctl cost --stack "$stack" --format markdown --compare "$BASE_SHA:$file"' in script
+    assert "for file in Pulumi.*.yaml" in script and "gh pr comment" in script
