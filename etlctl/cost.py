@@ -738,6 +738,8 @@ def estimate(
 
 
 def _money(value: float) -> str:
+    if value < 0:
+        return "-" + _money(-value)
     return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
 
 
@@ -842,6 +844,8 @@ def to_markdown(estimate: Estimate, base: Estimate | None = None) -> str:
         for item in (i for i in estimate.at_rest if i.component == component):
             kinds[item.type.split(":")[-1]] += 1
         what = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+        if component == FREE_TIER:
+            what = ", ".join(i.resource for i in estimate.at_rest if i.component == component) + " (the account's)"
         lines.append(f"| {component} | {_money(total)} | {what} |")
     lines += ["", "| schedule | runs a month | a run | a month |", "| --- | ---: | ---: | ---: |"]
     for run in estimate.runs:

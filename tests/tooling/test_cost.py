@@ -403,6 +403,7 @@ def test_the_compare_delta_is_head_minus_base_by_component() -> None:
     assert change["monthlyRuns"] == pytest.approx(head.monthly_runs, abs=1e-4)  # rounded to 4 places
     assert "compared with base: at rest +$0.50 a month" in cost.render(head, "table", base)
     assert "Compared with `base`: at rest +$0.50 a month" in cost.render(head, "markdown", base)
+    assert "| (free tier) | -$1.00 | 10 free alarms (the account's) |" in cost.render(head, "markdown")
     assert json.loads(cost.render(head, "json", base))["compare"]["monthlyAtRest"] == pytest.approx(0.5)
 
 
