@@ -435,7 +435,13 @@ def _at_rest(graph: Graph, prices: PriceTable) -> tuple[list[Item], list[Item], 
         if credited:
             credit = -credited * prices(key)
             priced.append(
-                Item(FREE_TIER, f"{credited} free {noun}s", token, credit, f"the account's first {allowance}")
+                Item(
+                    FREE_TIER,
+                    f"{credited} free {noun}{'' if credited == 1 else 's'}",
+                    token,
+                    credit,
+                    f"the account's first {allowance}",
+                )
             )
     return priced, free, unpriced
 
