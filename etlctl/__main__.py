@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     cost.add_argument(
         "--stage-minutes", type=float, default=5.0, help="assumed minutes one stage task runs (default 5)"
     )
+    cost.add_argument(
+        "--price-region",
+        default=None,
+        help="price at another region's list prices (e.g. us-east-1, the issue's figures); default: the stack's region",
+    )
     cost.add_argument("--data-mb", type=float, default=100.0, help="assumed data volume per run in MB (default 100)")
 
     stacks = commands.add_parser("stacks", help="every Pulumi.<stack>.yaml with its region and environment (JSON)")
@@ -131,11 +136,12 @@ def _cost(args: argparse.Namespace, project_dir: Path) -> int:
         return 2
     assumptions = cost.Assumptions(stage_minutes=args.stage_minutes, data_mb_per_run=args.data_mb)
     try:
+        prices = cost.PriceTable.load(args.price_region) if args.price_region else None
         base = None
         if args.compare:
             with cost.stack_file_project(args.compare, project_dir) as (base_dir, base_stack):
-                base = cost.estimate(offline.evaluate(base_stack, project_dir=base_dir), assumptions)
-        head = cost.estimate(offline.evaluate(args.stack, project_dir=project_dir), assumptions)
+                base = cost.estimate(offline.evaluate(base_stack, project_dir=base_dir), assumptions, prices)
+        head = cost.estimate(offline.evaluate(args.stack, project_dir=project_dir), assumptions, prices)
     except cost.CostError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -720,8 +720,8 @@ def estimate(
 ) -> Estimate:
     """The estimate of one evaluated stack (update mode: the ARNs the per-run walk follows are resolved)."""
     assumptions = assumptions or Assumptions()
-    region = evaluation.config.region or "eu-west-1"
-    prices = prices or PriceTable.load(region)
+    prices = prices or PriceTable.load(evaluation.config.region or "eu-west-1")
+    region = prices.region
     graph = Graph(evaluation)
     priced, free, unpriced = _at_rest(graph, prices)
     pricer = RunPricer(graph, prices, assumptions)

@@ -420,6 +420,21 @@ def test_the_price_table_is_dated_sourced_and_covers_the_stacks_regions() -> Non
         cost.PriceTable.load("ap-south-2")
 
 
+def test_the_real_table_prices_the_issues_us_east_1_figures() -> None:
+    """The issue's figures (us-east-1): a NAT gateway about $33 a month, an interface endpoint about $7.30 an AZ."""
+    network = component("network")
+    graph = [
+        network,
+        resource(network, "aws:ec2/natGateway:NatGateway", "nat", {}),
+        resource(
+            network, "aws:ec2/vpcEndpoint:VpcEndpoint", "logs", {"vpcEndpointType": "Interface", "subnetIds": ["a"]}
+        ),
+    ]
+    estimate = cost.estimate(evaluation(*graph), prices=cost.PriceTable.load("us-east-1"))
+    assert estimate.region == "us-east-1"
+    assert {i.resource: round(i.monthly, 2) for i in estimate.at_rest} == {"nat": 32.85, "logs": 7.30}
+
+
 def evaluated_region(stack: str) -> str:
     text = (ROOT / f"Pulumi.{stack}.yaml").read_text()
     match = re.search(r"aws:region:\s*(\S+)", text)
@@ -477,6 +492,7 @@ def test_the_readme_cost_tables_are_current() -> None:
         (["--compare", "HEAD:Pulumi.nosuch.yaml"], "revision HEAD has no Pulumi.nosuch.yaml"),
         (["--format", "xml"], "invalid choice: 'xml'"),
         (["--stack", "nosuch"], "nosuch"),
+        (["--price-region", "mars-north-1"], "prices.toml has no mars-north-1 price for: "),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args: list[str], message: str) -> None:
