@@ -11,7 +11,7 @@ export UV := $(abspath $(TOOLS))/bin/uv
 # Use the machine's Python (3.11+); never download an interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup preview preview-all lint typecheck test schema docs bench layers spark-env lock upgrade clean
+.PHONY: setup preview preview-all lint typecheck test schema docs cost-table bench layers spark-env lock upgrade clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,10 @@ schema: setup
 ## Redraw every diagram in docs/architectures/*.md from the program (tests/tooling/test_docs.py fails when one is stale).
 docs: setup
 	$(BIN)/python -m etlctl docs --write
+
+## The README's cost table of every stack (`etlctl cost --format markdown`); tests/tooling/test_cost.py fails while stale.
+cost-table: setup
+	$(BIN)/python -c "from etlctl.cost import update_readme; update_readme()"
 
 ## The 1M-row first load against the Polars CSV->Parquet floor, the incremental load, the stream path (figures: benchmarks/README.md).
 bench: setup

@@ -381,7 +381,8 @@ class _Builder:
         for hook in self.hooks:
             for key, path in hook.carried().items():
                 if key in selector:
-                    raise ValueError(f"{hook.architecture} carries {key!r} into the Sources Map, which is taken")
+                    owner = getattr(hook, "architecture", type(hook).__name__)
+                    raise ValueError(f"{owner} carries {key!r} into the Sources Map, which is taken")
                 selector[key] = path
         return selector
 

@@ -80,6 +80,8 @@ class NatGateways(StrEnum):
     NONE = "none"
     SINGLE = "single"
     PER_AZ = "per-az"
+    INSTANCE = "instance"
+    """One NAT instance (t4g.nano, AL2023) instead of a gateway: about $7 a month against $35, no HA (dev)."""
 
 
 class LambdaArchitecture(StrEnum):
@@ -218,7 +220,11 @@ class NetworkSettings(SettingsModel):
     )
     az_count: int = Field(2, ge=2, le=3, description="Availability zones with a private subnet each (2-3)")
     nat_gateways: NatGateways | None = Field(
-        None, description="`none` (gateway endpoints only), `single` or `per-az`; default from the profile"
+        None,
+        description="`none` (gateway endpoints, plus the interface endpoints the architectures declare, each about "
+        "$8 a month per AZ), `single` or `per-az` (NAT gateways, about $35 a month each plus $0.048/GB), or "
+        "`instance` (one t4g.nano NAT instance with a public IPv4 address, about $7.70 a month, no failover: for "
+        "dev); default from the profile",
     )
     flow_log_aggregation_seconds: Literal[60, 600] = Field(
         600,

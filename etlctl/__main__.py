@@ -6,6 +6,8 @@ etlctl up --stack dev [--yes] [--format tree|json]     deploy with the policy pa
 etlctl schema [--check|--write]                        the JSON Schema of Pulumi.<stack>.yaml files
 etlctl stacks [--cwd DIR]                              every stack file with its region and environment (CI matrix)
 etlctl docs [--write]                                  check (or rewrite) the diagrams in docs/architectures/*.md
+etlctl cost --stack dev [--format table|json|markdown] [--compare BASE]
+                                                       monthly cost at rest and per run, from the offline preview
 
 Exit codes: 0 done, 1 the program or the engine failed, 2 bad input (arguments, stack file), and for the engine
 commands 5 policy violation, 6 no such stack in the backend, 8 declined, 75 concurrent update, 127 no pulumi CLI
@@ -61,6 +63,27 @@ def _parser() -> argparse.ArgumentParser:
 
     docs = commands.add_parser("docs", help="check the generated diagrams of docs/architectures/*.md, or rewrite them")
     docs.add_argument("--write", action="store_true", help="rewrite every stale diagram in place")
+
+    cost = commands.add_parser("cost", help="monthly cost at rest and per run of a stack, from its offline preview")
+    cost.add_argument("--stack", "-s", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    cost.add_argument("--cwd", "-C", type=Path, default=None, help="project directory (default: this repo)")
+    cost.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    cost.add_argument(
+        "--compare",
+        metavar="BASE",
+        default=None,
+        help="print the delta from BASE: another stack file (path to a Pulumi.<stack>.yaml) or REV:Pulumi.<stack>.yaml "
+        "(the whole tree at a git revision: code and stack file)",
+    )
+    cost.add_argument(
+        "--stage-minutes", type=float, default=5.0, help="assumed minutes one stage task runs (default 5)"
+    )
+    cost.add_argument(
+        "--price-region",
+        default=None,
+        help="price at another region's list prices (e.g. us-east-1, the issue's figures); default: the stack's region",
+    )
+    cost.add_argument("--data-mb", type=float, default=100.0, help="assumed data volume per run in MB (default 100)")
 
     stacks = commands.add_parser("stacks", help="every Pulumi.<stack>.yaml with its region and environment (JSON)")
     stacks.add_argument("--cwd", "-C", type=Path, default=None, help="project directory (default: this repo)")
@@ -126,6 +149,30 @@ def _offline(args: argparse.Namespace, project_dir: Path) -> int:
     return 0
 
 
+def _cost(args: argparse.Namespace, project_dir: Path) -> int:
+    from etlctl import cost, offline
+
+    if args.stage_minutes <= 0 or args.data_mb <= 0:
+        print("error: --stage-minutes and --data-mb must be positive numbers, e.g. --stage-minutes 5", file=sys.stderr)
+        return 2
+    assumptions = cost.Assumptions(stage_minutes=args.stage_minutes, data_mb_per_run=args.data_mb)
+    try:
+        prices = cost.PriceTable.load(args.price_region) if args.price_region else None
+        base = None
+        if args.compare:
+            with cost.stack_file_project(args.compare, project_dir) as (base_dir, base_stack):
+                base = cost.estimate(offline.evaluate(base_stack, project_dir=base_dir), assumptions, prices)
+        head = cost.estimate(offline.evaluate(args.stack, project_dir=project_dir), assumptions, prices)
+    except cost.CostError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except offline.ProgramError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(cost.render(head, args.format, base) + "\n")
+    return 0
+
+
 def _engine(args: argparse.Namespace, project_dir: Path) -> int:
     from etlctl import automation
 
@@ -158,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return _docs(args.write, PROJECT_DIR)
 
         project_dir = (args.cwd or PROJECT_DIR).resolve()
+        if args.command == "cost":
+            return _cost(args, project_dir)
         if args.command == "preview" and args.offline:
             return _offline(args, project_dir)
         return _engine(args, project_dir)

@@ -32,6 +32,8 @@ _ID_PREFIX = {
     "aws:ec2/natGateway:NatGateway": "nat-",
     "aws:ec2/eip:Eip": "eipalloc-",
     "aws:ec2/flowLog:FlowLog": "fl-",
+    "aws:ec2/instance:Instance": "i-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr-",
 }
@@ -111,6 +113,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if typ in _ID_PREFIX:
             rid = _ID_PREFIX[typ] + _hex(typ + name, 17)
             arn = f"arn:aws:ec2:{region}:{account}:{kind.lower()}/{rid}"
+            if typ == "aws:ec2/instance:Instance":
+                # What a route to the instance (a NAT instance) names: its primary network interface.
+                state["primaryNetworkInterfaceId"] = "eni-" + _hex(typ + name + "eni", 17)
         elif typ == "aws:s3/bucket:Bucket":
             bucket = inputs.get("bucket") or physical
             rid, arn = bucket, f"arn:aws:s3:::{bucket}"

@@ -1,7 +1,8 @@
 """Network: the VPC that private workloads (Fargate tasks, later Glue/EMR/Aurora) run in.
 
 Private subnets over `az_count` AZs (no public IPs, EC2.15), one route table each, S3 and DynamoDB gateway endpoints on
-every private route table (free, EC2.10), NAT per `nat_gateways` (`none`: no internet at all; `single`; `per-az`),
+every private route table (free, EC2.10), NAT per `nat_gateways` (`none`: no internet at all; `single`; `per-az`;
+`instance`: one NAT instance, the cheap egress for dev),
 interface endpoints for the services a NAT-less VPC still needs, VPC flow logs of ALL traffic (EC2.6) delivered to
 the stack's log bucket as hourly, Hive-partitioned Parquet at the configured aggregation interval, and the default
 security group adopted with no rules (EC2.2).
@@ -25,6 +26,23 @@ import pulumi_aws as aws
 
 from components.refs import NetworkRefs
 from components.settings import NatGateways
+
+NAT_INSTANCE_TYPE = "t4g.nano"
+NAT_INSTANCE_VOLUME_GB = 8
+"""The AL2023 AMI's own root size."""
+NAT_INSTANCE_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+NAT_INSTANCE_USER_DATA = """#!/bin/bash
+# NAT: forward and masquerade what the private subnets send out through this instance's public interface.
+set -euo pipefail
+dnf install -y iptables-services
+echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/90-nat.conf
+sysctl -p /etc/sysctl.d/90-nat.conf
+iface=$(ip route show default | awk '{print $5; exit}')
+iptables -t nat -A POSTROUTING -o "$iface" -j MASQUERADE
+iptables -F FORWARD
+service iptables save
+systemctl enable --now iptables
+"""
 
 
 def subnet_cidrs(cidr: str, az_count: int) -> tuple[list[str], list[str]]:
@@ -105,7 +123,9 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
 
-        if args.nat_gateways is not NatGateways.NONE:
+        if args.nat_gateways is NatGateways.INSTANCE:
+            self._nat_instance(name, vpc, zones, public_cidrs, route_tables, args.cidr)
+        elif args.nat_gateways is not NatGateways.NONE:
             self._nat(name, vpc, zones, public_cidrs, route_tables, args.nat_gateways)
 
         if args.interface_endpoints:
@@ -198,6 +218,111 @@ class Network(pulumi.ComponentResource):
                 route_table_id=table.id,
                 destination_cidr_block="0.0.0.0/0",
                 nat_gateway_id=nats[index % count].id,
+                opts=child,
+            )
+
+    def _public_tier(
+        self, name: str, vpc: aws.ec2.Vpc, zones: pulumi.Output[aws.GetAvailabilityZonesResult], public_cidr: str
+    ) -> tuple[aws.ec2.InternetGateway, aws.ec2.Subnet]:
+        child = pulumi.ResourceOptions(parent=self)
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
+        public_table = aws.ec2.RouteTable(f"{name}-public-routes", vpc_id=vpc.id, opts=child)
+        aws.ec2.Route(
+            f"{name}-public-default",
+            route_table_id=public_table.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=gateway.id,
+            opts=child,
+        )
+        subnet = aws.ec2.Subnet(
+            f"{name}-public-0",
+            vpc_id=vpc.id,
+            cidr_block=public_cidr,
+            availability_zone=zones.names[0],
+            map_public_ip_on_launch=False,
+            tags={"Name": f"{name}-public-0", "Tier": "public"},
+            opts=child,
+        )
+        aws.ec2.RouteTableAssociation(
+            f"{name}-public-0-routes", subnet_id=subnet.id, route_table_id=public_table.id, opts=child
+        )
+        return gateway, subnet
+
+    def _nat_instance(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        zones: pulumi.Output[aws.GetAvailabilityZonesResult],
+        public_cidrs: list[str],
+        route_tables: list[aws.ec2.RouteTable],
+        cidr: str,
+    ) -> None:
+        """One t4g.nano translating the private subnets' outbound HTTPS, for a fraction of a NAT gateway's price.
+
+        The trade-off (dev only): one instance in one AZ, no failover, its own bandwidth limit, patched by replacing
+        it (the AMI is resolved from the AL2023 public parameter at launch, through the launch template, so an update
+        never sees an AMI id drift). Only HTTPS leaves (ECR, CloudWatch Logs and the other AWS APIs); ingress is the
+        VPC's own CIDR; IMDSv2 only; the root volume encrypted; the instance gets a public IPv4 address (billed like
+        an Elastic IP) and never a key pair or SSH.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        gateway, subnet = self._public_tier(name, vpc, zones, public_cidrs[0])
+        group = aws.ec2.SecurityGroup(
+            f"{name}-nat-instance-sg",
+            vpc_id=vpc.id,
+            description="NAT instance: traffic from the VPC in, HTTPS out",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-nat-instance-from-vpc",
+            security_group_id=group.id,
+            description="Everything the private subnets send out",
+            ip_protocol="-1",
+            cidr_ipv4=cidr,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-nat-instance-https-out",
+            security_group_id=group.id,
+            description="HTTPS to AWS APIs and package mirrors",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4="0.0.0.0/0",
+            opts=child,
+        )
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-nat-instance",
+            description="NAT instance: the latest AL2023 arm64 AMI, resolved at launch",
+            image_id=f"resolve:ssm:{NAT_INSTANCE_AMI_PARAMETER}",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+            ),
+            opts=child,
+        )
+        instance = aws.ec2.Instance(
+            f"{name}-nat-instance",
+            instance_type=NAT_INSTANCE_TYPE,
+            launch_template=aws.ec2.InstanceLaunchTemplateArgs(id=template.id, version="$Latest"),
+            subnet_id=subnet.id,
+            vpc_security_group_ids=[group.id],
+            associate_public_ip_address=True,
+            source_dest_check=False,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required", http_endpoint="enabled"),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_size=NAT_INSTANCE_VOLUME_GB, volume_type="gp3", encrypted=True
+            ),
+            user_data=NAT_INSTANCE_USER_DATA,
+            user_data_replace_on_change=True,
+            tags={"Name": f"{name}-nat-instance"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
+        )
+        for index, table in enumerate(route_tables):
+            aws.ec2.Route(
+                f"{name}-private-{index}-default",
+                route_table_id=table.id,
+                destination_cidr_block="0.0.0.0/0",
+                network_interface_id=instance.primary_network_interface_id,
                 opts=child,
             )
 

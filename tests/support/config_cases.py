@@ -205,7 +205,7 @@ BAD: list[StackFile] = [
     bad("az-count-fractional", "etl-platform:network.azCount: 2.5 is invalid: Input should be a valid integer", network={"azCount": 2.5}),
     raw("empty-file", "", "etl-platform:environment: required, but not set.", "aws:region: required, but not set."),
     bad("az-count-in-words", "etl-platform:network.azCount: 'two' is invalid: Input should be a valid integer", network={"azCount": "two"}),
-    bad("nat-typo", "etl-platform:network.natGateways: 'one' is not allowed. Did you mean 'none'? Allowed: none, single, per-az.", network={"natGateways": "one"}),
+    bad("nat-typo", "etl-platform:network.natGateways: 'one' is not allowed. Did you mean 'none'? Allowed: none, single, per-az, instance.", network={"natGateways": "one"}),
     bad("landing-prefix-without-slash", "etl-platform:serverless.landingPrefix: 'landing' must end in '/'", **SERVERLESS, serverless={"landingPrefix": "landing"}),
     bad("landing-prefix-in-the-raw-copies", "'deliveries/x/' is inside 'deliveries/', where the job keeps the raw zone's own objects", **SERVERLESS, serverless={"landingPrefix": "deliveries/x/"}),
     bad("landing-prefix-in-the-ledger", "is inside '_ledger/'", **SERVERLESS, serverless={"landingPrefix": "_ledger/"}),
