@@ -105,6 +105,9 @@ class EtlFunctionArgs:
     description: str = ""
     """Shown in the Lambda console."""
     log_level: str = "INFO"
+    run_by_pipeline: bool = False
+    """Invoked only by a pipeline's state machine, whose failed-run alarm and alert report the function's failures:
+    its own errors and throttles alarms are diagnostic (`Profile.diagnostic_alarms`)."""
     """Application log level (Powertools and Lambda's JSON logging)."""
 
     def __post_init__(self) -> None:
@@ -297,24 +300,25 @@ class EtlFunction(pulumi.ComponentResource):
             )
 
         dimensions = {"FunctionName": self.function.name}
-        metric_alarm(
-            f"{name}-errors",
-            parent=self,
-            alerts=foundation.alerts,
-            description=f"The {name} Lambda raised errors.",
-            namespace="AWS/Lambda",
-            metric_name="Errors",
-            dimensions=dimensions,
-        )
-        metric_alarm(
-            f"{name}-throttles",
-            parent=self,
-            alerts=foundation.alerts,
-            description=f"The {name} Lambda was throttled (reserved concurrency exhausted).",
-            namespace="AWS/Lambda",
-            metric_name="Throttles",
-            dimensions=dimensions,
-        )
+        if foundation.profile.diagnostic_alarms or not args.run_by_pipeline:
+            metric_alarm(
+                f"{name}-errors",
+                parent=self,
+                alerts=foundation.alerts,
+                description=f"The {name} Lambda raised errors.",
+                namespace="AWS/Lambda",
+                metric_name="Errors",
+                dimensions=dimensions,
+            )
+            metric_alarm(
+                f"{name}-throttles",
+                parent=self,
+                alerts=foundation.alerts,
+                description=f"The {name} Lambda was throttled (reserved concurrency exhausted).",
+                namespace="AWS/Lambda",
+                metric_name="Throttles",
+                dimensions=dimensions,
+            )
         lambda_metric: list[Any] = ["AWS/Lambda", "", "FunctionName", self.function.name]
         self.widgets = [
             metric_widget(

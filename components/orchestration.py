@@ -64,6 +64,9 @@ class OrchestrationArgs:
     machine_type: MachineType = MachineType.STANDARD
     settings_key: str = ""
     """The stack-file key of the orchestrating architecture, named in error messages (`etl-platform:containers`)."""
+    watches_landing: bool = True
+    """Its sources land files in the raw zone's landing prefix, whose oldest waiting file it alarms on (a stream's
+    compaction collects micro-batches instead: no landing to watch)."""
     adopt: Mapping[str, pulumi.Alias] = dataclasses.field(default_factory=dict)
     """Aliases of stateful children that existed under another name or parent ("executions", "schedule-dlq"), so an
     existing stack keeps them (prod protects them, so a replacement would fail)."""
@@ -134,7 +137,7 @@ class Orchestration(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[execution_role.policy]),
         )
         self._schedule(name, args)
-        self._alarms(name, foundation)
+        self._alarms(name, foundation, watches_landing=args.watches_landing)
         self._widgets(name, stack.region)
         self.register_outputs(self.outputs())
 
@@ -241,13 +244,17 @@ class Orchestration(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler.policy]),
         )
 
-    def _alarms(self, name: str, foundation: FoundationRefs) -> None:
+    def _alarms(self, name: str, foundation: FoundationRefs, *, watches_landing: bool) -> None:
         descriptions = {
             "ExecutionsFailed": f"A run of {name} failed (a stage, the quality gate or its input); see its alert.",
             "ExecutionsTimedOut": f"A run of {name} ran past its timeout.",
             "ExecutionThrottled": f"Step Functions throttled state transitions of {name}.",
         }
+        # Throttled transitions delay a run but do not fail it: diagnostic (`Profile.diagnostic_alarms`).
+        diagnostic = {"ExecutionThrottled"}
         for metric in STATES_METRICS:
+            if metric in diagnostic and not foundation.profile.diagnostic_alarms:
+                continue
             metric_alarm(
                 f"{name}-{metric.lower()}",
                 parent=self,
@@ -257,6 +264,8 @@ class Orchestration(pulumi.ComponentResource):
                 metric_name=metric,
                 dimensions={"StateMachineArn": self.state_machine.arn},
             )
+        if not watches_landing:
+            return
         metric_alarm(
             f"{name}-landing-wait",
             parent=self,

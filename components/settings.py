@@ -304,6 +304,11 @@ class Profile:
     warehouse_max_capacity: int = 8  # Redshift Serverless: the RPUs a workgroup may scale to
     warehouse_usage_rpu_hours: int = 8  # Redshift Serverless: the usage limit per period
     warehouse_breach_action: BreachAction = BreachAction.DEACTIVATE
+    diagnostic_alarms: bool = True
+    """Alarms that only locate or explain what another alarm already reports: a pipeline-run function's own errors
+    and throttles (its pipeline's failed-run alarm and alert report the failure), throttled state transitions, Glue
+    per-stage durations, EMR at capacity, the database's resource alarms. Off in dev, where each costs $0.10 a month
+    and a developer reads the run's alert and logs anyway."""
 
 
 PROFILES: dict[Environment, Profile] = {
@@ -311,7 +316,7 @@ PROFILES: dict[Environment, Profile] = {
         protect=False, retain_on_delete=False, force_destroy=True, log_retention_days=14,
         audit_log_retention_days=30, nat_gateways=NatGateways.NONE, fargate_capacity=CapacityProvider.FARGATE_SPOT,
         noncurrent_version_days=7, deletion_protection=False, athena_cutoff_gb=1, warehouse_max_capacity=8,
-        warehouse_usage_rpu_hours=4, warehouse_breach_action=BreachAction.DEACTIVATE,
+        warehouse_usage_rpu_hours=4, warehouse_breach_action=BreachAction.DEACTIVATE, diagnostic_alarms=False,
     ),
     Environment.STAGING: Profile(
         protect=False, retain_on_delete=False, force_destroy=False, log_retention_days=30,

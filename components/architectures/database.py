@@ -615,6 +615,7 @@ class Database(Architecture):
                     layers=[layer.arn],
                     environment=environment,
                     description=description,
+                    run_by_pipeline=True,  # every one is a step or stage of a pipeline
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -659,12 +660,14 @@ class Database(Architecture):
             )
 
         alarm(
-            "cpu", "CPUUtilization", f"{self.cluster_identifier}: CPU above 90% for 15 minutes.",
-            statistic="Average", threshold=90, evaluation_periods=3,
-        )  # fmt: skip
-        alarm(
             "acu-utilization", "ACUUtilization",
             f"{self.cluster_identifier}: above 90% of its maximum capacity for 15 minutes; raise maxCapacity.",
+            statistic="Average", threshold=90, evaluation_periods=3,
+        )  # fmt: skip
+        if not foundation.profile.diagnostic_alarms:
+            return  # what follows explains a slow or failed run the pipeline's alarms already report
+        alarm(
+            "cpu", "CPUUtilization", f"{self.cluster_identifier}: CPU above 90% for 15 minutes.",
             statistic="Average", threshold=90, evaluation_periods=3,
         )  # fmt: skip
         alarm(

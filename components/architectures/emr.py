@@ -965,21 +965,22 @@ class Emr(Architecture):
     def _serverless_monitoring(self, application: aws.emrserverless.Application) -> None:
         foundation, settings = self._foundation, self._settings
         dimensions = {"ApplicationId": application.id}
-        metric_alarm(
-            f"{self._name}-at-capacity",
-            parent=self,
-            alerts=foundation.alerts,
-            description=f"{self._prefix} EMR Serverless held its maximum capacity "
-            f"({settings.serverless.max_vcpu} vCPU) for 15 minutes: jobs wait for workers. Raise "
-            "emr.serverless.maxVcpu or shrink emr.job.",
-            namespace="AWS/EMRServerless",
-            metric_name="CPUAllocated",
-            dimensions=dimensions,
-            statistic="Maximum",
-            threshold=settings.serverless.max_vcpu,
-            comparison="GreaterThanOrEqualToThreshold",
-            evaluation_periods=3,
-        )
+        if foundation.profile.diagnostic_alarms:
+            metric_alarm(  # diagnostic: it explains slow runs (the pipeline alarms on one past its timeout)
+                f"{self._name}-at-capacity",
+                parent=self,
+                alerts=foundation.alerts,
+                description=f"{self._prefix} EMR Serverless held its maximum capacity "
+                f"({settings.serverless.max_vcpu} vCPU) for 15 minutes: jobs wait for workers. Raise "
+                "emr.serverless.maxVcpu or shrink emr.job.",
+                namespace="AWS/EMRServerless",
+                metric_name="CPUAllocated",
+                dimensions=dimensions,
+                statistic="Maximum",
+                threshold=settings.serverless.max_vcpu,
+                comparison="GreaterThanOrEqualToThreshold",
+                evaluation_periods=3,
+            )
         region = foundation.stack.region
         self.widgets.append(
             metric_widget(

@@ -944,10 +944,11 @@ class Glue(Architecture):
             metric_name="TriggeredRules",
             dimensions={"RuleName": self.event_rules["job-failures"].name},
         )
-        # Long before a run times out: 80% of the job timeout, in milliseconds.
+        # Long before a run times out: 80% of the job timeout, in milliseconds (diagnostic: the pipeline alarms on
+        # a run past its own timeout).
         minutes = self._resolved.timeout_minutes
         threshold = minutes * 60 * 1000 * 0.8
-        for stage, job in self.jobs.items():
+        for stage, job in self.jobs.items() if foundation.profile.diagnostic_alarms else ():
             metric_alarm(
                 f"{name}-{stage.value}-duration",
                 parent=self,

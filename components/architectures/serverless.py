@@ -272,6 +272,7 @@ class Serverless(Architecture):
                 # "stage-" keeps the stage extract apart from the event-driven extract above.
                 label=f"stage-{stage.value}",
                 description=f"{stage.value} stage for the orchestrator",
+                run_by_pipeline=True,
             )
             for stage in Stage
         }

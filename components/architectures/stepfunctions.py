@@ -221,6 +221,7 @@ class StepFunctions(Architecture):
                     layers=[layer.arn],
                     environment={"ETL_MAX_QUARANTINE_RATE": str(settings.max_quarantine_rate)},
                     description=f"{stage.value} stage of the {name} state machine",
+                    run_by_pipeline=True,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -283,6 +283,7 @@ class Streaming(Architecture):
                     )
                 ],
                 f"{stage.value} stage of the {name} compaction",
+                run_by_pipeline=True,
             )
             for stage in Stage
         }
@@ -301,6 +302,7 @@ class Streaming(Architecture):
                 max_quarantine_rate=settings.max_quarantine_rate,
                 max_concurrency=1,
                 settings_key=f"{PROJECT}:{NAME}",
+                watches_landing=False,
             ),
             opts=child,
         )

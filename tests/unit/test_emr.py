@@ -237,7 +237,9 @@ def test_each_run_creates_its_cluster_and_always_terminates_it(cluster: list[Reg
     assert top["Alert"]["Next"] == "EmrClusterCreatedFailure"
     assert top["InvalidInput"]["Next"] == "EmrClusterCreatedFailure"
     steps = [name for name, state in every.items() if state.get("Resource", "").endswith("addStep.sync")]
-    assert sorted(steps) == ["Extract", "Load", "Transform", "Validate"]
+    # The stages, and a manual start's corrections on the cluster the setup made (retract on load's role, reprocess
+    # on extract's).
+    assert sorted(steps) == ["Extract", "Load", "Reprocess", "Retract", "Transform", "Validate"]
     for name in steps:
         step = every[name]["Parameters"]
         assert step["ClusterId.$"] == "$.emr_cluster.ClusterId"

@@ -182,8 +182,10 @@ def test_failures_and_failed_quality_reach_the_alerts_topic(dev: dict[str, Regis
     targets = [r.inputs for r in dev.values() if r.type.endswith("eventTarget:EventTarget")]
     assert {t["arn"] for t in targets} == {foundation_topic()}
     assert all(t["deadLetterConfig"]["arn"] and t["retryPolicy"] for t in targets)
-    durations = [r for r in dev.values() if r.name.endswith("-duration")]
-    assert len(durations) == 4 and all(r.inputs["threshold"] == 60 * 60 * 1000 * 0.8 for r in durations)
+    # Per-stage durations are diagnostic (the pipeline alarms on a run past its timeout): not in dev.
+    assert [r for r in dev.values() if r.name.endswith("-duration")] == []
+    durations = [r for r in build(Environment.PROD) if r.name.endswith("-duration")]
+    assert len(durations) == 4 and all(r.inputs["threshold"] == 240 * 60 * 1000 * 0.8 for r in durations)
 
 
 def foundation_topic() -> str:

@@ -115,12 +115,22 @@ def test_the_schedule_starts_a_dated_run_with_retries_and_dead_letters(built: li
     )
 
 
+def _alarmed(registrations: list[Registration]) -> set[str]:
+    return {r.inputs["metricName"] for r in registrations if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"}
+
+
+def test_staging_and_prod_also_alarm_on_throttled_transitions_and_a_stream_watches_no_landing() -> None:
+    for environment in (Environment.STAGING, Environment.PROD):
+        assert "ExecutionThrottled" in _alarmed(build(environment=environment))
+    assert "OldestWaitingLandedFileSeconds" not in _alarmed(build(watches_landing=False))
+
+
 def test_alarms_watch_executions_and_the_dead_letters(built: list[Registration]) -> None:
     alarms = {r.inputs["metricName"]: r for r in built if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"}
+    # dev leaves the diagnostic ones out (Profile.diagnostic_alarms): throttled transitions delay a run, never fail it.
     assert set(alarms) == {
         "ExecutionsFailed",
         "ExecutionsTimedOut",
-        "ExecutionThrottled",
         "ApproximateNumberOfMessagesVisible",
         "OldestWaitingLandedFileSeconds",
     }
