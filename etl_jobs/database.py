@@ -6,7 +6,7 @@ The interface (stable; the SQL engine and `migrate` use nothing else):
   Aurora Serverless v2 from pausing, so none is kept between calls);
 - `Session.execute(sql, params)`, `Session.query(sql, params) -> rows`, `Session.copy_in(sql, rows, types)` (binary
   COPY ... FROM STDIN), `Session.copy_in_csv(sql, data)` (COPY ... FROM STDIN with CSV bytes) and
-  `Session.copy_out(sql) -> bytes` (COPY ... TO STDOUT). Parameters are psycopg's `%(name)s` placeholders.
+  `Session.copy_out(sql, params) -> bytes` (COPY ... TO STDOUT). Parameters are psycopg's `%(name)s` placeholders.
 - `Database.describe()`: where it connects, without secrets (for messages).
 
 The two implementations (both psycopg 3, which is the `postgres` dependency group, never the Lambda layer):
@@ -84,7 +84,7 @@ class Session(Protocol):
 
     def copy_in_csv(self, statement: str, data: bytes) -> None: ...
 
-    def copy_out(self, statement: str) -> bytes: ...
+    def copy_out(self, statement: str, params: Mapping[str, Any] | None = None) -> bytes: ...
 
 
 class Database(Protocol):
@@ -137,9 +137,9 @@ class _PsycopgSession:
             for start in range(0, len(view), 1 << 20):
                 copy.write(view[start : start + (1 << 20)])
 
-    def copy_out(self, statement: str) -> bytes:
+    def copy_out(self, statement: str, params: Mapping[str, Any] | None = None) -> bytes:
         chunks = []
-        with self._connection.cursor().copy(statement) as copy:  # type: ignore[arg-type]
+        with self._connection.cursor().copy(statement, params) as copy:  # type: ignore[arg-type]
             for chunk in copy:
                 chunks.append(bytes(chunk))
         return b"".join(chunks)

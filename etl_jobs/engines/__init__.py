@@ -50,6 +50,7 @@ from etl_jobs.contract import ContractError, FileReason
 DEFAULT_ENGINE = "polars"
 ENGINES: dict[str, str] = {
     "polars": "etl_jobs.engines.polars_engine:PolarsEngine",
+    "postgres": "etl_jobs.engines.postgres_engine:PostgresEngine",
 }
 
 GZIP_MAGIC = b"\x1f\x8b"

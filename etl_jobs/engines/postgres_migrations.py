@@ -120,8 +120,8 @@ def migrate(database: Database) -> dict[str, Any]:
 def check(session: Session) -> None:
     """Raise SchemaVersionError unless the database holds exactly the migrations this code ships."""
     known = migrations()
-    exists = session.query("SELECT to_regclass(%(name)s) IS NOT NULL", {"name": f"{SCHEMA}.schema_migrations"})
-    if not exists[0][0]:
+    ((exists,),) = session.query("SELECT to_regclass(%(table)s) IS NOT NULL", {"table": f"{SCHEMA}.schema_migrations"})
+    if not exists:
         raise SchemaVersionError(f"the database has no {SCHEMA} schema yet; run `{MIGRATE_COMMAND}` against it first")
     recorded = _recorded(session)
     _check_recorded(recorded, known)
