@@ -104,7 +104,8 @@ def _translate(error: Exception, where: str) -> Exception:
 
     if isinstance(error, errors.InsufficientPrivilege | errors.InvalidAuthorizationSpecification):
         return DatabasePermissionError(f"{where}: {error}".strip())
-    if isinstance(error, errors.InvalidPassword):
+    refused = getattr(error, "sqlstate", None) in {"28P01", "28000"} or "authentication failed" in str(error)
+    if isinstance(error, errors.InvalidPassword) or (isinstance(error, psycopg.OperationalError) and refused):
         return DatabasePermissionError(f"{where}: the database refused the credentials: {error}".strip())
     if isinstance(error, errors.InvalidCatalogName):
         return DatabaseConfigError(f"{where}: {error}".strip())

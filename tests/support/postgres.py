@@ -6,6 +6,9 @@ come from PATH or Debian's `/usr/lib/postgresql/<version>/bin`; when there are n
 apt, Debian's `postgresql` package is installed first (as the container tests install docker.io). `initdb` refuses
 to run as root, so as root the cluster belongs to the `postgres` user and the tools run through `runuser`.
 Durability is off (fsync, synchronous_commit, full_page_writes): a throwaway server only needs to be fast.
+It also speaks TLS with a certificate for 127.0.0.1 from a throwaway CA (`server.ca_bundle`), and admits
+`PASSWORD_ROLE` only over TLS with a password, as Aurora admits an IAM-authenticated user with its token: the
+deployed transport (`etl_jobs.database.AuroraDatabase`, sslmode=verify-full) is tested against it.
 
 `server.database(name)` creates a database (once) and returns its DSN; `ENGINE_DATABASE` is the one the engine
 tests share, migrated once per session (every engine call works in temporary tables of its own transaction, so
@@ -31,6 +34,8 @@ from etl_jobs.database import DSN_ENV, LocalDatabase
 ENGINE_DATABASE = "etl"
 SYSTEM_USER = "postgres"
 TOOLS = ("initdb", "pg_ctl", "postgres")
+# A role that may connect only over TLS with a password (the stand-in for an IAM-authenticated database user).
+PASSWORD_ROLE = "etl_runner_tls"
 
 
 class PostgresUnavailable(RuntimeError):
@@ -98,10 +103,70 @@ class PostgresServer:
         if done.returncode != 0:
             raise PostgresUnavailable(f"{argv[0]} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
 
+    @property
+    def ca_bundle(self) -> Path:
+        return self.root / "ca.pem"
+
+    def _write_tls_files(self) -> None:
+        """A throwaway CA and a server certificate for 127.0.0.1 signed by it (key readable by the server only)."""
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        now = datetime.datetime.now(datetime.UTC)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "etl test CA")])
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.host)]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(self.host))]), False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        self.ca_bundle.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        (self.root / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_file = self.root / "server.key"
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        key_file.chmod(0o600)
+        if _is_root():
+            for name in ("server.crt", "server.key"):
+                shutil.chown(self.root / name, SYSTEM_USER, SYSTEM_USER)
+
     def start(self) -> None:
         if _is_root():
             shutil.chown(self.root, SYSTEM_USER, SYSTEM_USER)
         self._run("initdb", "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--locale=C")
+        self._write_tls_files()
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            f"hostssl all {PASSWORD_ROLE} {self.host}/32 scram-sha-256\n"
+            f"host all {PASSWORD_ROLE} {self.host}/32 reject\n"
+            f"host all all {self.host}/32 trust\n"
+        )
         options = " ".join(
             [
                 f"-p {self.port}",
@@ -111,6 +176,9 @@ class PostgresServer:
                 "-c synchronous_commit=off",
                 "-c full_page_writes=off",
                 "-c max_connections=50",
+                "-c ssl=on",
+                f"-c ssl_cert_file={self.root / 'server.crt'}",
+                f"-c ssl_key_file={self.root / 'server.key'}",
             ]
         )
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start")
