@@ -32,6 +32,17 @@ cluster ARN and the secret ARN), although the Data API needs no VPC attachment, 
 The cost, which the infrastructure carries: the runner runs in the private subnets with a security group the
 database admits on 5432; IAM database authentication (`rds-db:connect` on the user, `access_statement` below); TLS
 forced by the parameter group; and connections are per call and short, so the cluster can still pause.
+
+What only Aurora can show (tests/jobs/test_postgres_transport.py has marked tests that run against a deployed
+cluster and skip without one; the rest is tested against a local PostgreSQL 15 over TLS):
+- IAM database authentication: that Aurora accepts the token of a user granted `rds_iam` under the runner role's
+  `rds-db:connect` (locally a password stands in for the token);
+- TLS forced by `rds.force_ssl` and a server certificate the RDS CA bundle verifies under verify-full;
+- auto-pause and resume of Serverless v2: the first connection after a pause takes seconds (CONNECT_TIMEOUT_S), and
+  an open connection keeps the cluster from pausing;
+- the Data API's behaviour and limits and `aws_s3.table_import_from_s3` / `query_export_to_s3`: not used here
+  (see above; COPY through the driver replaces them), so nothing of them is claimed;
+- speed at a given ACU range: `benchmarks/postgres.py` measures a local server with durability off.
 """
 
 from __future__ import annotations
