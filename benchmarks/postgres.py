@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(source).write_bytes(sample.data)
             del sample
         source = str(Path(source).resolve())
+        file_bytes = Path(source).stat().st_size
         runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in ENGINES}
         for i in range(args.repeat):
             for engine in ENGINES:
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         for engine, results in runs.items()
     }
     figures: dict[str, Any] = {
-        "file_bytes": Path(source).stat().st_size if Path(source).exists() else None,
+        "file_bytes": file_bytes,
         "rows_in_curated_quarantined": next(iter(counts)),
         "repeats": args.repeat,
         "wall_seconds": wall,
