@@ -65,6 +65,8 @@ NAME_ENV = "ETL_DATABASE_NAME"
 USER_ENV = "ETL_DATABASE_USER"
 SECRET_ENV = "ETL_DATABASE_SECRET_ARN"
 CA_BUNDLE_ENV = "ETL_DATABASE_CA_BUNDLE"
+# Set by a runner built for the RDS Data API (the cluster's ARN), which this code does not speak (see above).
+DATA_API_CLUSTER_ENV = "ETL_DB_CLUSTER_ARN"
 CONNECT_TIMEOUT_S = 30  # an auto-paused Aurora Serverless v2 takes seconds to resume on the first connection
 
 
@@ -297,6 +299,12 @@ def from_environment(dsn: str | None = None, environ: Mapping[str, str] | None =
         )
     if dsn:
         return LocalDatabase(dsn)
+    if not host and env.get(DATA_API_CLUSTER_ENV):
+        raise DatabaseConfigError(
+            f"{DATA_API_CLUSTER_ENV} is set, but the postgres engine does not reach the database through the RDS "
+            f"Data API (its COPY and size limits do not fit the contract, see etl_jobs.database): run it inside the "
+            f"VPC and set {HOST_ENV}, {NAME_ENV}, {USER_ENV}, {CA_BUNDLE_ENV} and AWS_REGION (or give --dsn)"
+        )
     if not host:
         raise DatabaseConfigError(
             "the postgres engine needs a database: give --dsn postgresql://USER@HOST:PORT/DB (or set "

@@ -115,6 +115,10 @@ def test_the_aurora_settings_make_an_iam_authenticated_tls_connection(tmp_path: 
             "the postgres engine needs a database: give --dsn postgresql://USER@HOST:PORT/DB (or set ETL_DATABASE_DSN), or set ETL_DATABASE_HOST, ETL_DATABASE_NAME, ETL_DATABASE_USER, ETL_DATABASE_CA_BUNDLE and AWS_REGION for the deployed cluster",
         ),
         (
+            {"ETL_DB_CLUSTER_ARN": "arn:aws:rds:eu-west-1:111122223333:cluster:orders", "ETL_DATABASE_HOST": ""},
+            "ETL_DB_CLUSTER_ARN is set, but the postgres engine does not reach the database through the RDS Data API",
+        ),
+        (
             {"ETL_DATABASE_DSN": "host=x", "ETL_DATABASE_HOST": "y"},
             "both a DSN (--dsn or ETL_DATABASE_DSN) and ETL_DATABASE_HOST are set; give one",
         ),
