@@ -40,6 +40,9 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
     if settings.nat_gateways is NatGateways.NONE:
         for cls in classes.values():
             endpoints.update(cls.interface_endpoints)
+    # Some workloads may not leave the VPC even where NAT exists: their endpoints come in every stack.
+    for cls in classes.values():
+        endpoints.update(cls.private_endpoints)
 
     foundation = Foundation(
         settings.project,

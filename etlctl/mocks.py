@@ -111,6 +111,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if typ in _ID_PREFIX:
             rid = _ID_PREFIX[typ] + _hex(typ + name, 17)
             arn = f"arn:aws:ec2:{region}:{account}:{kind.lower()}/{rid}"
+            if typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
+                state["prefixListId"] = "pl-" + _hex("prefix-list" + name, 8)
         elif typ == "aws:s3/bucket:Bucket":
             bucket = inputs.get("bucket") or physical
             rid, arn = bucket, f"arn:aws:s3:::{bucket}"

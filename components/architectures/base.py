@@ -41,6 +41,9 @@ class Architecture(pulumi.ComponentResource):
     """True when it consumes other architectures' runners, so the program builds it after them."""
     interface_endpoints: ClassVar[tuple[str, ...]] = ()
     """AWS services its workloads reach from private subnets; the VPC gets endpoints for them when it has no NAT."""
+    private_endpoints: ClassVar[tuple[str, ...]] = ()
+    """AWS services its workloads reach from private subnets through an interface endpoint whether or not the VPC has
+    NAT: for workloads whose security group allows HTTPS to the endpoints only, never to the internet."""
 
     widgets: list[Widget]
     runner: StageRunner | None
