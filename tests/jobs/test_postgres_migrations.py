@@ -21,6 +21,7 @@ from etl_jobs.database import LocalDatabase
 from etl_jobs.engines import Lineage
 from etl_jobs.engines.postgres_engine import PostgresEngine
 from etl_jobs.engines.postgres_migrations import SchemaVersionError, check, migrate, migrations
+from tests.support.orders import csv_bytes, row
 from tests.support.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,8 +123,9 @@ def test_the_migrate_command_needs_only_the_database(fresh: LocalDatabase, tmp_p
     result = tmp_path / "migrate.json"
     done = _cli("migrate", "--engine", "postgres", "--dsn", fresh.dsn, "--result-uri", str(result))
     assert done.returncode == 0, done.stderr
-    assert json.loads(result.read_text())["applied"] == ["0001_orders_contract"]
-    assert "applied 0001_orders_contract; the schema is at version 1" in done.stderr
+    names = [f"{m.version:04d}_{m.name}" for m in migrations()]
+    assert json.loads(result.read_text())["applied"] == names
+    assert f"applied {', '.join(names)}; the schema is at version {len(names)}" in done.stderr
     again = _cli("migrate", "--engine", "postgres", "--dsn", fresh.dsn)
     assert again.returncode == 0 and "applied nothing (already up to date)" in again.stderr
 
@@ -141,3 +143,103 @@ def test_stages_on_an_unmigrated_database_are_usage_errors(fresh: LocalDatabase,
     polars = _cli("migrate", "--engine", "polars")
     assert polars.returncode == 2
     assert "error: --engine polars keeps no schema: there is nothing to migrate (postgres does)" in polars.stderr
+
+
+# --- the runner role (0002_runner_role.sql): what the deployed stages log in as -------------------------------------
+
+RUNNER = "etl_runner"  # components.architectures.database.RUNNER_USER: the user the stage functions connect as
+
+
+def _as_runner(postgres_server: PostgresServer, database: LocalDatabase) -> LocalDatabase:
+    """The same database, logged in as the runner role (the test server trusts local TCP logins, where Aurora
+    takes the role's IAM token)."""
+    return LocalDatabase(database.dsn.replace(f"user={postgres_server.user}", f"user={RUNNER}"))
+
+
+def test_the_component_and_the_migration_name_the_same_runner_user() -> None:
+    from components.architectures.database import RUNNER_USER
+
+    assert RUNNER_USER == RUNNER
+    (runner,) = [m for m in migrations() if m.name == "runner_role"]
+    assert f"CREATE ROLE {RUNNER} LOGIN" in runner.sql
+
+
+def test_the_runner_role_logs_in_through_rds_iam_with_the_engines_privileges_only(fresh: LocalDatabase) -> None:
+    migrate(fresh)
+    with fresh.session() as session:
+        ((login, superuser, create_role, create_db, iam),) = session.query(
+            "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, pg_has_role(rolname, 'rds_iam', 'MEMBER') "
+            "FROM pg_roles WHERE rolname = %(role)s",
+            {"role": RUNNER},
+        )
+        assert (login, superuser, create_role, create_db, iam) == (True, False, False, False, True)
+
+        def can(check: str, target: str, privilege: str) -> bool:
+            ((allowed,),) = session.query(
+                f"SELECT {check}(%(role)s, %(target)s, %(privilege)s)",
+                {"role": RUNNER, "target": target, "privilege": privilege},
+            )
+            return bool(allowed)
+
+        assert can("has_schema_privilege", "etl", "USAGE") and not can("has_schema_privilege", "etl", "CREATE")
+        assert can("has_table_privilege", "etl.schema_migrations", "SELECT")
+        for table in ("etl.stage_accounting", "etl.merge_accounting"):
+            assert can("has_table_privilege", table, "INSERT"), table
+            for privilege in ("SELECT", "UPDATE", "DELETE", "TRUNCATE"):
+                assert not can("has_table_privilege", table, privilege), (table, privilege)
+        for privilege in ("INSERT", "UPDATE", "DELETE"):
+            assert not can("has_table_privilege", "etl.schema_migrations", privilege), privilege
+        ((database_name,),) = session.query("SELECT current_database()")
+        assert can("has_database_privilege", database_name, "TEMPORARY")
+        assert not can("has_database_privilege", database_name, "CREATE")
+
+
+def test_the_engine_runs_a_delivery_as_the_runner_role_which_cannot_change_the_schema_or_its_records(
+    postgres_server: PostgresServer, fresh: LocalDatabase, tmp_path: Path
+) -> None:
+    from etl_jobs.database import DatabasePermissionError
+
+    migrate(fresh)
+    runner = _as_runner(postgres_server, fresh)
+    source = tmp_path / "orders.csv"
+    source.write_bytes(csv_bytes(row("O1"), row("O2")))
+    done = _cli(
+        "run", "--engine", "postgres", "--dsn", runner.dsn, "--input", str(source), "--output", str(tmp_path / "o"),
+        "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["rows_in"], result["rows_curated"], result["rows_quarantined"]) == (2, 2, 0), result
+    with fresh.session() as session:  # the accounting rows the runner's calls inserted
+        assert session.query("SELECT count(*) FROM etl.stage_accounting") == [(1,)]
+        assert session.query("SELECT count(*) FROM etl.merge_accounting") == [(1,)]
+    for statement in (
+        "DELETE FROM etl.stage_accounting",
+        "CREATE TABLE etl.runner_was_here (x int)",
+        "DELETE FROM etl.schema_migrations",
+    ):
+        with pytest.raises(DatabasePermissionError), runner.session() as session:
+            session.execute(statement)
+
+
+def test_the_runner_role_migration_is_idempotent_across_databases_and_says_what_it_needs(
+    postgres_server: PostgresServer, fresh: LocalDatabase
+) -> None:
+    import psycopg
+
+    # The role is the cluster's: the session's engine database made it already, and this database grants it again.
+    migrate(fresh)
+    with _as_runner(postgres_server, fresh).session() as session:
+        session.execute("CREATE TEMPORARY TABLE scratch (x int)")
+    (runner,) = [m for m in migrations() if m.name == "runner_role"]
+    with psycopg.connect(fresh.dsn) as connection:  # applied again by hand: nothing changes, nothing fails
+        connection.execute(runner.sql)
+        connection.rollback()
+        # Without rds_iam (a PostgreSQL that is not RDS) it stops and says what to create; rolled back.
+        connection.execute("DROP ROLE rds_iam")
+        with pytest.raises(psycopg.errors.RaiseException, match='role "rds_iam" does not exist') as caught:
+            connection.execute(runner.sql)
+        assert "CREATE ROLE rds_iam NOLOGIN" in str(caught.value.diag.message_hint)
+        connection.rollback()
+    with psycopg.connect(fresh.dsn) as connection:
+        assert connection.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'rds_iam'").fetchone() == (1,)

@@ -5,7 +5,8 @@ in a temporary directory, started with `pg_ctl` on a free port and stopped (and 
 come from PATH or Debian's `/usr/lib/postgresql/<version>/bin`; when there are none and the suite runs as root with
 apt, Debian's `postgresql` package is installed first (as the container tests install docker.io). `initdb` refuses
 to run as root, so as root the cluster belongs to the `postgres` user and the tools run through `runuser`.
-Durability is off (fsync, synchronous_commit, full_page_writes): a throwaway server only needs to be fast.
+Durability is off (fsync, synchronous_commit, full_page_writes): a throwaway server only needs to be fast. It has
+the `rds_iam` role RDS has in every cluster (`create_rds_roles`), which the runner role's migration is granted.
 It also speaks TLS with a certificate for 127.0.0.1 from a throwaway CA (`server.ca_bundle`), and admits
 `PASSWORD_ROLE` only over TLS with a password, as Aurora admits an IAM-authenticated user with its token: the
 deployed transport (`etl_jobs.database.AuroraDatabase`, sslmode=verify-full) is tested against it.
@@ -187,6 +188,15 @@ class PostgresServer:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
+    def create_rds_roles(self) -> None:
+        """The roles RDS and Aurora have in every cluster and the migrations rely on: `rds_iam` (membership means
+        "authenticates with an IAM token"), created here without any privilege, as RDS has it."""
+        import psycopg
+
+        with psycopg.connect(self.dsn(), autocommit=True) as connection:
+            if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'").fetchone():
+                connection.execute("CREATE ROLE rds_iam NOLOGIN")
+
     def dsn(self, database: str = "postgres") -> str:
         return f"host={self.host} port={self.port} user={self.user} dbname={database}"
 
@@ -219,6 +229,7 @@ def running_postgres() -> Iterator[PostgresServer]:
     server = PostgresServer(bin_dir, root)
     try:
         server.start()
+        server.create_rds_roles()
         from etl_jobs.engines.postgres_migrations import migrate
 
         migrate(LocalDatabase(server.database(ENGINE_DATABASE)))
