@@ -404,10 +404,15 @@ class EtlFunction(pulumi.ComponentResource):
 
 
 def dependency_layer(
-    name: str, architecture: LambdaArchitecture, foundation: FoundationRefs, parent: pulumi.Resource
+    name: str,
+    architecture: LambdaArchitecture,
+    foundation: FoundationRefs,
+    parent: pulumi.Resource,
+    package: packaging.CodePackage | None = None,
 ) -> aws.lambda_.LayerVersion:
-    """The Polars/Powertools layer of `etl_jobs` functions, built outside the program (`make layers`)."""
-    package = packaging.layer_package(architecture)
+    """The Polars/Powertools layer of `etl_jobs` functions, built outside the program (`make layers`); or another
+    layer built the same way (`package`, e.g. `packaging.postgres_layer_package`), under its own `name`."""
+    package = package or packaging.layer_package(architecture)
     # Always through the artifacts bucket: the layer (~51 MB zipped) is at Lambda's 50 MB direct-upload limit, and one
     # path means a fresh clone (layer not built, offline preview) registers the same resources as a deployment.
     # The owner's name in the key: two architectures with their own layer must never write (and delete) one object.

@@ -693,6 +693,14 @@ class Database(Architecture):
             lambda values: migrate_statements(values[0], values[1], region)
         )
         layer = dependency_layer(name, settings.architecture, foundation, self)
+        # psycopg and the RDS CA bundle (CA_BUNDLE_PATH): the postgres group's export, beside the jobs export.
+        postgres_layer = dependency_layer(
+            f"{name}-postgres",
+            settings.architecture,
+            foundation,
+            self,
+            package=packaging.postgres_layer_package(settings.architecture),
+        )
         code = packaging.function_package()
         signed_code = signed_package(f"{name}-code", code, foundation, self)
         vpc = FunctionVpc(
@@ -719,7 +727,7 @@ class Database(Architecture):
                     architecture=settings.architecture,
                     code=code,
                     signed_code=signed_code,
-                    layers=[layer.arn],
+                    layers=[layer.arn, postgres_layer.arn],
                     environment={**engine_environment(self.cluster.endpoint, settings.database_name), **login},
                     description=description,
                     vpc=vpc,

@@ -338,6 +338,11 @@ def test_the_functions_run_the_command_handler_on_the_sql_engine_and_find_the_da
     assert sorted(f.name for f in functions) == [f"{NAME}-{x}-function" for x in ("migrate", "transform", "validate")]
     bundle = tmp_path / "global-bundle.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    layers = [
+        one(registrations, "aws:lambda/layerVersion:LayerVersion", suffix)
+        for suffix in ("database-layer", "database-postgres-layer")
+    ]
+    assert "postgres" in layers[1].inputs["layerName"]
     connects = {}
     for function in functions:
         assert function.inputs["handler"] == "etl_jobs.handlers.command.handler"
@@ -345,6 +350,8 @@ def test_the_functions_run_the_command_handler_on_the_sql_engine_and_find_the_da
         assert variables["ETL_ENGINE"] == "postgres"
         assert not [name for name in variables if name.startswith("ETL_DB_")], "no Data API settings"
         assert variables[sql_engine.CA_BUNDLE_ENV] == database.CA_BUNDLE_PATH
+        # psycopg and the bundle come in the postgres layer, beside the main (jobs) layer.
+        assert function.inputs["layers"] == [arn_of(layer) for layer in layers], function.name
         # What the engine makes of it, with the region Lambda sets and the bundle where the layer puts it.
         found = sql_engine.from_environment(
             environ={**variables, sql_engine.CA_BUNDLE_ENV: str(bundle), "AWS_REGION": REGION}
