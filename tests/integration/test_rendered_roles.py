@@ -13,8 +13,10 @@ A missing grant fails the stage with exit code 5 / the job's permission error na
 
 The database runner's stages (`etl_jobs.handlers.command` with the Task's `argv`, `--engine postgres`) run here on
 the Polars engine: the engine never touches storage, so every S3 call a stage makes is its caller's and the same on
-any engine, while the SQL itself goes through the Data API, which neither moto nor this harness serves (its grants
-are checked on the rendered policy in tests/unit/test_database.py). Its migration step touches no lake zone.
+any engine, while the SQL itself goes to Aurora over the driver inside the VPC, which neither moto nor this harness
+serves: its login (`rds-db:connect` as the runner user, the master secret for migrate) is checked on the rendered
+policy in tests/unit/test_database.py, the runner user's privileges on a local PostgreSQL in
+tests/jobs/test_postgres_migrations.py. Its migration step touches no lake zone.
 
 What moto does not evaluate (see tests/support/iam.py): IAM conditions (so `s3:prefix` is checked by the harness's
 list check, built here from the rendered ListBucket conditions, and `kms:ViaService` not at all), KMS (objects are
