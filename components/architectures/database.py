@@ -56,8 +56,10 @@ psycopg and the RDS CA bundle: the functions carry a second layer (`postgres_lay
 uv.lock's `postgres` group export with the bundle downloaded from AWS's trust store at build time (no network: the
 build fails and says so), beside the main layer (the `jobs` export, unchanged).
 
-Takes `ArchitectureArgs[DatabaseSettings]`. Exposes `runner`, `cluster`, `instances`, `functions`, `widgets` and
-`outputs()` (cluster ARN, endpoints, the master secret's ARN, the functions' ARNs).
+Takes `ArchitectureArgs[DatabaseSettings]` (its foundation refs must carry the network's S3 prefix list and the
+interface endpoints' security group). Exposes `runner`, `cluster`, `security_group` (the cluster's),
+`runner_security_group`, `instances`, `functions`, `widgets` and `outputs()` (cluster ARN, endpoints, the master
+secret's ARN, the runner user, the functions' ARNs).
 """
 
 from __future__ import annotations
@@ -858,6 +860,7 @@ class Database(Architecture):
             "readerEndpoint": self.cluster.reader_endpoint,
             "masterUserSecretArn": self.secret_arn,
             "databaseName": self._settings.database_name,
+            "runnerUser": RUNNER_USER,
             # What the cluster should report (a provider bug once left 0 <-> 0.5 changes unapplied: compare them).
             "scaling": {
                 "minCapacity": self._resolved.min_capacity,
