@@ -42,10 +42,12 @@ typecheck: setup
 test: lint typecheck
 	$(BIN)/python -m pytest
 
-## The Lambda layer (the single-node engine for the Lambda platform); `pulumi up` needs it, previews do not.
+## The Lambda layers (the single-node engine; psycopg and the RDS CA bundle for the database runner, which downloads
+## the bundle from AWS and fails without the network); `pulumi up` needs them, previews do not.
 layers: setup
 	$(BIN)/python -m components.packaging build-layer --architecture arm64
 	$(BIN)/python -m components.packaging build-layer --architecture x86_64
+	$(BIN)/python -m components.packaging build-postgres-layer --architecture arm64 --architecture x86_64
 
 ## The Spark job's Python environment for EMR (CPython 3.11 and the jobs group, arm64); `pulumi up` needs it with emr.
 spark-env: setup

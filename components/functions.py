@@ -67,6 +67,55 @@ class S3Code:
 
 
 @dataclasses.dataclass(frozen=True)
+class FunctionVpc:
+    """Where a function runs inside the stack's VPC: its subnets (private, at least two AZs: CONTROLS row 13) and the
+    security groups of its network interfaces."""
+
+    subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_ids: Sequence[pulumi.Input[str]]
+
+
+# What Lambda does with the execution role to attach a function to a VPC (AWS Lambda Developer Guide, "Giving Lambda
+# functions access to resources in an Amazon VPC"; the actions of AWSLambdaVPCAccessExecutionRole less the logs ones).
+VPC_ENI_ACTIONS = (
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:UnassignPrivateIpAddresses",
+)
+VPC_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
+
+
+def vpc_access_statements(
+    region: str, account: str, subnet_ids: Sequence[str], security_group_ids: Sequence[str]
+) -> list[policies.Statement]:
+    """The execution role's network-interface permissions for a function in a VPC, scoped as far as EC2 allows:
+    creating one names the interface (its id is not known before), the function's subnets and security groups;
+    deleting one and (un)assigning addresses names interfaces of this account and region (Lambda manages them; their
+    ids are not known in advance). DescribeNetworkInterfaces and DescribeSubnets take no resource (AWS: "only works
+    if it's allowed on all resources"): they are the two granted on "*"."""
+    interfaces = f"arn:aws:ec2:{region}:{account}:network-interface/*"
+    return [
+        policies.allow(
+            ["ec2:CreateNetworkInterface"],
+            [
+                interfaces,
+                *(f"arn:aws:ec2:{region}:{account}:subnet/{subnet}" for subnet in subnet_ids),
+                *(f"arn:aws:ec2:{region}:{account}:security-group/{group}" for group in security_group_ids),
+            ],
+            sid="VpcCreateInterfaces",
+        ),
+        policies.allow(
+            [action for action in VPC_ENI_ACTIONS if action != "ec2:CreateNetworkInterface"],
+            [interfaces],
+            sid="VpcManageInterfaces",
+        ),
+        # Describe* cannot be scoped to a resource: "*" is the only resource EC2 accepts for them.
+        policies.allow(VPC_DESCRIBE_ACTIONS, "*", sid="VpcDescribe"),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
 class EtlFunctionArgs:
     """What one ETL Lambda is built from."""
 
@@ -109,6 +158,9 @@ class EtlFunctionArgs:
     """Invoked only by a pipeline's state machine, whose failed-run alarm and alert report the function's failures:
     its own errors and throttles alarms are diagnostic (`Profile.diagnostic_alarms`)."""
     """Application log level (Powertools and Lambda's JSON logging)."""
+    vpc: FunctionVpc | None = None
+    """Run inside the VPC (private subnets, these security groups); the role gets the network-interface permissions
+    (`vpc_access_statements`). None: outside any VPC, as the serverless functions run."""
 
     def __post_init__(self) -> None:
         if not 128 <= self.memory_mb <= 10240:
@@ -124,7 +176,9 @@ class EtlFunctionArgs:
                 f"handler {self.handler!r} is not a dotted path such as 'etl_jobs.handlers.extract.handler'"
             )
         for variable in self.environment:
-            if _SECRET_NAME.search(variable):
+            # A name ending in _ARN names where a secret is kept (its ARN), which is not a secret: the code reads the
+            # secret at run time with the role's permission (CONTROLS row 14).
+            if _SECRET_NAME.search(variable) and not variable.endswith("_ARN"):
                 raise ValueError(f"environment variable {variable!r} looks like a secret; read it from Secrets Manager")
             if variable.startswith(_RESERVED_PREFIXES):
                 raise ValueError(f"environment variable {variable!r} is reserved by the Lambda runtime")
@@ -218,11 +272,25 @@ class EtlFunction(pulumi.ComponentResource):
         self.log_group_name = log_group.name
 
         destination_arn: pulumi.Input[str | None] = args.on_failure.arn if args.on_failure else None
+        statements: list[pulumi.Input[Sequence[policies.Statement]]] = list(args.policy_statements)
+        vpc_config: aws.lambda_.FunctionVpcConfigArgs | None = None
+        if args.vpc is not None:
+            vpc = args.vpc
+            statements.append(
+                pulumi.Output.all(
+                    stack.account_id,
+                    pulumi.Output.all(*vpc.subnet_ids),
+                    pulumi.Output.all(*vpc.security_group_ids),
+                ).apply(lambda values: vpc_access_statements(stack.region, values[0], values[1], values[2]))
+            )
+            vpc_config = aws.lambda_.FunctionVpcConfigArgs(
+                subnet_ids=list(vpc.subnet_ids), security_group_ids=list(vpc.security_group_ids)
+            )
         policy_document = pulumi.Output.all(
             log_group.arn,
             foundation.key.arn,
             destination_arn,
-            pulumi.Output.all(*args.policy_statements),
+            pulumi.Output.all(*statements),
         ).apply(
             lambda values: json.dumps(
                 function_policy(
@@ -269,6 +337,7 @@ class EtlFunction(pulumi.ComponentResource):
             reserved_concurrent_executions=(args.reserved_concurrency if args.reserved_concurrency is not None else -1),
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
             kms_key_arn=foundation.key.arn,
+            vpc_config=vpc_config,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="JSON",
@@ -339,10 +408,15 @@ class EtlFunction(pulumi.ComponentResource):
 
 
 def dependency_layer(
-    name: str, architecture: LambdaArchitecture, foundation: FoundationRefs, parent: pulumi.Resource
+    name: str,
+    architecture: LambdaArchitecture,
+    foundation: FoundationRefs,
+    parent: pulumi.Resource,
+    package: packaging.CodePackage | None = None,
 ) -> aws.lambda_.LayerVersion:
-    """The Polars/Powertools layer of `etl_jobs` functions, built outside the program (`make layers`)."""
-    package = packaging.layer_package(architecture)
+    """The Polars/Powertools layer of `etl_jobs` functions, built outside the program (`make layers`); or another
+    layer built the same way (`package`, e.g. `packaging.postgres_layer_package`), under its own `name`."""
+    package = package or packaging.layer_package(architecture)
     # Always through the artifacts bucket: the layer (~51 MB zipped) is at Lambda's 50 MB direct-upload limit, and one
     # path means a fresh clone (layer not built, offline preview) registers the same resources as a deployment.
     # The owner's name in the key: two architectures with their own layer must never write (and delete) one object.

@@ -32,6 +32,14 @@ Creates no resources: pure functions returning Pulumi assets and hashes.
 
 Build outputs live under `build/lambda/` (`build/lambda/spark-env/` for the Spark environment) in the repo (ignored by
 git), or `$ETL_BUILD_DIR` when set (CI caches it).
+- `postgres_layer_package(architecture)` is the database runner's second layer: uv.lock's `postgres` group
+  (`etl_jobs/requirements-postgres.txt`: psycopg with its binary libpq) installed like the main layer, plus the RDS CA
+  bundle at `rds/global-bundle.pem` (so `/opt/rds/global-bundle.pem` in the function, what ETL_DATABASE_CA_BUNDLE
+  names), downloaded from AWS's trust store (`RDS_CA_BUNDLE_URL`) when the layer is built
+  (`python -m components.packaging build-postgres-layer`, part of `make layers`). That build needs the network: without
+  it, it fails and says which URL it could not read. The bundle is not in git (AWS adds certificate authorities to it);
+  `--force` rebuilds the layer with the current bundle.
+
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -70,6 +79,11 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _EXCLUDED_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 _EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 BUILD_COMMAND = ".venv/bin/python -m components.packaging build-layer --architecture {architecture}"
+POSTGRES_REQUIREMENTS = JOBS_DIR / "requirements-postgres.txt"
+POSTGRES_BUILD_COMMAND = ".venv/bin/python -m components.packaging build-postgres-layer --architecture {architecture}"
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+RDS_CA_BUNDLE_ENTRY = "rds/global-bundle.pem"
+"""Where the bundle is in the layer zip; Lambda unpacks layers under /opt."""
 
 # Lambda's quotas: 250 MB unpacked for the function plus all its layers, 50 MB for a zip uploaded directly.
 MAX_UNPACKED_BYTES = 250 * 1024 * 1024
@@ -218,6 +232,12 @@ def layer_package(architecture: LambdaArchitecture, out_dir: Path | None = None)
     """
     key = layer_key(architecture)
     _, path = layer_paths(architecture, out_dir)
+    command = BUILD_COMMAND.format(architecture=architecture.value)
+    return _prebuilt(path, key, command, f"the Lambda dependency layer for {architecture.value}")
+
+
+def _prebuilt(path: Path, key: str, command: str, what: str) -> CodePackage:
+    """A layer zip built outside the program, or, when missing, a placeholder (mocks, preview) or an error (up)."""
     source_code_hash = base64.b64encode(hashlib.sha256(key.encode()).digest()).decode()
     if path.exists():
         return CodePackage(
@@ -229,11 +249,10 @@ def layer_package(architecture: LambdaArchitecture, out_dir: Path | None = None)
             zipped_bytes=path.stat().st_size,
             unpacked_bytes=_unpacked_size(path.read_bytes()),
         )
-    command = BUILD_COMMAND.format(architecture=architecture.value)
     mocked = _running_under_mocks()
     if not mocked and not pulumi.runtime.is_dry_run():
         raise LayerNotBuiltError(
-            f"the Lambda dependency layer for {architecture.value} is not built ({path} is missing); "
+            f"{what} is not built ({path} is missing); "
             f"run `{command}` first (it downloads wheels once into {path.parent})"
         )
     if not mocked:
@@ -249,6 +268,79 @@ def layer_package(architecture: LambdaArchitecture, out_dir: Path | None = None)
         unpacked_bytes=0,
         built=False,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The database runner's postgres layer: psycopg and the RDS CA bundle
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class CaBundleDownloadError(RuntimeError):
+    """The RDS CA bundle could not be downloaded (no network, or not a PEM bundle): the message says what to do."""
+
+
+def postgres_layer_key(architecture: LambdaArchitecture, requirements: Path = POSTGRES_REQUIREMENTS) -> str:
+    """Content key of the postgres layer: its pins, the platform, the Python version and where the bundle is from."""
+    material = "\n".join(
+        [requirements.read_text(), *_PLATFORM_TAGS[architecture], LAYER_PYTHON_VERSION, RDS_CA_BUNDLE_URL,
+         "postgres-layer-format-1"]
+    )  # fmt: skip
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def postgres_layer_paths(architecture: LambdaArchitecture, out_dir: Path | None = None) -> tuple[Path, Path]:
+    base = (out_dir or build_dir()) / "layers"
+    name = f"postgres-{architecture.value}-{postgres_layer_key(architecture)}"
+    return base / name, base / f"{name}.zip"
+
+
+def postgres_layer_package(architecture: LambdaArchitecture, out_dir: Path | None = None) -> CodePackage:
+    """The postgres layer (see the module docstring); never built here, referred to like the main layer."""
+    key = postgres_layer_key(architecture)
+    _, path = postgres_layer_paths(architecture, out_dir)
+    command = POSTGRES_BUILD_COMMAND.format(architecture=architecture.value)
+    return _prebuilt(path, key, command, f"the postgres layer (psycopg, RDS CA bundle) for {architecture.value}")
+
+
+def fetch_ca_bundle(url: str = RDS_CA_BUNDLE_URL, timeout_seconds: float = 30) -> bytes:
+    """The RDS CA bundle's bytes from `url`; a clear error when it cannot be read or is not a PEM bundle."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
+            data: bytes = response.read()
+    except (urllib.error.URLError, OSError) as error:
+        raise CaBundleDownloadError(
+            f"cannot download the RDS CA bundle from {url}: {error}. Building the postgres layer needs the network "
+            "(the bundle is AWS's and changes as AWS adds certificate authorities); run `make layers` where it can "
+            "be reached"
+        ) from error
+    if not data.lstrip().startswith(b"-----BEGIN CERTIFICATE-----"):
+        raise CaBundleDownloadError(f"{url} did not answer with a PEM certificate bundle ({len(data)} bytes)")
+    return data
+
+
+def build_postgres_layer(
+    architecture: LambdaArchitecture,
+    out_dir: Path | None = None,
+    *,
+    force: bool = False,
+    bundle_url: str = RDS_CA_BUNDLE_URL,
+) -> Path:
+    """Install the `postgres` export into `python/` as `build_layer` does, add the RDS CA bundle, zip it. The bundle
+    is downloaded first, so a build without the network fails before anything is installed."""
+    cache, path = postgres_layer_paths(architecture, out_dir)
+    if path.exists() and not force:
+        return path
+    bundle = fetch_ca_bundle(bundle_url)
+    target = cache / "python"
+    _install(architecture, POSTGRES_REQUIREMENTS, target)
+    (cache / RDS_CA_BUNDLE_ENTRY).parent.mkdir(parents=True, exist_ok=True)
+    (cache / RDS_CA_BUNDLE_ENTRY).write_bytes(bundle)
+    entries = [*_layer_entries(target), (RDS_CA_BUNDLE_ENTRY, cache / RDS_CA_BUNDLE_ENTRY)]
+    _write_once(path, deterministic_zip(sorted(entries)))
+    return path
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -336,29 +428,36 @@ def build_glue_wheels(out_dir: Path | None = None, *, force: bool = False) -> Pa
 
 def build_layer(architecture: LambdaArchitecture, out_dir: Path | None = None, *, force: bool = False) -> Path:
     """Install the pinned, hash-checked wheels for the Lambda platform into `python/` with uv, then zip it."""
-    from etlctl.lockfiles import find_uv
-
     cache, path = layer_paths(architecture, out_dir)
     if path.exists() and not force:
         return path
     target = cache / "python"
+    _install(architecture, LAYER_REQUIREMENTS, target)
+    _write_once(path, deterministic_zip(_layer_entries(target)))
+    return path
+
+
+def _install(architecture: LambdaArchitecture, requirements: Path, target: Path) -> None:
+    """The hash-checked wheels of an export, for the Lambda platform, installed into `target` (emptied first)."""
+    from etlctl.lockfiles import find_uv
+
     shutil.rmtree(target, ignore_errors=True)
     # The file is the whole closure (an export of uv.lock), so nothing is resolved: --no-deps. uv keeps the wheels in
     # its cache and writes no bytecode by default (the build host's would be useless on Lambda and differ by host).
     platforms = [arg for tag in _PLATFORM_TAGS[architecture] for arg in ("--python-platform", tag)]
     command = [find_uv(), "pip", "install", "--quiet", "--target", str(target), "--no-deps", "--only-binary",
                ":all:", "--require-hashes", "--python-version", LAYER_PYTHON_VERSION, *platforms,
-               "-r", str(LAYER_REQUIREMENTS)]  # fmt: skip
+               "-r", str(requirements)]  # fmt: skip
     subprocess.run(command, check=True)
+
+
+def _layer_entries(target: Path) -> list[tuple[str, Path]]:
     # Console scripts and uv's lock of the target directory are of no use on Lambda.
-    entries = [
+    return [
         (name, file)
         for name, file in tree_entries(target, prefix="python/")
         if "/bin/" not in name and name != "python/.lock"
     ]
-    data = deterministic_zip(entries)
-    _write_once(path, data)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -526,6 +625,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = commands.add_parser("build-layer", help="build the dependency layer zip (downloads wheels once)")
     build.add_argument("--architecture", choices=[a.value for a in LambdaArchitecture], action="append")
     build.add_argument("--force", action="store_true", help="rebuild the zip even when it exists")
+    postgres = commands.add_parser(
+        "build-postgres-layer", help="build the database runner's psycopg + RDS CA bundle layer (needs the network)"
+    )
+    postgres.add_argument("--architecture", choices=[a.value for a in LambdaArchitecture], action="append")
+    postgres.add_argument("--force", action="store_true", help="rebuild (and download the bundle again)")
     glue = commands.add_parser("build-glue-wheels", help="build the Glue job's zip of wheels (downloads once)")
     glue.add_argument("--force", action="store_true", help="rebuild the zip even when it exists")
     spark = commands.add_parser("build-spark-env", help="build the Spark job's environment archive for EMR")
@@ -537,6 +641,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     function = function_package()
     if options.command == "build-glue-wheels":
         print(build_glue_wheels(force=options.force))
+        return 0
+    if options.command == "build-postgres-layer":
+        for name in options.architecture or [LambdaArchitecture.ARM64.value]:
+            try:
+                print(build_postgres_layer(LambdaArchitecture(name), force=options.force))
+            except CaBundleDownloadError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
         return 0
     if options.command == "build-layer":
         for name in options.architecture or [LambdaArchitecture.ARM64.value]:

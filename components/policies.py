@@ -31,6 +31,7 @@ ACTIONS_REQUIRING_STAR: dict[str, str] = {
     "ecr:GetAuthorizationToken": "The registry token is account-wide",
     "ec2:CreateNetworkInterface": "Lambda/Fargate ENIs are created before their ARN exists",
     "ec2:DescribeNetworkInterfaces": "Describe calls take no resource",
+    "ec2:DescribeSubnets": "Describe calls take no resource",
     "ec2:DeleteNetworkInterface": "ENIs are managed by the service",
     "ec2:AssignPrivateIpAddresses": "ENIs are managed by the service",
     "ec2:UnassignPrivateIpAddresses": "ENIs are managed by the service",

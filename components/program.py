@@ -40,6 +40,9 @@ def build_stack(settings: StackSettings | None = None) -> dict[str, Any]:
     if settings.nat_gateways is NatGateways.NONE:
         for name, cls in classes.items():
             endpoints.update(cls.endpoints(settings.architecture_settings(name)))
+    # Some workloads may not leave the VPC even where NAT exists: their endpoints come in every stack.
+    for name, cls in classes.items():
+        endpoints.update(cls.private_endpoints(settings.architecture_settings(name), settings.environment))
 
     foundation = Foundation(
         settings.project,

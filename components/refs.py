@@ -73,6 +73,10 @@ class NetworkRefs:
     cidr: str
     private_subnet_ids: Sequence[pulumi.Output[str]]
     has_nat: bool
+    s3_prefix_list_id: pulumi.Output[str] | None = None
+    """The S3 gateway endpoint's prefix list (`pl-...`): what a security group's HTTPS egress to S3 names."""
+    endpoint_security_group_id: pulumi.Output[str] | None = None
+    """The interface endpoints' security group (HTTPS from the VPC); None when the stack has no interface endpoint."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """`python -m etl_jobs COMMAND`: the command line of every runtime (containers, Glue/EMR steps, people).
 
 Commands: `run` (all stages in one process), the stages `extract`, `transform`, `validate`, `load`, the corrections
-`retract --file KEY` and `reprocess --from D --to D`, and `compact --source S` (a stream's staged micro-batches
-collected into deliveries, then transformed, validated and loaded: `etl_jobs.streams`). Zones come from `--output
-PREFIX` (every zone under one prefix; `run` also writes PREFIX/manifest.json) or from the ETL_*_URI variables.
-`--engine NAME` picks the engine (default: ETL_ENGINE or polars). Progress and a summary go to stderr; `--json`
-prints the result on stdout; `--result-uri URI` writes it to a local path or s3:// URI before the process exits,
-whatever the outcome (an error result names the error and the exit code), for runners that get no payload back from
-a task.
+`retract --file KEY` and `reprocess --from D --to D`, `compact --source S` (a stream's staged micro-batches
+collected into deliveries, then transformed, validated and loaded: `etl_jobs.streams`), and `migrate` (an engine that
+keeps a schema, the postgres one, brings it to this code's version; run it before the stages, e.g. as a deployment
+step). Zones come from `--output PREFIX` (every zone under one prefix; `run` also writes PREFIX/manifest.json) or
+from the ETL_*_URI variables. `--engine NAME` picks the engine (default: ETL_ENGINE or polars); `--dsn` is the
+postgres engine's database (default: ETL_DATABASE_DSN, or the deployed cluster's ETL_DATABASE_* settings, see
+etl_jobs.database). Progress and a summary go to stderr; `--json` prints the result on stdout; `--result-uri URI`
+writes it to a local path or s3:// URI before the process exits, whatever the outcome (an error result names the
+error and the exit code), for runners that get no payload back from a task.
 
 Exit codes (`EXIT_CODES`, the one table; `exit_code_for` maps every expected error to it, none prints a traceback):
 0 the command completed. A `validate` (or `run`) whose quality gate failed HAS completed: its result says
@@ -15,11 +17,13 @@ Exit codes (`EXIT_CODES`, the one table; `exit_code_for` maps every expected err
   `States.TaskFailed` on ANY non-zero exit code, so a failed gate must not exit non-zero, or it would be retried
   and alerted as a task failure instead of reaching the gate.
 2 usage or configuration error: bad arguments, zones not set, an unknown engine, an input that does not exist, an
-  output path that cannot be used.
+  output path that cannot be used, no database for the postgres engine or one whose schema needs `migrate`.
 3 data failure that stops the command: the lake's state is not readable as the protocol wrote it (a corrupt ledger
   or commit record), or a table object changed outside the commit protocol.
-4 infrastructure error: S3 failed or could not be reached, credentials are missing, contention did not settle.
-5 permission error: the role lacks an action (S3 AccessDenied); the message names the action and the location.
+4 infrastructure error: S3 or the database failed or could not be reached, credentials are missing, contention did
+  not settle.
+5 permission error: the role lacks an action (S3 AccessDenied), or the database refused the credentials or a
+  privilege; the message names the action and the location.
 1 is left to Python for an unexpected failure (a bug): that one prints its traceback.
 """
 
@@ -36,9 +40,9 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
-from etl_jobs import layout, pipeline, storage, streams
+from etl_jobs import database, layout, pipeline, storage, streams
 from etl_jobs.contract import ContractError
-from etl_jobs.engines import DEFAULT_ENGINE, UnknownEngineError, available, get_engine
+from etl_jobs.engines import DEFAULT_ENGINE, Engine, UnknownEngineError, available, get_engine
 from etl_jobs.ledger import LedgerError, SourceNameError
 from etl_jobs.table import TableError
 from etl_jobs.zones import Zones, ZonesError
@@ -56,16 +60,18 @@ EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.OK: "the command completed (a failed quality gate included: see `passed` in the result)",
     ExitCode.USAGE: "usage or configuration error (arguments, zones, engine, a missing input, an unusable output path)",
     ExitCode.DATA: "data failure that stops the command (the lake's state is not readable as written)",
-    ExitCode.INFRASTRUCTURE: "infrastructure error (S3 failed or unreachable, no credentials, contention)",
-    ExitCode.PERMISSION: "permission error (the role lacks an action; the message names it and the location)",
+    ExitCode.INFRASTRUCTURE: "infrastructure error (S3 or the database failing or unreachable, no credentials)",
+    ExitCode.PERMISSION: "permission error (the role or database user lacks an action; the message names it)",
 }
 
 STAGE_COMMANDS = ("extract", "transform", "validate", "load")
-COMMANDS = ("run", *STAGE_COMMANDS, "retract", "reprocess", "compact")
+COMMANDS = ("run", *STAGE_COMMANDS, "retract", "reprocess", "compact", "migrate")
 
 # Checked in this order: the first class an error is an instance of decides its exit code.
 _ERRORS: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (storage.PermissionDeniedError, ExitCode.PERMISSION),
+    (database.DatabasePermissionError, ExitCode.PERMISSION),
+    (database.DatabaseUnavailableError, ExitCode.INFRASTRUCTURE),
     (storage.OutputPathError, ExitCode.USAGE),
     (storage.InfrastructureError, ExitCode.INFRASTRUCTURE),
     (storage.PreconditionFailedError, ExitCode.INFRASTRUCTURE),
@@ -146,6 +152,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"engine: {', '.join(available())} (default: ETL_ENGINE or {DEFAULT_ENGINE})",
     )
+    common.add_argument(
+        "--dsn",
+        metavar="DSN",
+        help=f"the postgres engine's database, a libpq DSN (default: {database.DSN_ENV}, or the deployed cluster's "
+        "ETL_DATABASE_* settings)",
+    )
     common.add_argument("--result-uri", metavar="URI", help="also write the result JSON here (local path or s3://)")
     common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     common.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
@@ -201,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"the stream's source (default: ETL_STREAM_SOURCE or {streams.DEFAULT_SOURCE})",
     )
+    add("migrate", [], "bring the engine's database schema to this code's version (idempotent; postgres)")
     return main
 
 
@@ -236,11 +249,25 @@ def _landing_prefix(args: argparse.Namespace) -> str:
     )
 
 
+def _engine(args: argparse.Namespace) -> Engine:
+    return get_engine(args.engine, **({"dsn": args.dsn} if args.dsn else {}))
+
+
+def _migrate(engine: Engine) -> dict[str, Any]:
+    migrate = getattr(engine, "migrate", None)
+    if migrate is None:
+        raise UsageError(f"--engine {engine.name} keeps no schema: there is nothing to migrate (postgres does)")
+    result: dict[str, Any] = migrate()
+    return result
+
+
 def execute(args: argparse.Namespace) -> dict[str, Any]:
     """Run the parsed command; returns its result (errors propagate, see `exit_code_for`)."""
-    zones = _zones(args.output)
-    engine = get_engine(args.engine)
     command: str = args.command
+    if command == "migrate":  # the database only: no zones
+        return _migrate(_engine(args))
+    zones = _zones(args.output)
+    engine = _engine(args)
     run_date: date = args.run_date
     actions: dict[str, Callable[[], dict[str, Any]]] = {
         "run": lambda: pipeline.run(
@@ -293,6 +320,9 @@ def _summary(command: str, result: dict[str, Any]) -> str:
         )
     if command == "reprocess":
         return f"reprocess {result['from']}..{result['to']}: {len(result['deliveries'])} deliveries marked"
+    if command == "migrate":
+        applied = ", ".join(result["applied"]) or "nothing (already up to date)"
+        return f"migrate {result['database']}: applied {applied}; the schema is at version {result['version']}"
     return f"{command} {result['run_date']}: {len(result['files'])} deliveries, {result['rows_in']} rows"
 
 

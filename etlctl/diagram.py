@@ -4,7 +4,8 @@
 - each compute resource's role (Lambda function, ECS task, state machine, schedule) and the actions its inline
   policies allow on resources of the stack: reads (s3:Get*, sqs:ReceiveMessage, rds-data:ExecuteStatement, ...),
   writes (s3:Put*, sqs:SendMessage, sns:Publish, rds-data:BatchExecuteStatement, ...), invokes
-  (lambda:InvokeFunction, states:StartExecution, ecs:RunTask, ...);
+  (lambda:InvokeFunction, states:StartExecution, ecs:RunTask, ...); a database login reads and writes its cluster:
+  `rds-db:connect` on a user of the cluster (`dbuser:<cluster resource id>/...`) or the cluster's master secret;
 - event wiring: a queue's or stream's event source mapping triggers its function, a rule or schedule invokes its
   target, a bucket's events reach the rule whose pattern names it, a Firehose delivery stream reads its source
   stream and writes its bucket; failures go to dead-letter queues and destinations.
@@ -89,6 +90,8 @@ WRITE_PREFIXES = (
     "glue:BatchUpdate",
     "rds-data:BatchExecuteStatement",
 )
+# A login opens a connection that reads and writes: IAM database authentication, or the cluster's master secret.
+LOGIN_ACTIONS = frozenset({"rds-db:connect", "secretsmanager:GetSecretValue"})
 VERBS = ("invokes", "triggers", "reads", "writes", "events", "on failure", "dead letters")
 """Edge labels, in the order they are listed when one pair has several."""
 
@@ -183,6 +186,8 @@ class _Index:
 
     def __init__(self, registrations: Iterable[Registration]) -> None:
         self.by_ref: dict[str, Registration] = {}
+        self.logins: dict[str, Registration] = {}
+        """A cluster by its resource id (what `rds-db:connect` names) and by its master secret's ARN."""
         for registration in registrations:
             if not registration.custom or registration.type.startswith("pulumi:providers:"):
                 continue
@@ -191,6 +196,21 @@ class _Index:
                 value = outputs.get(key)
                 if isinstance(value, str) and value:
                     self.by_ref.setdefault(value, registration)
+            if registration.type == "aws:rds/cluster:Cluster":
+                resource_id = outputs.get("clusterResourceId")
+                if isinstance(resource_id, str) and resource_id:
+                    self.logins[resource_id] = registration
+                for secret in _listed(outputs.get("masterUserSecrets")):
+                    arn = _get(secret, "secretArn")
+                    if isinstance(arn, str) and arn:
+                        self.logins[arn] = registration
+
+    def login(self, ref: Any) -> Registration | None:
+        """The cluster a login names: `arn:...:rds-db:...:dbuser:<resource id>/<user>` or its master secret."""
+        if not isinstance(ref, str):
+            return None
+        match = re.fullmatch(r"arn:[^:]+:rds-db:[^:]*:[^:]*:dbuser:([^/]+)/.+", ref)
+        return self.logins.get(match[1] if match else ref)
 
     def find(self, ref: Any) -> Registration | None:
         """The resource `ref` names: exactly, or as a bucket's objects (`arn/*`), a function's or task
@@ -221,12 +241,17 @@ def _role_edges(actor: Registration, role: Registration, policies: list[Registra
         for statement in _listed(_get(document, "Statement")):
             if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
                 continue
-            verbs = {verb for action in _listed(statement.get("Action")) if (verb := _verb(str(action)))}
+            actions = [str(action) for action in _listed(statement.get("Action"))]
+            verbs = {verb for action in actions if (verb := _verb(action))}
             for ref in _listed(statement.get("Resource")):
                 target = index.find(ref)
                 if target is not None and target.urn != actor.urn:
                     for verb in verbs:
                         yield Edge(actor.urn, target.urn, verb)
+                cluster = index.login(ref) if LOGIN_ACTIONS.intersection(actions) else None
+                if cluster is not None:
+                    yield Edge(actor.urn, cluster.urn, "reads")
+                    yield Edge(actor.urn, cluster.urn, "writes")
 
 
 def data_flow(evaluation: Evaluation) -> list[Edge]:

@@ -3,6 +3,7 @@
 `uv.lock` is the one lock of the project. Runtimes that install with pip read an export of one dependency group:
 
 - `etl_jobs/requirements.txt` (group `jobs`): the container image and the Lambda layer;
+- `etl_jobs/requirements-postgres.txt` (group `postgres`: psycopg): the database runner's second Lambda layer;
 - `policy/requirements.txt` (group `policy`): the CrossGuard pack's runtime.
 
     python -m etlctl.lockfiles --write   # after `uv lock` (`make lock` and `make upgrade` run it)
@@ -38,6 +39,7 @@ class Export:
 
 EXPORTS = (
     Export("jobs", Path("etl_jobs/requirements.txt")),
+    Export("postgres", Path("etl_jobs/requirements-postgres.txt")),
     Export("policy", Path("policy/requirements.txt")),
 )
 

@@ -116,6 +116,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             if typ == "aws:ec2/instance:Instance":
                 # What a route to the instance (a NAT instance) names: its primary network interface.
                 state["primaryNetworkInterfaceId"] = "eni-" + _hex(typ + name + "eni", 17)
+            if typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
+                state["prefixListId"] = "pl-" + _hex("prefix-list" + name, 8)
         elif typ == "aws:s3/bucket:Bucket":
             bucket = inputs.get("bucket") or physical
             rid, arn = bucket, f"arn:aws:s3:::{bucket}"

@@ -240,6 +240,16 @@ def _secret_like(names: Iterable[Any]) -> list[str]:
     return sorted(name for name in names if isinstance(name, str) and SECRET_NAME.search(name))
 
 
+def _secret_like_variables(variables: dict[str, Any]) -> list[str]:
+    """Secret-like names in a function's environment, less the references: a name ending in `_ARN` whose value is an
+    ARN (or unknown, as in a preview) says where a secret is kept, which is not a secret (row 14, amended)."""
+    return [
+        name
+        for name in _secret_like(variables)
+        if not (name.endswith("_ARN") and (unknown(variables[name]) or str(variables[name]).startswith("arn:")))
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Kinesis and Firehose (rows 24-26), alarm dimensions (row 65)
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1378,7 +1388,7 @@ def lambda_tracing_limits_logs(resource_type: str, props: Props, context: Contex
     if isinstance(variables, dict) and variables:
         if _get(props, "kmsKeyArn") is MISSING:
             found.append("environment used without kmsKeyArn (customer key)")
-        secrets = _secret_like(variables)
+        secrets = _secret_like_variables(variables)
         if secrets:
             found.append(f"environment carries secret-like variables {secrets}; read them from Secrets Manager")
     if _get(props, "loggingConfig", "logGroup") is MISSING:

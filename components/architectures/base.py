@@ -11,7 +11,7 @@ import pulumi
 from components.foundation.alarms import Widget
 from components.refs import FoundationRefs
 from components.runners import StageRunner
-from components.settings import ArchitectureSettings, RunnerCapabilities
+from components.settings import ArchitectureSettings, Environment, RunnerCapabilities
 
 SettingsT = TypeVar("SettingsT", bound=ArchitectureSettings)
 
@@ -55,6 +55,12 @@ class Architecture(pulumi.ComponentResource):
         """The interface endpoints its workloads need with these settings (an architecture whose modes reach different
         services overrides this); `interface_endpoints` by default."""
         return cls.interface_endpoints
+
+    @classmethod
+    def private_endpoints(cls, settings: ArchitectureSettings, environment: Environment) -> tuple[str, ...]:
+        """AWS services its workloads reach through an interface endpoint whether or not the VPC has NAT (for workloads
+        whose security group allows HTTPS to the endpoints only, never to the internet); none by default."""
+        return ()
 
     @classmethod
     def runner_capabilities(cls, settings: ArchitectureSettings) -> RunnerCapabilities | None:

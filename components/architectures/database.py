@@ -5,20 +5,24 @@ Provisions:
 - an Aurora PostgreSQL Serverless v2 cluster (`db.serverless` instances) on a current engine version: storage and
   Performance Insights encrypted with the stack key; the master password created, kept and rotated by RDS in Secrets
   Manager (`manage_master_user_password`, encrypted with the stack key: it is never in config, code or state); IAM
-  database authentication; the RDS Data API; TLS forced by its cluster parameter group (`rds.force_ssl`); PostgreSQL
-  logs exported to a log group created beforehand with the stack's retention and key; backups, deletion protection and
-  a final snapshot per profile; `protect` and retain in prod (CONTROLS rows 33-39, 64);
+  database authentication; no RDS Data API (nothing uses it); TLS forced by its cluster parameter group
+  (`rds.force_ssl`); PostgreSQL logs exported to a log group created beforehand with the stack's retention and key;
+  backups, deletion protection and a final snapshot per profile; `protect` and retain in prod (CONTROLS rows 33-39,
+  64);
 - capacity per profile: dev scales to 0 ACU and pauses after `secondsUntilAutoPause` of no connections (no compute
   charge at idle); prod keeps a floor and a reader in another AZ in failover tier 1, which scales with the writer;
-- a subnet group in the private subnets and a security group that admits nothing: no runner connects to port 5432,
-  because every runner reaches the database through the Data API (HTTPS to the RDS service, IAM-authorised), so
-  the Lambdas need no VPC attachment, no NAT and no interface endpoint;
+- a subnet group in the private subnets and the cluster's security group, which admits 5432 from the runner's
+  security group only (no outbound rule: the database starts no connection);
 - the stage runner (`DatabaseRunner`, bound: `DatabaseStages`): one Lambda per stage it runs (transform, validate)
   and one for the schema migrations, each running the job's command line through `etl_jobs.handlers.command`:
   `<stage> --run-date D [--source S] --engine postgres` and, before the transform (a before-stage step of the
-  pipeline), `migrate --engine postgres` (idempotent). Each role is generated from the job code's declaration
-  (`components.lake_access`) plus the Data API on this cluster, the master secret and the stack key through Secrets
-  Manager (`data_api_statements`); the migrations touch no lake zone;
+  pipeline), `migrate --engine postgres` (idempotent). They run in the stack's private subnets with the runner's
+  security group (see "Network" below) and connect with psycopg as the SQL engine does (`etl_jobs.database`,
+  `AuroraDatabase`): the stages as `RUNNER_USER` with an IAM authentication token, `migrate` as the master user with
+  the secret RDS keeps; TLS verify-full against the RDS CA bundle either way. Each stage role is generated from the
+  job code's declaration (`components.lake_access`) plus `rds-db:connect` as the runner user
+  (`etl_jobs.database.access_statement`); the migration role has the master secret and the stack key through
+  Secrets Manager (`migrate_statements`) and no lake zone;
 - alarms (CPU, ACU utilisation, capacity at the ceiling, freeable memory, connections, deadlocks, replica lag; the
   functions' errors and throttles: a failed run) and dashboard widgets.
 
@@ -27,12 +31,36 @@ transform and validate run here, on `--engine postgres`. The job code reads and 
 engine never touches storage), so the functions' S3 grants are the same declaration every runner's are, and the
 database needs no S3 access (no `aws_s3` extension, no role on the cluster).
 
-The functions find the database through their environment (`DATA_API_ENVIRONMENT`): the cluster ARN, the ARN of the
-master user secret and the database name. Variable names avoid "SECRET": CONTROLS row 14 refuses secret-like names
-in a function's environment, and an ARN is not a secret.
+Network (what the functions reach, and how; `runner_security_group_rules` is the table):
+- the cluster on 5432: an egress rule to the cluster's security group, the only group that group admits;
+- S3 (every lake object the job reads and writes) through the VPC's S3 gateway endpoint: HTTPS egress to its prefix
+  list (`FoundationRefs.network.s3_prefix_list_id`), never through NAT;
+- Secrets Manager (migrate only: the master secret) through an interface endpoint where the VPC has no NAT, and in
+  staging and prod even with NAT (`private_endpoints`, `DatabaseProfile.secrets_endpoint`: the group never needs the
+  internet): HTTPS egress to the endpoints' security group; about $7.30 a month per AZ plus $0.01 per GB (us-east-1 /
+  eu-west-1), so $14.60-21.90 a month for 2-3 AZs. Dev, whose NAT instance is there anyway, reaches its public
+  endpoint through NAT instead (HTTPS egress to anywhere, for the migration's one call), which keeps dev's $25;
+- nothing else: the IAM token is signed locally from the role's credentials (no call to AWS), logs, metrics and
+  X-Ray segments leave through the Lambda service, not the function's network interface, and KMS is called by S3 and
+  Secrets Manager on the function's behalf. A new AWS call in the job code needs its endpoint and rule here.
+The security groups are created without inline rules, so the provider removes the allow-all egress AWS adds to a
+new group: every rule is one of the standalone rules below, each described (CONTROLS row 59).
 
-Takes `ArchitectureArgs[DatabaseSettings]`. Exposes `runner`, `cluster`, `instances`, `functions`, `widgets` and
-`outputs()` (cluster ARN, endpoints, the master secret's ARN, the functions' ARNs).
+The functions find the database through the environment the engine reads (`etl_jobs.database`): ETL_DATABASE_HOST
+(the writer endpoint), ETL_DATABASE_PORT, ETL_DATABASE_NAME, ETL_DATABASE_CA_BUNDLE (`CA_BUNDLE_PATH`, in the postgres
+layer) and ETL_DATABASE_USER (the stages) or ETL_DATABASE_SECRET_ARN (migrate); AWS_REGION is Lambda's own. The
+secret's ARN names where the secret is kept, not the secret: CONTROLS row 14 (amended) admits a `_ARN` variable whose
+value is an ARN. The runner user is created by the engine's migration `0002_runner_role.sql` with `rds_iam` and only
+the privileges the engine uses.
+
+psycopg and the RDS CA bundle: the functions carry a second layer (`postgres_layer`), built by `make layers` from
+uv.lock's `postgres` group export with the bundle downloaded from AWS's trust store at build time (no network: the
+build fails and says so), beside the main layer (the `jobs` export, unchanged).
+
+Takes `ArchitectureArgs[DatabaseSettings]` (its foundation refs must carry the network's S3 prefix list and the
+interface endpoints' security group). Exposes `runner`, `cluster`, `security_group` (the cluster's),
+`runner_security_group`, `instances`, `functions`, `widgets` and `outputs()` (cluster ARN, endpoints, the master
+secret's ARN, the runner user, the functions' ARNs).
 """
 
 from __future__ import annotations
@@ -48,11 +76,12 @@ from pydantic import Field, field_validator, model_validator
 from components import asl, lake_access, packaging, policies
 from components.architectures.base import Architecture, ArchitectureArgs
 from components.foundation.alarms import metric_alarm, metric_widget
-from components.functions import EtlFunction, EtlFunctionArgs, dependency_layer, signed_package
+from components.functions import EtlFunction, EtlFunctionArgs, FunctionVpc, dependency_layer, signed_package
 from components.pipelines import BoundRunner, StageCall
 from components.runners import StageRunner
 from components.settings import PROJECT, ArchitectureSettings, ConfigError, Environment, LambdaArchitecture
 from components.stages import RunnerCapabilities, Stage, StageBudget
+from etl_jobs import database as sql_engine
 
 NAME = "database"
 ENGINE = aws.rds.EngineType.AURORA_POSTGRESQL
@@ -68,27 +97,23 @@ LOG_EXPORTS = ("postgresql",)
 # Names PostgreSQL, RDS or Aurora keep for themselves, and the default master user the controls refuse (row 37).
 RESERVED_DATABASES = frozenset({"postgres", "template0", "template1", "rdsadmin"})
 RESERVED_USERS = frozenset({"postgres", "admin", "root", "rdsadmin", "rds_superuser", "master", "sa"})
-# Every Data API action a job may call (rds-data:*, listed: no wildcard actions); ExecuteSql is Serverless v1's only.
-DATA_API_ACTIONS = (
-    "rds-data:BatchExecuteStatement",
-    "rds-data:BeginTransaction",
-    "rds-data:CommitTransaction",
-    "rds-data:ExecuteStatement",
-    "rds-data:RollbackTransaction",
-)
+# The database user the stage functions connect as (IAM authentication): created, with `rds_iam` and the engine's
+# privileges only, by the engine's migration etl_jobs/sql/migrations/0002_runner_role.sql.
+RUNNER_USER = "etl_runner"
+# Where the postgres layer puts the RDS CA bundle (layers unpack under /opt); ETL_DATABASE_CA_BUNDLE names it.
+CA_BUNDLE_PATH = "/opt/rds/global-bundle.pem"
+# The interface endpoint the migration function reaches Secrets Manager through (see the module docstring).
+PRIVATE_ENDPOINTS = ("secretsmanager",)
+HTTPS = 443
 COMMAND_HANDLER = "etl_jobs.handlers.command.handler"
 MIGRATE_ARGV = ("migrate", "--engine", SQL_ENGINE)
 MIGRATE_STATE = "DatabaseMigrate"
 RUNS = (Stage.TRANSFORM, Stage.VALIDATE)
-# The variables through which the job code finds the database (see the module docstring).
-CLUSTER_ARN_VARIABLE = "ETL_DB_CLUSTER_ARN"
-LOGIN_ARN_VARIABLE = "ETL_DB_LOGIN_ARN"
-DATABASE_VARIABLE = "ETL_DB_NAME"
 # Step Functions gives up on an invoke a little after the function would time out (as functions.INVOKE_MARGIN_SECONDS).
 INVOKE_MARGIN_SECONDS = 60
-# The error names `etl_jobs.handlers.command` raises for exit code 4, and the Data API's while an instance resumes
-# from a pause: what a retry may fix. Usage, data and permission errors are not retried.
-RETRIED_ERRORS = ("CommandInfrastructureError", "DatabaseResumingException")
+# The error name `etl_jobs.handlers.command` raises for exit code 4 (the database unreachable, e.g. still resuming
+# after CONNECT_TIMEOUT_S, or the connection broken): what a retry may fix. Usage, data and permission errors are not.
+RETRIED_ERRORS = ("CommandInfrastructureError",)
 # Resuming from a pause takes seconds (longer after a day paused); the migration step, the first call of a run,
 # waits through it: 15 + 30 + 60 + 60 s between attempts.
 RESUME_RETRY = asl.Retry(
@@ -136,23 +161,27 @@ class DatabaseProfile:
     backup_retention_days: int
     final_snapshot: bool
     apply_immediately: bool
+    secrets_endpoint: bool
+    """Migrate reaches Secrets Manager through an interface endpoint even where the VPC has NAT (no internet path);
+    off: through the stack's NAT (dev, whose NAT instance is already there; the endpoint would cost $7.30 a month
+    per AZ)."""
 
 
 PROFILES: dict[Environment, DatabaseProfile] = {
     # Scales to zero: nothing to pay for compute between runs; backups for a day, no snapshot on destroy.
     Environment.DEV: DatabaseProfile(
         min_capacity=0, max_capacity=4, seconds_until_auto_pause=300, readers=0, backup_retention_days=1,
-        final_snapshot=False, apply_immediately=True,
+        final_snapshot=False, apply_immediately=True, secrets_endpoint=False,
     ),
     # Prod's architectures at smaller sizes: still pauses, a week of backups, a snapshot on delete.
     Environment.STAGING: DatabaseProfile(
         min_capacity=0, max_capacity=8, seconds_until_auto_pause=1800, readers=0, backup_retention_days=7,
-        final_snapshot=True, apply_immediately=True,
+        final_snapshot=True, apply_immediately=True, secrets_endpoint=True,
     ),
     # Never paused, a reader in another AZ to fail over to, two weeks of backups; changes wait for the window.
     Environment.PROD: DatabaseProfile(
         min_capacity=0.5, max_capacity=16, seconds_until_auto_pause=None, readers=1, backup_retention_days=14,
-        final_snapshot=True, apply_immediately=False,
+        final_snapshot=True, apply_immediately=False, secrets_endpoint=True,
     ),
 }  # fmt: skip
 
@@ -241,7 +270,7 @@ class DatabaseSettings(ArchitectureSettings):
     )
     memory_mb: int = Field(1024, ge=128, le=10240, description="Memory of its Lambdas in MB (128-10240)")
     timeout_seconds: int = Field(
-        900, ge=60, le=900, description="Timeout of its stage Lambdas in seconds (60-900); the Data API waits on SQL"
+        900, ge=60, le=900, description="Timeout of its stage Lambdas in seconds (60-900); a stage waits on its SQL"
     )
     architecture: LambdaArchitecture = Field(LambdaArchitecture.ARM64, description="`arm64` or `x86_64` (Lambdas)")
 
@@ -334,12 +363,17 @@ MIGRATE_BUDGET = StageBudget(timeout_seconds=MIGRATE_TIMEOUT_SECONDS + INVOKE_MA
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def data_api_statements(cluster_arn: str, secret_arn: str, key_arn: str, region: str) -> list[policies.Statement]:
-    """What a job needs to reach the database through the Data API: its actions on this cluster only, the master
-    user secret (the Data API reads it with the caller's credentials) and the stack key that encrypts the secret,
-    through Secrets Manager only."""
+def runner_statements(region: str, account: str, cluster_resource_id: str) -> list[policies.Statement]:
+    """What a stage function needs to open connections as `RUNNER_USER`: `rds-db:connect` on that user of this
+    cluster, the statement the engine declares (`etl_jobs.database.access_statement`)."""
+    statement = sql_engine.access_statement(region, account, cluster_resource_id, RUNNER_USER)
+    return [{"Sid": "DatabaseConnectAsRunner", **statement}]
+
+
+def migrate_statements(secret_arn: str, key_arn: str, region: str) -> list[policies.Statement]:
+    """What the migration function needs to connect as the master user: the secret RDS keeps for it and the stack
+    key that encrypts the secret, through Secrets Manager only."""
     return [
-        policies.allow(DATA_API_ACTIONS, [cluster_arn], sid="DataApi"),
         policies.allow(["secretsmanager:GetSecretValue"], [secret_arn], sid="MasterUserSecret"),
         policies.allow(
             ["kms:Decrypt"],
@@ -348,6 +382,50 @@ def data_api_statements(cluster_arn: str, secret_arn: str, key_arn: str, region:
             Condition={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
         ),
     ]
+
+
+def engine_environment(host: pulumi.Input[str], database_name: str) -> dict[str, pulumi.Input[str]]:
+    """The variables the SQL engine reads to reach the deployed cluster (`etl_jobs.database.from_environment`), less
+    the login (ETL_DATABASE_USER or ETL_DATABASE_SECRET_ARN, per function) and AWS_REGION (Lambda sets it)."""
+    return {
+        "ETL_ENGINE": SQL_ENGINE,
+        sql_engine.HOST_ENV: host,
+        sql_engine.PORT_ENV: str(PORT),
+        sql_engine.NAME_ENV: database_name,
+        sql_engine.CA_BUNDLE_ENV: CA_BUNDLE_PATH,
+    }
+
+
+def runner_security_group_rules(
+    *, cluster_group: pulumi.Input[str], s3_prefix_list: pulumi.Input[str], endpoints_group: pulumi.Input[str] | None
+) -> dict[str, dict[str, Any]]:
+    """The runner group's egress rules by label (`SecurityGroupEgressRule` arguments): PostgreSQL to the cluster's
+    group, HTTPS to the S3 gateway endpoint's prefix list, and HTTPS to the interface endpoints' group, or without
+    one (`endpoints_group` None: a profile that reaches Secrets Manager through NAT) to Secrets Manager's public
+    endpoint through the stack's NAT. Nothing else."""
+    tcp = {"ip_protocol": "tcp"}
+    secrets = (
+        {
+            **tcp, "from_port": HTTPS, "to_port": HTTPS, "referenced_security_group_id": endpoints_group,
+            "description": "HTTPS to the VPC's interface endpoints (Secrets Manager: the master secret, migrate)",
+        }
+        if endpoints_group is not None
+        else {
+            **tcp, "from_port": HTTPS, "to_port": HTTPS, "cidr_ipv4": "0.0.0.0/0",
+            "description": "HTTPS to Secrets Manager's public endpoint through NAT (migrate's master secret)",
+        }
+    )  # fmt: skip
+    return {
+        "aurora": {
+            **tcp, "from_port": PORT, "to_port": PORT, "referenced_security_group_id": cluster_group,
+            "description": "PostgreSQL to the Aurora cluster (IAM token or master secret, TLS verify-full)",
+        },
+        "s3": {
+            **tcp, "from_port": HTTPS, "to_port": HTTPS, "prefix_list_id": s3_prefix_list,
+            "description": "HTTPS to S3 through the VPC's gateway endpoint (the lake zones)",
+        },
+        "endpoints" if endpoints_group is not None else "secrets-via-nat": secrets,
+    }  # fmt: skip
 
 
 def stage_command(call: StageCall) -> str:
@@ -444,8 +522,14 @@ class Database(Architecture):
 
     type_token = "etl:architectures:Database"
     settings_model: ClassVar[type[ArchitectureSettings]] = DatabaseSettings
-    # The Lambdas run outside the VPC and reach the database through the Data API's public endpoint (IAM + TLS).
-    interface_endpoints: ClassVar[tuple[str, ...]] = ()
+    # The functions run in the private subnets and reach S3 through the gateway endpoint every VPC has; migrate
+    # reaches Secrets Manager through its interface endpoint where the VPC has no NAT, and where the profile keeps the
+    # runner off the internet (`DatabaseProfile.secrets_endpoint`) even with NAT.
+    interface_endpoints: ClassVar[tuple[str, ...]] = PRIVATE_ENDPOINTS
+
+    @classmethod
+    def private_endpoints(cls, settings: ArchitectureSettings, environment: Environment) -> tuple[str, ...]:
+        return PRIVATE_ENDPOINTS if PROFILES[environment].secrets_endpoint else ()
 
     @classmethod
     def runner_capabilities(cls, settings: ArchitectureSettings) -> RunnerCapabilities:
@@ -500,9 +584,17 @@ class Database(Architecture):
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=foundation.network.vpc_id,
-            description="Aurora: no inbound or outbound rules; every runner uses the Data API, none connects to 5432",
+            description="Aurora: admits 5432 from the database runner's functions only; no outbound rule",
             opts=child,
         )
+        self.runner_security_group = aws.ec2.SecurityGroup(
+            f"{name}-runner-sg",
+            vpc_id=foundation.network.vpc_id,
+            description="Database runner functions: out to Aurora on 5432 and HTTPS to the S3 and Secrets Manager "
+            "endpoints only; nothing in",
+            opts=child,
+        )
+        self._network_rules()
 
         scaling = aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
             min_capacity=resolved.min_capacity,
@@ -524,7 +616,8 @@ class Database(Architecture):
             manage_master_user_password=True,
             master_user_secret_kms_key_id=foundation.key.arn,
             iam_database_authentication_enabled=True,
-            enable_http_endpoint=True,
+            # No runner uses the Data API (the engine connects with a driver inside the VPC): it stays off.
+            enable_http_endpoint=False,
             storage_encrypted=True,
             kms_key_id=foundation.key.arn,
             db_cluster_parameter_group_name=parameters.name,
@@ -554,6 +647,36 @@ class Database(Architecture):
         self.register_outputs(self.outputs())
 
     # -----------------------------------------------------------------------------------------------------------------
+    def _network_rules(self) -> None:
+        """The runner's way to the cluster and its endpoints, and the cluster's one way in (module docstring)."""
+        network, child = self._foundation.network, pulumi.ResourceOptions(parent=self)
+        environment = Environment(self._foundation.stack.environment)
+        via_endpoint = PROFILES[environment].secrets_endpoint or not network.has_nat
+        if network.s3_prefix_list_id is None or (via_endpoint and network.endpoint_security_group_id is None):
+            raise ValueError(
+                f"{NAME}: the foundation's network must give the S3 gateway endpoint's prefix list and the interface "
+                f"endpoints' security group (the stack gets the {', '.join(PRIVATE_ENDPOINTS)} endpoint through "
+                "`private_endpoints`); build the foundation with them"
+            )
+        for label, rule in runner_security_group_rules(
+            cluster_group=self.security_group.id,
+            s3_prefix_list=network.s3_prefix_list_id,
+            endpoints_group=network.endpoint_security_group_id if via_endpoint else None,
+        ).items():
+            aws.vpc.SecurityGroupEgressRule(
+                f"{self._name}-runner-to-{label}", security_group_id=self.runner_security_group.id, **rule, opts=child
+            )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-from-runner",
+            security_group_id=self.security_group.id,
+            description="PostgreSQL from the database runner's functions",
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            referenced_security_group_id=self.runner_security_group.id,
+            opts=child,
+        )
+
     def _instances(self) -> None:
         """The writer in the first private subnet's AZ, each reader in the next one (tier 1: scales with it)."""
         foundation, resolved = self._foundation, self._resolved
@@ -586,20 +709,35 @@ class Database(Architecture):
     def _runner(self) -> None:
         name, settings, foundation = self._name, self._settings, self._foundation
         region = foundation.stack.region
-        access = pulumi.Output.all(self.cluster.arn, self.secret_arn, foundation.key.arn).apply(
-            lambda values: data_api_statements(values[0], values[1], values[2], region)
+        connect = pulumi.Output.all(foundation.stack.account_id, self.cluster.cluster_resource_id).apply(
+            lambda values: runner_statements(region, values[0], values[1])
+        )
+        master_secret = pulumi.Output.all(self.secret_arn, foundation.key.arn).apply(
+            lambda values: migrate_statements(values[0], values[1], region)
         )
         layer = dependency_layer(name, settings.architecture, foundation, self)
+        # psycopg and the RDS CA bundle (CA_BUNDLE_PATH): the postgres group's export, beside the jobs export.
+        postgres_layer = dependency_layer(
+            f"{name}-postgres",
+            settings.architecture,
+            foundation,
+            self,
+            package=packaging.postgres_layer_package(settings.architecture),
+        )
         code = packaging.function_package()
         signed_code = signed_package(f"{name}-code", code, foundation, self)
-        environment: dict[str, pulumi.Input[str]] = {
-            "ETL_ENGINE": SQL_ENGINE,
-            CLUSTER_ARN_VARIABLE: self.cluster.arn,
-            LOGIN_ARN_VARIABLE: self.secret_arn,
-            DATABASE_VARIABLE: settings.database_name,
-        }
+        vpc = FunctionVpc(
+            subnet_ids=list(foundation.network.private_subnet_ids),
+            security_group_ids=[self.runner_security_group.id],
+        )
 
-        def function(label: str, statements: list[Any], timeout: int, description: str) -> EtlFunction:
+        def function(
+            label: str,
+            statements: list[Any],
+            timeout: int,
+            description: str,
+            login: dict[str, pulumi.Input[str]],
+        ) -> EtlFunction:
             return EtlFunction(
                 f"{name}-{label}",
                 EtlFunctionArgs(
@@ -612,10 +750,11 @@ class Database(Architecture):
                     architecture=settings.architecture,
                     code=code,
                     signed_code=signed_code,
-                    layers=[layer.arn],
-                    environment=environment,
+                    layers=[layer.arn, postgres_layer.arn],
+                    environment={**engine_environment(self.cluster.endpoint, settings.database_name), **login},
                     description=description,
                     run_by_pipeline=True,  # every one is a step or stage of a pipeline
+                    vpc=vpc,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -624,15 +763,20 @@ class Database(Architecture):
             stage.value: function(
                 stage.value,
                 # Its result is the payload: no result object to write.
-                [lake_access.role_statements(stage.value, foundation, writes_results=False), access],
+                [lake_access.role_statements(stage.value, foundation, writes_results=False), connect],
                 settings.timeout_seconds,
                 f"{stage.value} as SQL in {self.cluster_identifier} (--engine {SQL_ENGINE})",
+                {sql_engine.USER_ENV: RUNNER_USER},
             )
             for stage in RUNS
         }
-        # The migrations touch no lake zone: the Data API alone.
+        # The migrations touch no lake zone: the master user's secret alone.
         self.functions["migrate"] = function(
-            "migrate", [access], MIGRATE_TIMEOUT_SECONDS, f"Schema migrations of {self.cluster_identifier}"
+            "migrate",
+            [master_secret],
+            MIGRATE_TIMEOUT_SECONDS,
+            f"Schema migrations of {self.cluster_identifier}",
+            {sql_engine.SECRET_ENV: self.secret_arn},
         )
         for etl_function in self.functions.values():
             self.widgets.extend(etl_function.widgets)
@@ -740,6 +884,7 @@ class Database(Architecture):
             "readerEndpoint": self.cluster.reader_endpoint,
             "masterUserSecretArn": self.secret_arn,
             "databaseName": self._settings.database_name,
+            "runnerUser": RUNNER_USER,
             # What the cluster should report (a provider bug once left 0 <-> 0.5 changes unapplied: compare them).
             "scaling": {
                 "minCapacity": self._resolved.min_capacity,

@@ -112,8 +112,9 @@ class Network(pulumi.ComponentResource):
             private_subnets.append(subnet)
             route_tables.append(table)
 
+        gateways: dict[str, aws.ec2.VpcEndpoint] = {}
         for service in ("s3", "dynamodb"):
-            aws.ec2.VpcEndpoint(
+            gateways[service] = aws.ec2.VpcEndpoint(
                 f"{name}-{service}-endpoint",
                 vpc_id=vpc.id,
                 service_name=f"com.amazonaws.{args.region}.{service}",
@@ -128,6 +129,7 @@ class Network(pulumi.ComponentResource):
         elif args.nat_gateways is not NatGateways.NONE:
             self._nat(name, vpc, zones, public_cidrs, route_tables, args.nat_gateways)
 
+        endpoint_sg: aws.ec2.SecurityGroup | None = None
         if args.interface_endpoints:
             endpoint_sg = aws.ec2.SecurityGroup(
                 f"{name}-endpoints-sg",
@@ -165,6 +167,8 @@ class Network(pulumi.ComponentResource):
             cidr=args.cidr,
             private_subnet_ids=[subnet.id for subnet in private_subnets],
             has_nat=args.nat_gateways is not NatGateways.NONE,
+            s3_prefix_list_id=gateways["s3"].prefix_list_id,
+            endpoint_security_group_id=endpoint_sg.id if endpoint_sg is not None else None,
         )
         self.register_outputs({"vpcId": vpc.id, "privateSubnetIds": [subnet.id for subnet in private_subnets]})
 

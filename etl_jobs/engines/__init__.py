@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import inspect
 import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ DEFAULT_ENGINE = "polars"
 ENGINES: dict[str, str] = {
     "polars": "etl_jobs.engines.polars_engine:PolarsEngine",
     "spark": "etl_jobs.engines.spark_engine:SparkEngine",
+    "postgres": "etl_jobs.engines.postgres_engine:PostgresEngine",
 }
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -57,6 +59,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 class UnknownEngineError(ValueError):
     """`--engine` named an engine that is not registered."""
+
+
+class EngineOptionError(ValueError):
+    """An option was given to an engine that does not take it (e.g. `--dsn` with `--engine polars`)."""
 
 
 @dataclass(frozen=True)
@@ -150,11 +156,19 @@ def available() -> list[str]:
     return sorted(ENGINES)
 
 
-def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
-    """An instance of the engine registered as `name` (imported on first use)."""
+def get_engine(name: str = DEFAULT_ENGINE, **options: object) -> Engine:
+    """An instance of the engine registered as `name` (imported on first use). `options` are the engine's own
+    settings (the postgres engine's `dsn`); an engine that takes none refuses them."""
     target = ENGINES.get(name)
     if target is None:
         raise UnknownEngineError(f"unknown engine {name!r}; available: {', '.join(available())}")
     module_name, _, class_name = target.partition(":")
-    factory: Callable[[], Engine] = getattr(importlib.import_module(module_name), class_name)
-    return factory()
+    factory: Callable[..., Engine] = getattr(importlib.import_module(module_name), class_name)
+    accepted = set(inspect.signature(factory).parameters)
+    refused = sorted(set(options) - accepted)
+    if refused:
+        raise EngineOptionError(
+            f"--engine {name} takes no {', '.join('--' + o.replace('_', '-') for o in refused)}"
+            + (f" (it takes {', '.join('--' + o.replace('_', '-') for o in sorted(accepted))})" if accepted else "")
+        )
+    return factory(**options)

@@ -13,8 +13,10 @@ A missing grant fails the stage with exit code 5 / the job's permission error na
 
 The database runner's stages (`etl_jobs.handlers.command` with the Task's `argv`, `--engine postgres`) run here on
 the Polars engine: the engine never touches storage, so every S3 call a stage makes is its caller's and the same on
-any engine, while the SQL itself goes through the Data API, which neither moto nor this harness serves (its grants
-are checked on the rendered policy in tests/unit/test_database.py). Its migration step touches no lake zone.
+any engine, while the SQL itself goes to Aurora over the driver inside the VPC, which neither moto nor this harness
+serves: its login (`rds-db:connect` as the runner user, the master secret for migrate) is checked on the rendered
+policy in tests/unit/test_database.py, the runner user's privileges on a local PostgreSQL in
+tests/jobs/test_postgres_migrations.py. Its migration step touches no lake zone.
 
 EMR stages (a job run under its stage's job role, or a step on a cluster under its instance role) run the Spark
 engine, which cannot reach moto's S3 here (no S3A jar). Every S3 call the job makes is the shared driver-side boto3

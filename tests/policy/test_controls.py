@@ -223,6 +223,7 @@ CASES = [
     Case("etl-13-lambda-runtime-and-vpc", "serverless-extract-function", _set("vpcConfig", {"subnetIds": ["subnet-1"], "securityGroupIds": ["sg-1"]}), ["in a VPC with 1 subnet(s); use private subnets in at least two AZs"]),
     Case("etl-14-lambda-tracing-limits-logs", "serverless-extract-function", _drop("tracingConfig"), ["tracingConfig.mode is unset, not 'Active'"]),
     Case("etl-14-lambda-tracing-limits-logs", "serverless-extract-function", _set("environment.variables.DB_PASSWORD", "hunter2"), ["environment carries secret-like variables ['DB_PASSWORD']; read them from Secrets Manager"]),
+    Case("etl-14-lambda-tracing-limits-logs", "serverless-extract-function", _set("environment.variables.DB_SECRET_ARN", "hunter2"), ["environment carries secret-like variables ['DB_SECRET_ARN']; read them from Secrets Manager"]),
     Case("etl-14-lambda-tracing-limits-logs", "serverless-extract-function", _drop("kmsKeyArn"), ["environment used without kmsKeyArn (customer key)"]),
     Case("etl-15-lambda-async-failure-destination", "serverless-extract-async", _set("maximumRetryAttempts", 5.0), ["maximumRetryAttempts is 5, not 0-2"]),
     Case("etl-15-lambda-async-failure-destination", "serverless-extract-async", _drop("destinationConfig"), ["no destinationConfig.onFailure destination"]),

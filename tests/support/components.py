@@ -69,6 +69,8 @@ def foundation_refs(environment: Environment = Environment.DEV) -> FoundationRef
             cidr="10.40.0.0/16",
             private_subnet_ids=[_known("subnet-0a"), _known("subnet-0b")],
             has_nat=False,
+            s3_prefix_list_id=_known("pl-6da54004"),
+            endpoint_security_group_id=_known("sg-0endpoints"),
         ),
         alerts=AlertRefs(topic_arn=_known(f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:alerts")),
     )

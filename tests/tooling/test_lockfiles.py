@@ -94,3 +94,10 @@ def test_exports_pin_exactly_with_hashes() -> None:
         assert requirements, export.path
         for line in requirements:
             assert "==" in line and line.endswith("\\"), f"{export.path}: {line!r} is not an exact, hashed pin"
+
+
+def test_the_postgres_export_holds_psycopg_and_nothing_of_the_main_layer() -> None:
+    """The database runner's second layer installs `etl_jobs/requirements-postgres.txt` beside the jobs export."""
+    names = _pinned_names((ROOT / "etl_jobs" / "requirements-postgres.txt").read_text())
+    assert {"psycopg", "psycopg-binary"} <= names
+    assert not names & {"polars", "boto3", "pulumi", "pytest"}

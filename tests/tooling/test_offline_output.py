@@ -163,7 +163,7 @@ def test_the_diagram_draws_the_dev_pipelines_data_flow() -> None:
     machine = _node(nodes, "etl-platform-stepfunctions-machine")
     for stage in ("extract", "load"):  # dev runs extract and load on the serverless Lambdas
         assert (machine, "invokes", _node(nodes, f"etl-platform-serverless-stage-{stage}-function")) in flows
-    # ... transform and validate as SQL in Aurora, after the migrations, all through the Data API.
+    # ... transform and validate as SQL in Aurora, after the migrations, from functions inside the VPC.
     cluster = _node(nodes, "etl-platform-database-cluster")
     for label in ("migrate", "transform", "validate"):
         function = _node(nodes, f"etl-platform-database-{label}-function")

@@ -1,11 +1,14 @@
 """The database architecture built from its args under mocks: the Aurora cluster per profile (scaling to zero in dev,
 a floor and a reader in another AZ in prod), what keeps its data safe (CONTROLS rows 33-39, 64), its alarms, its
-stage runner (the command functions, their roles from the storage-access declaration plus the Data API) and the
+stage runner (the command functions in the private subnets with their own security group, the environment the SQL
+engine reads, their roles from the storage-access declaration plus `rds-db:connect` or the master secret) and the
 pipeline it renders (the migrations before the transform, `--engine postgres` on every stage it runs).
 
-What the mocks cannot show, Aurora only: that the instance really pauses and resumes, the Data API's own limits
-(45 s per call unless continued, 1 MiB per response), RDS rotating the master secret, and rds.force_ssl refusing a
-plain connection. docs/architectures/database.md says how each is checked on a deployed stack."""
+What the mocks cannot show, Aurora only: that the instance really pauses and resumes, that Aurora accepts the runner
+user's IAM token and the RDS CA bundle verifies its certificate, that Lambda attaches its interfaces with the scoped
+EC2 permissions, RDS rotating the master secret, and rds.force_ssl refusing a plain connection.
+docs/architectures/database.md says how each is checked on a deployed stack
+(tests/integration/test_database_deployed.py)."""
 
 from __future__ import annotations
 
@@ -30,8 +33,10 @@ from components.architectures.database import (
 )
 from components.functions import LambdaStages, lambda_stage_budget
 from components.pipelines import PipelineSpec, ResultStore, pipeline_definition
+from components.policies import ACTIONS_REQUIRING_STAR
 from components.settings import ConfigError, Environment
 from components.stages import Stage
+from etl_jobs import database as sql_engine
 from etl_jobs.handlers import command
 from etlctl.mocks import PlatformMocks, Registration
 from etlctl.offline import ProgramError
@@ -150,7 +155,7 @@ def test_storage_secret_and_insights_are_encrypted_with_the_stack_key_and_no_pas
         assert (cluster["manageMasterUserPassword"], cluster["masterUserSecretKmsKeyId"]) == (True, KEY)
         assert "masterPassword" not in cluster and "masterPasswordWo" not in cluster
         assert cluster["masterUsername"] not in ("postgres", "admin", "root")
-        assert cluster["iamDatabaseAuthenticationEnabled"] is True and cluster["enableHttpEndpoint"] is True
+        assert cluster["iamDatabaseAuthenticationEnabled"] is True and cluster["enableHttpEndpoint"] is False
         for instance in every(registrations, INSTANCE):
             assert instance.inputs["publiclyAccessible"] is False
             assert (instance.inputs["performanceInsightsEnabled"], instance.inputs["performanceInsightsKmsKeyId"]) == (
@@ -196,17 +201,103 @@ def test_prod_protects_the_data_and_dev_is_disposable() -> None:
     assert dev.inputs["backupRetentionPeriod"] == 1 and dev.inputs["deleteAutomatedBackups"] is True
 
 
-def test_the_private_subnets_hold_it_and_nothing_may_connect_to_it() -> None:
+def ids_of(registrations: list[Registration], token: str, suffix: str) -> str:
+    """The id the mocks give a resource (what other resources' inputs refer to)."""
+    found = one(registrations, token, suffix)
+    return PlatformMocks(region=REGION)._created(found.type, found.name, found.inputs)[0]
+
+
+SG = "aws:ec2/securityGroup:SecurityGroup"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def test_the_private_subnets_hold_it_and_only_the_runners_group_reaches_it_on_5432() -> None:
     registrations = built(Environment.DEV)
     subnets = one(registrations, "aws:rds/subnetGroup:SubnetGroup")
     assert subnets.inputs["subnetIds"] == ["subnet-0a", "subnet-0b"]
-    group = one(registrations, "aws:ec2/securityGroup:SecurityGroup")
-    group_id, _ = PlatformMocks(region=REGION)._created(group.type, group.name, group.inputs)
-    assert one(registrations, CLUSTER).inputs["vpcSecurityGroupIds"] == [group_id]
-    # Every runner uses the Data API: no rule admits anyone to 5432, and none lets the database out.
-    assert "ingress" not in group.inputs and "egress" not in group.inputs
-    assert [r for r in registrations if r.type.startswith("aws:vpc/securityGroup")] == []
-    assert Database.interface_endpoints == (), "its Lambdas run outside the VPC"
+    cluster_group, runner_group = ids_of(registrations, SG, "database-sg"), ids_of(registrations, SG, "runner-sg")
+    assert one(registrations, CLUSTER).inputs["vpcSecurityGroupIds"] == [cluster_group]
+    for group in every(registrations, SG):
+        assert "ingress" not in group.inputs and "egress" not in group.inputs, "standalone rules only"
+    (ingress,) = every(registrations, INGRESS)
+    assert (ingress.inputs["securityGroupId"], ingress.inputs["referencedSecurityGroupId"]) == (
+        cluster_group,
+        runner_group,
+    )
+    assert (ingress.inputs["ipProtocol"], ingress.inputs["fromPort"], ingress.inputs["toPort"]) == ("tcp", 5432, 5432)
+    assert "runner" in one(registrations, SG, "database-sg").inputs["description"]
+    # The runner's group goes out to the cluster on 5432 and to the S3 and interface endpoints on 443; nothing else.
+    egress = every(registrations, EGRESS)
+    assert {rule.inputs["securityGroupId"] for rule in egress} == {runner_group}, "the cluster starts no connection"
+    reached = {
+        (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs.get("referencedSecurityGroupId"),
+         rule.inputs.get("prefixListId"))
+        for rule in egress
+    }  # fmt: skip
+    assert reached == {
+        (5432, 5432, cluster_group, None),
+        (443, 443, None, "pl-6da54004"),
+        (443, 443, "sg-0endpoints", None),
+    }
+    for rule in egress:
+        assert rule.inputs["ipProtocol"] == "tcp" and rule.inputs["description"]
+        assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs, "no address range: no internet"
+
+
+def test_the_functions_run_in_the_private_subnets_with_the_runners_group_and_may_manage_only_their_interfaces() -> None:
+    registrations = built(Environment.DEV)
+    runner_group = ids_of(registrations, SG, "runner-sg")
+    account = "123456789012"
+    interfaces = f"arn:aws:ec2:{REGION}:{account}:network-interface/*"
+    for label in ("migrate", "transform", "validate"):
+        function = one(registrations, FUNCTION, f"{label}-function")
+        assert function.inputs["vpcConfig"]["subnetIds"] == ["subnet-0a", "subnet-0b"]
+        assert function.inputs["vpcConfig"]["securityGroupIds"] == [runner_group]
+        document = role_policy(registrations, label)
+        assert actions_on(document, "ec2:") == {
+            "ec2:CreateNetworkInterface": {
+                interfaces,
+                f"arn:aws:ec2:{REGION}:{account}:subnet/subnet-0a",
+                f"arn:aws:ec2:{REGION}:{account}:subnet/subnet-0b",
+                f"arn:aws:ec2:{REGION}:{account}:security-group/{runner_group}",
+            },
+            "ec2:DeleteNetworkInterface": {interfaces},
+            "ec2:AssignPrivateIpAddresses": {interfaces},
+            "ec2:UnassignPrivateIpAddresses": {interfaces},
+            "ec2:DescribeNetworkInterfaces": {"*"},
+            "ec2:DescribeSubnets": {"*"},
+        }
+        for statement in statements(document):
+            assert not any("*" in action for action in statement["Action"])
+            if "*" in statement["Resource"]:
+                assert set(statement["Action"]) <= set(ACTIONS_REQUIRING_STAR), statement
+
+
+def test_secrets_manager_is_reached_through_an_endpoint_in_staging_and_prod_and_through_devs_nat() -> None:
+    # Without NAT the endpoint is the only way (the foundation makes an architecture's endpoints there).
+    assert Database.endpoints(DatabaseSettings()) == ("secretsmanager",)
+    for stack, endpoint in (("dev", False), ("staging", True), ("prod", True)):  # all three have NAT
+        evaluation = evaluated(stack)
+        endpoints = {
+            r.inputs["serviceName"].rsplit(".", 1)[-1]: r
+            for r in of_type(evaluation, "aws:ec2/vpcEndpoint:VpcEndpoint")
+        }
+        assert endpoints["s3"].inputs["vpcEndpointType"] == "Gateway", stack
+        egress = {
+            r.name.rsplit("-runner-to-", 1)[1]: r.inputs
+            for r in of_type(evaluation, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+            if "-database-runner-to-" in r.name
+        }
+        if endpoint:
+            assert endpoints["secretsmanager"].inputs["vpcEndpointType"] == "Interface", stack
+            assert endpoints["secretsmanager"].inputs["privateDnsEnabled"] is True, stack
+            assert set(egress) == {"aurora", "s3", "endpoints"}, stack
+        else:
+            # dev's NAT instance carries migrate's one call: the endpoint would cost $7.30 a month per AZ.
+            assert "secretsmanager" not in endpoints
+            assert set(egress) == {"aurora", "s3", "secrets-via-nat"}
+            assert (egress["secrets-via-nat"]["cidrIpv4"], egress["secrets-via-nat"]["fromPort"]) == ("0.0.0.0/0", 443)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -256,46 +347,73 @@ def test_max_connections_follows_aurora_postgresqls_formula_and_its_cap() -> Non
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def test_the_functions_run_the_command_handler_on_the_sql_engine_and_find_the_database_in_their_environment() -> None:
+def test_the_functions_run_the_command_handler_on_the_sql_engine_and_find_the_database_in_their_environment(
+    tmp_path: Path,
+) -> None:
     registrations = built(Environment.DEV)
     cluster = one(registrations, CLUSTER)
     secret = cluster.outputs["masterUserSecrets"][0]["secretArn"]
     functions = every(registrations, FUNCTION)
     assert sorted(f.name for f in functions) == [f"{NAME}-{x}-function" for x in ("migrate", "transform", "validate")]
+    bundle = tmp_path / "global-bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    layers = [
+        one(registrations, "aws:lambda/layerVersion:LayerVersion", suffix)
+        for suffix in ("database-layer", "database-postgres-layer")
+    ]
+    assert "postgres" in layers[1].inputs["layerName"]
+    connects = {}
     for function in functions:
         assert function.inputs["handler"] == "etl_jobs.handlers.command.handler"
         variables = function.inputs["environment"]["variables"]
         assert variables["ETL_ENGINE"] == "postgres"
-        assert (
-            variables["ETL_DB_CLUSTER_ARN"]
-            == arn_of(cluster)
-            == f"arn:aws:rds:{REGION}:123456789012:cluster:etl-platform-test-db"
+        assert not [name for name in variables if name.startswith("ETL_DB_")], "no Data API settings"
+        assert variables[sql_engine.CA_BUNDLE_ENV] == database.CA_BUNDLE_PATH
+        # psycopg and the bundle come in the postgres layer, beside the main (jobs) layer.
+        assert function.inputs["layers"] == [arn_of(layer) for layer in layers], function.name
+        # What the engine makes of it, with the region Lambda sets and the bundle where the layer puts it.
+        found = sql_engine.from_environment(
+            environ={**variables, sql_engine.CA_BUNDLE_ENV: str(bundle), "AWS_REGION": REGION}
         )
-        assert variables["ETL_DB_LOGIN_ARN"] == secret and variables["ETL_DB_NAME"] == "etl"
-        assert "vpcConfig" not in function.inputs, "the Data API needs no VPC attachment"
+        assert isinstance(found, sql_engine.AuroraDatabase)
+        assert (found.host, found.port, found.dbname) == (cluster.outputs["endpoint"], 5432, "etl")
+        connects[function.name.removeprefix(f"{NAME}-").removesuffix("-function")] = (found.user, found.secret_arn)
+    # The stages log in as the runner user with a token; migrate as the master user with the secret.
+    assert connects == {
+        "transform": (database.RUNNER_USER, None),
+        "validate": (database.RUNNER_USER, None),
+        "migrate": (None, secret),
+    }
     assert one(registrations, FUNCTION, "migrate-function").inputs["timeout"] == database.MIGRATE_TIMEOUT_SECONDS
     assert one(registrations, FUNCTION, "transform-function").inputs["timeout"] == 900
+    assert one(registrations, CLUSTER).inputs["enableHttpEndpoint"] is False, "nothing uses the Data API"
 
 
-def test_each_role_reaches_this_cluster_and_its_secret_only() -> None:
+def test_the_stages_may_connect_as_the_runner_user_and_only_migrate_may_read_the_master_secret() -> None:
     registrations = built(Environment.DEV)
-    cluster_arn = arn_of(one(registrations, CLUSTER))
-    secret = one(registrations, CLUSTER).outputs["masterUserSecrets"][0]["secretArn"]
-    for label in ("migrate", "transform", "validate"):
+    cluster = one(registrations, CLUSTER)
+    secret = cluster.outputs["masterUserSecrets"][0]["secretArn"]
+    runner = (
+        f"arn:aws:rds-db:{REGION}:123456789012:dbuser:{cluster.outputs['clusterResourceId']}/{database.RUNNER_USER}"
+    )
+    for label in ("transform", "validate"):
         document = role_policy(registrations, label)
-        assert actions_on(document, "rds-data:") == {action: {cluster_arn} for action in database.DATA_API_ACTIONS}
-        assert actions_on(document, "secretsmanager:") == {"secretsmanager:GetSecretValue": {secret}}
-        through = [s for s in statements(document) if s.get("Sid") == "SecretKeyThroughSecretsManager"]
-        assert through == [
-            {
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt"],
-                "Resource": [KEY],
-                "Sid": "SecretKeyThroughSecretsManager",
-                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}},
-            }
-        ]
-        assert not any("*" in action for s in statements(document) for action in s["Action"])
+        assert actions_on(document, "rds-db:") == {"rds-db:connect": {runner}}
+        assert actions_on(document, "secretsmanager:") == {}
+        assert actions_on(document, "rds-data:") == {}
+    migrate = role_policy(registrations, "migrate")
+    assert actions_on(migrate, "rds-db:") == {} and actions_on(migrate, "rds-data:") == {}
+    assert actions_on(migrate, "secretsmanager:") == {"secretsmanager:GetSecretValue": {secret}}
+    through = [s for s in statements(migrate) if s.get("Sid") == "SecretKeyThroughSecretsManager"]
+    assert through == [
+        {
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": [KEY],
+            "Sid": "SecretKeyThroughSecretsManager",
+            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}},
+        }
+    ]
 
 
 def test_the_lake_grants_are_the_declarations_and_the_migrations_have_none() -> None:

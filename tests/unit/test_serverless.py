@@ -91,6 +91,10 @@ def test_functions_are_current_traced_sized_and_encrypted(stack: Evaluation) -> 
         group = groups[inputs["loggingConfig"]["logGroup"]]
         assert group.inputs["retentionInDays"] in (14, 90)
         assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+        # Outside the VPC (they call regional APIs only): no attachment, so no network-interface permissions.
+        assert "vpcConfig" not in inputs
+    for role_policy in mine(stack, "aws:iam/rolePolicy:RolePolicy"):
+        assert not [a for st in statements(policy(role_policy.inputs["policy"])) for a in st["Action"] if "ec2:" in a]
 
 
 def test_the_async_extract_function_has_a_failure_destination(stack: Evaluation) -> None:
