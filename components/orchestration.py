@@ -176,7 +176,7 @@ class Orchestration(pulumi.ComponentResource):
 
         def build(values: list[Any]) -> asl.StateMachine:
             topic, bucket, partition, key, *rest = values
-            runners, extra = rest[: len(stages)], rest[len(stages) :]
+            runners, extra = rest[: len(bound)], rest[len(bound) :]  # one per distinct runner, then the steps
             return pipelines.pipeline_definition(
                 spec,
                 {stage: runners[index[position]] for position, stage in enumerate(stages)},

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Collection, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -40,6 +40,7 @@ from etl_jobs.contract import (
     INDEX_COLUMNS,
     INPUT_COLUMNS,
     LINEAGE_COLUMNS,
+    ORDER_YEARS,
     QUARANTINE_COLUMNS,
     RECORD_MAX_CHARS,
     STATUSES,
@@ -212,6 +213,12 @@ def _looks_like_a_timestamp(value: str) -> bool:
     return re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ].*", value.strip()) is not None
 
 
+def _epoch_micros(moment: datetime) -> int:
+    """Microseconds since 1970-01-01T00:00:00Z (exact for every year Python represents)."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 class PostgresEngine:
     """The orders contract in PostgreSQL (see `etl_jobs.engines` for what each method promises).
 
@@ -307,6 +314,9 @@ class PostgresEngine:
             "width": width,
             "record_max": RECORD_MAX_CHARS,
             "amount_max": AMOUNT_MAX,
+            # The contract's years, as the bounds of order_ts in microseconds since the epoch (UTC).
+            "order_ts_min": _epoch_micros(datetime(ORDER_YEARS[0], 1, 1, tzinfo=UTC)),
+            "order_ts_end": _epoch_micros(datetime(ORDER_YEARS[1], 12, 31, tzinfo=UTC)) + 86_400_000_000,
             **positions,
             **{f"max_{name}": limit for name, limit in FIELD_MAX_CHARS.items()},
             "countries": countries,

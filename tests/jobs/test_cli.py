@@ -67,7 +67,7 @@ def test_a_failed_quality_gate_completes_with_exit_0(tmp_path: Path) -> None:
     [
         (["transform", "--run-date", "2024-5-4"], "invalid date '2024-5-4': use YYYY-MM-DD"),
         (["validate", "--max-quarantine-rate", "10"], "use a number between 0 and 1"),
-        (["load", "--engine", "flink"], "unknown engine 'flink'; available: polars, spark"),
+        (["load", "--engine", "flink"], "unknown engine 'flink'; available: polars, postgres, spark"),
         (["load"], "ETL_RAW_URI, ETL_STAGED_URI, ETL_CURATED_URI, ETL_QUARANTINE_URI not set"),
         (["extract", "--source", "a/b"], "source name 'a/b' must be a plain folder name"),
         (["extract", "--input", "NOPE"], "--input NOPE does not exist"),

@@ -214,7 +214,10 @@ def test_an_architecture_the_stack_does_not_build_is_refused_with_what_it_builds
         "serverless, stepfunctions, streaming"
     )
     assert result.stdout == ""
-    small = evaluate_config(tmp_path, {"aws:region": "eu-west-1", "etl-platform:architectures": ["serverless"]})
+    small = evaluate_config(
+        tmp_path,
+        {"aws:region": "eu-west-1", "etl-platform:environment": "dev", "etl-platform:architectures": ["serverless"]},
+    )
     with pytest.raises(render.ScopeError, match=r"it builds: serverless$"):
         render.scope(small, "emr")
 

@@ -152,7 +152,8 @@ SELECT
         WHEN too_long THEN 'field_too_long'
         WHEN coalesce(octet_length(order_id), 0) = 0 THEN 'missing_order_id'
         WHEN coalesce(octet_length(customer_id), 0) = 0 THEN 'missing_customer_id'
-        WHEN order_ts IS NULL THEN 'invalid_order_ts'
+        -- a timestamp whose UTC date is outside the contract's years (ORDER_YEARS) is not a usable order time
+        WHEN order_ts IS NULL OR order_ts < %(order_ts_min)s OR order_ts >= %(order_ts_end)s THEN 'invalid_order_ts'
         WHEN country IS NULL THEN 'invalid_country'
         WHEN currency IS NULL THEN 'unknown_currency'
         WHEN usd_per_unit IS NULL THEN 'no_usd_rate'
