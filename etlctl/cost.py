@@ -803,7 +803,7 @@ def _signed(value: float) -> str:
 
 def to_text(estimate: Estimate, base: Estimate | None = None) -> str:
     lines = [
-        f"stack {estimate.stack} ({estimate.region}, list prices as of {estimate.prices_checked}, see etlctl/prices.toml): "
+        f"stack {estimate.stack} ({estimate.region}, list prices as of {estimate.prices_checked}): "
         f"{_money(estimate.monthly_at_rest)} a month at rest, {_money(estimate.monthly_runs)} a month from runs",
         "",
         "at rest, by component:",
