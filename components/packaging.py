@@ -236,8 +236,16 @@ def layer_package(architecture: LambdaArchitecture, out_dir: Path | None = None)
     return _prebuilt(path, key, command, f"the Lambda dependency layer for {architecture.value}")
 
 
-def _prebuilt(path: Path, key: str, command: str, what: str) -> CodePackage:
-    """A layer zip built outside the program, or, when missing, a placeholder (mocks, preview) or an error (up)."""
+def _prebuilt(
+    path: Path,
+    key: str,
+    command: str,
+    what: str,
+    *,
+    error: type[pulumi.RunError] = LayerNotBuiltError,
+    placeholder_name: str = "python/LAYER_NOT_BUILT.txt",
+) -> CodePackage:
+    """A zip built outside the program, or, when missing, a placeholder (mocks, preview) or an error (up)."""
     source_code_hash = base64.b64encode(hashlib.sha256(key.encode()).digest()).decode()
     if path.exists():
         return CodePackage(
@@ -251,15 +259,15 @@ def _prebuilt(path: Path, key: str, command: str, what: str) -> CodePackage:
         )
     mocked = _running_under_mocks()
     if not mocked and not pulumi.runtime.is_dry_run():
-        raise LayerNotBuiltError(
+        raise error(
             f"{what} is not built ({path} is missing); "
             f"run `{command}` first (it downloads wheels once into {path.parent})"
         )
     if not mocked:
-        pulumi.log.warn(f"Lambda layer {path.name} is not built; run `{command}` before `pulumi up`")
-    placeholder = f"layer {key} not built; run {command}\n"
+        pulumi.log.warn(f"{what} ({path.name}) is not built; run `{command}` before `pulumi up`")
+    placeholder = f"{key} not built; run {command}\n"
     return CodePackage(
-        archive=pulumi.AssetArchive({"python/LAYER_NOT_BUILT.txt": pulumi.StringAsset(placeholder)}),
+        archive=pulumi.AssetArchive({placeholder_name: pulumi.StringAsset(placeholder)}),
         asset=pulumi.StringAsset(placeholder),
         source_code_hash=source_code_hash,
         path=path,
@@ -372,36 +380,13 @@ def glue_wheels_path(out_dir: Path | None = None) -> Path:
 def glue_wheels_package(out_dir: Path | None = None) -> CodePackage:
     """The Glue job's dependencies; never built here. Missing: a placeholder under the mocks and in `pulumi preview`
     (referred to by its key, so previews on a fresh clone register the same resources), an error in `pulumi up`."""
-    key = glue_wheels_key()
-    path = glue_wheels_path(out_dir)
-    digest = base64.b64encode(hashlib.sha256(key.encode()).digest()).decode()
-    if path.exists():
-        return CodePackage(
-            archive=pulumi.FileArchive(str(path)),
-            asset=pulumi.FileAsset(str(path)),
-            source_code_hash=digest,
-            path=path,
-            key=key,
-            zipped_bytes=path.stat().st_size,
-            unpacked_bytes=_unpacked_size(path.read_bytes()),
-        )
-    mocked = _running_under_mocks()
-    if not mocked and not pulumi.runtime.is_dry_run():
-        raise GlueWheelsNotBuiltError(
-            f"the Glue job's dependencies are not built ({path} is missing); run `{GLUE_BUILD_COMMAND}` first"
-        )
-    if not mocked:
-        pulumi.log.warn(f"Glue wheels {path.name} are not built; run `{GLUE_BUILD_COMMAND}` before `pulumi up`")
-    placeholder = f"glue wheels {key} not built; run {GLUE_BUILD_COMMAND}\n"
-    return CodePackage(
-        archive=pulumi.AssetArchive({"NOT_BUILT.txt": pulumi.StringAsset(placeholder)}),
-        asset=pulumi.StringAsset(placeholder),
-        source_code_hash=digest,
-        path=path,
-        key=key,
-        zipped_bytes=0,
-        unpacked_bytes=0,
-        built=False,
+    return _prebuilt(
+        glue_wheels_path(out_dir),
+        glue_wheels_key(),
+        GLUE_BUILD_COMMAND,
+        "the Glue job's dependencies",
+        error=GlueWheelsNotBuiltError,
+        placeholder_name="NOT_BUILT.txt",
     )
 
 
