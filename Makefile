@@ -38,9 +38,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy components etlctl etl_jobs policy
 
-## Lint, type-check, then every test (unit, jobs, integration, containers, tooling).
+## Lint, type-check, then every test (unit, jobs, integration, containers, tooling), one worker per core: the Spark,
+## PostgreSQL and Docker suites dominate, and each test file stays on one worker with its session's servers.
 test: lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 ## The Lambda layers (the single-node engine; psycopg and the RDS CA bundle for the database runner, which downloads
 ## the bundle from AWS and fails without the network); `pulumi up` needs them, previews do not.
